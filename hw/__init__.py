@@ -1,0 +1,1 @@
+"""bitwave.hw: Amaranth XNOR-popcount datapaths lowered from the IR, with Verilog out."""

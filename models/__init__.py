@@ -1,0 +1,1 @@
+"""bitwave.models: speech-enhancement data, binary/quantized torch layers, training, export."""

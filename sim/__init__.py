@@ -1,0 +1,1 @@
+"""bitwave.sim: cocotb testbenches proving generated hardware equals the golden model."""
