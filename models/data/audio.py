@@ -1,0 +1,82 @@
+"""Audio files and sample rates: everything inside bitwave is mono float32 at 16 kHz.
+
+``read_wav`` accepts any PCM or float WAV (8/16/24/32-bit, any rate), rejects what is not
+usable audio with an ``AudioFileError`` that names the file and the reason, and resamples
+with a polyphase filter. ``write_wav`` writes 16-bit PCM atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy.io import wavfile
+from scipy.signal import resample_poly
+
+from bitwave.errors import BitwaveError
+from bitwave.paths import atomic_write
+
+SAMPLE_RATE = 16_000
+
+
+class AudioFileError(BitwaveError):
+    """A file that is not usable mono audio."""
+
+
+class SkippedFileWarning(UserWarning):
+    """A data file was skipped; the message names it and says why."""
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling by the exact rational factor to_rate / from_rate."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if from_rate == to_rate:
+        return audio
+    g = math.gcd(int(from_rate), int(to_rate))
+    return resample_poly(audio, int(to_rate) // g, int(from_rate) // g).astype(np.float32)
+
+
+def _to_float(samples: np.ndarray) -> np.ndarray:
+    """Integer PCM to [-1, 1) floats; float files are taken as they are."""
+    if samples.dtype == np.uint8:
+        return (samples.astype(np.float32) - 128.0) / 128.0
+    if samples.dtype.kind == "i":
+        return samples.astype(np.float32) / float(np.iinfo(samples.dtype).max + 1)
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32)
+    raise ValueError(f"unsupported sample type {samples.dtype}")
+
+
+def read_wav(path: str | os.PathLike, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A mono WAV file as float32 at ``rate``. Raises AudioFileError for anything else."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            # scipy warns about unknown chunks (e.g. LIST metadata); they are harmless.
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            file_rate, samples = wavfile.read(path)
+    except (ValueError, EOFError, OSError) as error:
+        raise AudioFileError(f"{path}: not a readable WAV file ({error})") from None
+    if samples.ndim == 2:
+        if samples.shape[1] != 1:
+            raise AudioFileError(f"{path}: has {samples.shape[1]} channels; only mono is allowed")
+        samples = samples[:, 0]
+    if samples.size == 0:
+        raise AudioFileError(f"{path}: contains no samples")
+    try:
+        audio = _to_float(samples)
+    except ValueError as error:
+        raise AudioFileError(f"{path}: {error}") from None
+    if not np.all(np.isfinite(audio)):
+        raise AudioFileError(f"{path}: contains NaN or infinite samples")
+    return resample(audio, file_rate, rate)
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """16-bit PCM WAV, clipped to [-1, 1], written atomically."""
+    pcm = np.round(np.clip(np.asarray(audio, np.float64), -1.0, 1.0) * 32767.0).astype(np.int16)
+    with atomic_write(path, "wb") as handle:
+        wavfile.write(handle, int(rate), pcm)
