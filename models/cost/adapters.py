@@ -47,19 +47,47 @@ def ir_layer_cost(layer: Any) -> LayerCost:
     )
 
 
+def ir_gru_cost(layer: Any) -> LayerCost:
+    """A bitwise GRU cell (``binary_gru``): 3 gates of XNOR-popcount over the input and the
+    state; per-gate coefficients, four thresholds per unit and the initial state are stored
+    constants."""
+    n, h = layer.in_width, layer.out_width
+    weights = 3 * h * (n + h)
+    acc_bits = _accumulator_bits(n + h, 1, 1) + 8  # a * popcount_x + b * popcount_h
+    return LayerCost(
+        name=layer.name,
+        op=layer.op,
+        group="ir",
+        precision=Precision(1, 1),
+        weights=weights,
+        constants=4 * h + 6,
+        constant_bits=acc_bits,
+        macs=weights,
+        elementwise=4 * h,  # threshold comparisons and the state update
+        state_bits=h,
+        io_bits=n + h,
+        rows=3 * h,
+        cols=n + h,
+    )
+
+
+_IR_OPS = {"binary_dense": ir_layer_cost, "int_dense": ir_layer_cost, "binary_gru": ir_gru_cost}
+
+
 def from_ir(network: Any, frames_per_second: float = DEFAULT_FPS) -> ArchCost:
     """Cost of a loaded ``bitwave.ir.Network``."""
     if not getattr(network, "layers", None):
         raise BitwaveError("IR network has no layers to cost")
     layers = []
     for index, layer in enumerate(network.layers):
-        if layer.op not in ("binary_dense", "int_dense"):
+        if layer.op not in _IR_OPS:
             raise BitwaveError(
-                f"IR layer {index} ({layer.name}): op {layer.op!r} has no cost model; allowed: binary_dense, int_dense"
+                f"IR layer {index} ({layer.name}): op {layer.op!r} has no cost model; "
+                f"allowed: {', '.join(_IR_OPS)}"
             )
-        layers.append(ir_layer_cost(layer))
+        layers.append(_IR_OPS[layer.op](layer))
     notes = [
-        f"from IR: {len(layers)} dense layers; thresholds counted as stored constants, not parameters",
+        f"from IR: {len(layers)} layers; thresholds counted as stored constants, not parameters",
         f"{frames_per_second:g} frames/s (the IR holds no audio framing; set it with --frames-per-second)",
     ]
     return ArchCost(

@@ -199,19 +199,27 @@ def _mac_entries(nodes: list[dict]) -> dict[str, dict]:
         if kind is None:
             continue
         group = [n for n in nodes if n["kind"] == node_kind]
-        parallel = [n for n in group if n["style"] == "parallel"] or group
-        sizes = [int(n["inputs"]) for n in parallel]
-        area0, area_lane = _fit(sizes, [float(n["area_um2"]) for n in parallel])
-        energy0, energy_lane = _fit(
-            sizes, [float(n["energy_per_mac_j"]) * int(n["inputs"]) for n in parallel]
+        parallel = [n for n in group if n["style"] == "parallel"]
+        if parallel:
+            style, sizes = "parallel", [int(n["inputs"]) for n in parallel]
+            area0, area_lane = _fit(sizes, [float(n["area_um2"]) for n in parallel])
+            energies = [float(n["energy_per_mac_j"]) * int(n["inputs"]) for n in parallel]
+            energy0, energy_lane = _fit(sizes, energies)
+        else:
+            # a serial node is one MAC unit (plus its accumulator) whatever its input count
+            style, sizes = "serial", [int(n["inputs"]) for n in group]
+            area0, area_lane = 0.0, float(np.mean([float(n["area_um2"]) for n in group]))
+            energy0 = 0.0
+            energy_lane = float(np.mean([float(n["energy_per_mac_j"]) for n in group]))
+        how = (
+            "linear fit: per lane + per neuron" if style == "parallel" else "one MAC unit per lane"
         )
-        style = parallel[0]["style"]
         entries[MAC_ACTIONS[kind]] = {
             "area_um2": area_lane,
             "overhead_area_um2": area0,
             "energy_j": energy_lane,
             "overhead_energy_j": energy0,
-            "from": f"bitwave nodes: {node_kind} {style} N={','.join(map(str, sorted(set(sizes))))}, linear fit per lane + per neuron",
+            "from": f"bitwave nodes: {node_kind} {style} N={','.join(map(str, sorted(set(sizes))))}, {how}",
         }
     return entries
 
