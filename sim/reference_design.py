@@ -1,0 +1,172 @@
+"""A deliberately simple, hand-written design that follows the generated-design contract.
+
+It lets the network testbench be tested on its own, independently of the generator in hw/:
+an FSM accepts an input frame beat by beat, computes every ``binary_dense`` layer in one
+combinational cycle (XNOR, a popcount function, multi-threshold compare), and sends the output
+frame beat by beat. Nothing overlaps, so the timing is exact and known:
+
+    cycles_per_frame = beats_in + 1 + beats_out,   latency_cycles = beats_in + beats_out
+
+(latency counts from the cycle the first input beat is accepted to the cycle the last output
+beat is valid). Only for small networks: the Verilog grows with in_width * out_width.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bitwave import ir
+from bitwave.errors import BitwaveError
+from bitwave.paths import sanitize_identifier, write_text
+
+_CLAMP = 2**31 - 1
+
+
+def _literal(value: int) -> str:
+    value = max(-_CLAMP, min(_CLAMP, int(value)))
+    return f"-32'sd{-value}" if value < 0 else f"32'sd{value}"
+
+
+def _layer_verilog(index: int, layer: ir.BinaryDense, source: str) -> tuple[list[str], str]:
+    """Declarations computing one layer from the wire ``source``; returns (lines, result wire)."""
+    n, k = layer.in_width, layer.out_type.bits
+    bits = layer.weight_bits()
+    lines = [f"  wire [{layer.out_width * k - 1}:0] l{index}_out;"]
+    for m in range(layer.out_width):
+        # weight bit i of neuron m is Verilog bit i of the literal (MSB written first)
+        literal = "".join(str(int(b)) for b in bits[m][::-1])
+        compare = ">=" if layer.direction[m] > 0 else "<="
+        terms = " + ".join(
+            f"(l{index}_acc{m} {compare} {_literal(t)})" for t in layer.thresholds[m]
+        )
+        lines += [
+            f"  wire signed [31:0] l{index}_acc{m} = popcount_l{index}(~({source} ^ {n}'b{literal}));",
+            f"  assign l{index}_out[{m * k + k - 1}:{m * k}] = {terms};",
+        ]
+    function = [
+        f"  function [31:0] popcount_l{index}(input [{n - 1}:0] v);",
+        "    integer i;",
+        "    begin",
+        f"      popcount_l{index} = 0;",
+        f"      for (i = 0; i < {n}; i = i + 1) popcount_l{index} = popcount_l{index} + v[i];",
+        "    end",
+        "  endfunction",
+    ]
+    return function + lines, f"l{index}_out"
+
+
+def reference_verilog(net: ir.Network, top: str, in_beat: int, out_beat: int) -> str:
+    n_in, n_out = net.input_width, net.output_width * net.output_type.bits
+    k_in, k_out = -(-n_in // in_beat), -(-n_out // out_beat)
+    body: list[str] = []
+    source = f"in_buf[{n_in - 1}:0]"
+    for index, layer in enumerate(net.layers):
+        lines, source = _layer_verilog(index, layer, source)
+        body += lines
+    pad = k_out * out_beat - n_out
+    padded = f"{{{{{pad}{{1'b0}}}}, {source}}}" if pad else source
+    return "\n".join(
+        [
+            f"// Hand-written reference design for IR {net.name} (bitwave.sim.reference_design)",
+            f"module {top}(",
+            "  input clk, input rst,",
+            f"  input [{in_beat - 1}:0] in_data, input in_valid, output in_ready,",
+            f"  output [{out_beat - 1}:0] out_data, output out_valid, input out_ready);",
+            "  localparam LOAD = 2'd0, COMPUTE = 2'd1, SEND = 2'd2;",
+            "  reg [1:0] state;",
+            "  reg [15:0] index;",
+            f"  reg [{k_in * in_beat - 1}:0] in_buf;",
+            f"  reg [{k_out * out_beat - 1}:0] out_buf;",
+            *body,
+            "  assign in_ready = state == LOAD;",
+            "  assign out_valid = state == SEND;",
+            f"  assign out_data = out_buf[index * {out_beat} +: {out_beat}];",
+            "  always @(posedge clk) begin",
+            "    if (rst) begin state <= LOAD; index <= 0; end",
+            "    else case (state)",
+            "      LOAD: if (in_valid) begin",
+            f"        in_buf[index * {in_beat} +: {in_beat}] <= in_data;",
+            f"        if (index == {k_in - 1}) begin index <= 0; state <= COMPUTE; end",
+            "        else index <= index + 1;",
+            "      end",
+            f"      COMPUTE: begin out_buf <= {padded}; state <= SEND; end",
+            "      SEND: if (out_ready) begin",
+            f"        if (index == {k_out - 1}) begin index <= 0; state <= LOAD; end",
+            "        else index <= index + 1;",
+            "      end",
+            "      default: state <= LOAD;",
+            "    endcase",
+            "  end",
+            "endmodule",
+            "",
+        ]
+    )
+
+
+def write_reference_design(
+    net: ir.Network, out: str | Path, in_beat: int = 8, out_beat: int = 8
+) -> Path:
+    """Write DIR (model.bwir, rtl/<top>.v, manifest.json, <top>.core) for ``net``."""
+    if any(not isinstance(layer, ir.BinaryDense) for layer in net.layers):
+        raise BitwaveError("the reference design handles binary_dense layers only")
+    if any(layer.out_type != ir.BIPOLAR for layer in net.layers[:-1]):
+        raise BitwaveError("the reference design needs bipolar hidden layers")
+    out = Path(out)
+    top = sanitize_identifier(f"ref_{net.name}")
+    n_out_bits = net.output_width * net.output_type.bits
+    k_in, k_out = -(-net.input_width // in_beat), -(-n_out_bits // out_beat)
+    out.mkdir(parents=True, exist_ok=True)
+    ir.save(net, out / "model.bwir")
+    write_text(out / "rtl" / f"{top}.v", reference_verilog(net, top, in_beat, out_beat))
+
+    def stream(prefix: str, beat: int, beats: int, bits: int, elements: int) -> dict:
+        return {"data": f"{prefix}_data", "valid": f"{prefix}_valid", "ready": f"{prefix}_ready",
+                "bits_per_beat": beat, "beats_per_frame": beats, "element_bits": bits, "elements": elements}  # fmt: skip
+
+    ports = [("clk", "input", 1), ("rst", "input", 1), ("in_data", "input", in_beat),
+             ("in_valid", "input", 1), ("in_ready", "output", 1), ("out_data", "output", out_beat),
+             ("out_valid", "output", 1), ("out_ready", "input", 1)]  # fmt: skip
+    cycles, latency = k_in + 1 + k_out, k_in + k_out
+    manifest = {
+        "top": top,
+        "ir_sha256": ir.load(out / "model.bwir").sha256,
+        "ir_name": net.name,
+        "clock": {"port": "clk", "mhz": 100.0},
+        "reset": {"port": "rst", "synchronous": True, "active": "high"},
+        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
+        "input_stream": stream("in", in_beat, k_in, net.input_type.bits, net.input_width),
+        "output_stream": stream("out", out_beat, k_out, net.output_type.bits, net.output_width),
+        "layers": [
+            {
+                "name": layer.name,
+                "module": top,
+                "op": layer.op,
+                "in_width": layer.in_width,
+                "out_width": layer.out_width,
+                "pe": layer.out_width,
+                "simd": layer.in_width,
+                "cycles_per_frame": cycles,
+                "latency_cycles": latency,
+                "weight_storage": "const",
+            }  # fmt: skip
+            for layer in net.layers
+        ],
+        "cycles_per_frame": cycles,
+        "latency_cycles": latency,
+        "targets": {"clock_mhz": 100.0, "fps": None, "achieved_fps": 100e6 / cycles},
+        "folding": {"source": "explicit", "spec": "reference design (not folded)"},
+    }
+    write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    write_text(
+        out / f"{top}.core",
+        "CAPI=2:\n"
+        f"name: bitwave:generated:{top}:0.1.0\n"
+        "filesets:\n  rtl:\n    files: [rtl/" + top + ".v]\n    file_type: verilogSource\n"
+        "targets:\n"
+        + "".join(
+            f"  {t}:\n    filesets: [rtl]\n    toplevel: {top}\n"
+            for t in ("default", "sim", "lint")
+        ),
+    )
+    return out
