@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "bitwave.commands",
     "bitwave.models.cost.cli",
     "bitwave.bench",
+    "bitwave.sim.cli",
 )
 
 
