@@ -168,3 +168,10 @@ def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
 def test_bench_golden_prints_json():
     result = bitwave("bench", "--help")
     assert result.returncode == 0 and "golden" in result.stdout
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    model = tmp_path / "m.bwir"
+    main(["random-ir", "--layers", "10,4", "--out", str(model)])
+    assert model.stat().st_mode & 0o044, "group/other can read what bitwave writes (umask permitting)"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left"
