@@ -14,7 +14,9 @@ from bitwave.errors import BitwaveError
 # Modules that add subcommands, in the order of the data flow.
 COMMAND_MODULES = (
     "bitwave.commands",
+    "bitwave.models.cli",
     "bitwave.models.cost.cli",
+    "bitwave.hw.cli",
     "bitwave.bench",
     "bitwave.sim.cli",
 )

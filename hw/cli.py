@@ -1,0 +1,67 @@
+"""``bitwave generate``: lower an IR to Verilog + manifest + FuseSoC core (bitwave.hw)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from bitwave.errors import BitwaveError
+    from bitwave.hw.generate import generate
+    from bitwave.hw.lint import lint_verilog
+
+    if args.fold is not None and args.fps is not None and args.clock_mhz is None:
+        raise BitwaveError("--fold with --fps needs --clock-mhz to check the rate against")
+    result = generate(
+        args.model,
+        args.out,
+        clock_mhz=args.clock_mhz,
+        fps=args.fps,
+        fold_spec=args.fold,
+        weight_storage=args.weights,
+        beat_bits=args.beat_bits,
+    )
+    manifest = result.manifest
+    print(f"wrote {result.out_dir}: top {result.top}, {manifest['rtl']['verilog_bytes'] / 1e6:.2f} MB Verilog "
+          f"in {result.seconds:.1f} s")  # fmt: skip
+    print(f"  folding ({manifest['folding']['source']}): {manifest['folding']['spec']}")
+    print(f"  {manifest['cycles_per_frame']} cycles/frame, latency {manifest['latency_cycles']} cycles, "
+          f"{manifest['targets']['achieved_fps']:.6g} frames/s at {manifest['targets']['clock_mhz']:g} MHz")  # fmt: skip
+    if args.lint:
+        lint = lint_verilog(result.verilog, result.top, result.waivers)
+        print(f"  verilator --lint-only -Wall: {'clean' if lint.ok else 'FAILED'}")
+        if not lint.ok:
+            print(lint.output)
+            return 1
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="lower an IR to Verilog, manifest.json and a FuseSoC core",
+        description=(
+            "Build the streaming XNOR-popcount hardware for an IR and write DIR/rtl/<top>.v, "
+            "DIR/manifest.json, DIR/<top>.core and a copy of the IR. The folding (PE/SIMD per "
+            "layer) is chosen to meet --fps at --clock-mhz with the least estimated area, or "
+            "given explicitly with --fold."
+        ),
+    )
+    parser.add_argument("model", help="the .bwir network")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--clock-mhz", type=float, default=None, help="clock frequency (default 100)"
+    )
+    parser.add_argument("--fps", type=float, default=None,
+                        help="target frames per second (default 62.5 = 16 kHz audio, hop 256)")  # fmt: skip
+    parser.add_argument("--fold", default=None, metavar="SPEC",
+                        help='explicit folding, e.g. "fc0:pe=16,simd=64;fc1:pe=8,simd=30,pad"')  # fmt: skip
+    parser.add_argument("--weights", choices=("const", "memory"), default="const",
+                        help="weights baked into logic (const) or in memories with a write port")  # fmt: skip
+    parser.add_argument(
+        "--beat-bits", type=int, default=32, help="stream data width in bits (default 32)"
+    )
+    parser.add_argument(
+        "--lint", action="store_true", help="run verilator --lint-only -Wall afterwards"
+    )
+    parser.set_defaults(func=_generate)

@@ -1,0 +1,116 @@
+"""Stream framing between the outside world (narrow beats) and the layers (whole frames).
+
+A frame is the flattened codes of a layer's input or output: element e (a bipolar bit or a
+uint<k> code) occupies frame bits [e*k, (e+1)*k), LSB first; beat b carries frame bits
+[b*B, (b+1)*B) with frame bit b*B at data bit 0, and the last beat is zero-padded.
+``FrameDeserializer`` collects beats into a frame, ``FrameSerializer`` cuts a frame into
+beats; ``frame_to_beats`` / ``beats_to_frame`` are the same mapping in Python (for tests and
+testbenches).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+
+def beats_per_frame(frame_bits: int, beat_bits: int) -> int:
+    return math.ceil(frame_bits / beat_bits)
+
+
+def frame_to_int(codes: np.ndarray, element_bits: int) -> int:
+    """Codes of one frame -> the frame as an integer (element e at bits [e*k, (e+1)*k))."""
+    value = 0
+    for index, code in enumerate(np.asarray(codes).tolist()):
+        value |= int(code) << (index * element_bits)
+    return value
+
+
+def int_to_frame(value: int, elements: int, element_bits: int) -> np.ndarray:
+    mask = (1 << element_bits) - 1
+    return np.array([(value >> (e * element_bits)) & mask for e in range(elements)], np.int64)
+
+
+def frame_to_beats(codes: np.ndarray, element_bits: int, beat_bits: int) -> list[int]:
+    frame = frame_to_int(codes, element_bits)
+    count = beats_per_frame(len(codes) * element_bits, beat_bits)
+    mask = (1 << beat_bits) - 1
+    return [(frame >> (b * beat_bits)) & mask for b in range(count)]
+
+
+def beats_to_frame(
+    beats: list[int], elements: int, element_bits: int, beat_bits: int
+) -> np.ndarray:
+    frame = 0
+    for index, beat in enumerate(beats):
+        frame |= int(beat) << (index * beat_bits)
+    return int_to_frame(frame, elements, element_bits)
+
+
+class FrameDeserializer(wiring.Component):
+    """Beats in (``i``), whole frames out (``o``). Accepts one beat per cycle; the next frame's
+    first beat may arrive in the cycle the finished frame is taken."""
+
+    def __init__(self, frame_bits: int, beat_bits: int) -> None:
+        self.frame_bits, self.beat_bits = frame_bits, beat_bits
+        self.beats = beats_per_frame(frame_bits, beat_bits)
+        super().__init__(
+            {"i": In(stream.Signature(beat_bits)), "o": Out(stream.Signature(frame_bits))}
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        buffer = Signal(self.beats * self.beat_bits)
+        index = Signal(range(max(2, self.beats)))
+        m.d.comb += [
+            self.o.payload.eq(buffer[: self.frame_bits]),
+            self.i.ready.eq(~self.o.valid | self.o.ready),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            if self.beats == 1:
+                m.d.sync += buffer.eq(self.i.payload)
+            else:
+                m.d.sync += buffer.word_select(index, self.beat_bits).eq(self.i.payload)
+            with m.If(index == self.beats - 1):
+                m.d.sync += [index.eq(0), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += index.eq(index + 1)
+        return m
+
+
+class FrameSerializer(wiring.Component):
+    """Whole frames in (``i``), beats out (``o``); the next frame is taken in the cycle the last
+    beat of the current one transfers."""
+
+    def __init__(self, frame_bits: int, beat_bits: int) -> None:
+        self.frame_bits, self.beat_bits = frame_bits, beat_bits
+        self.beats = beats_per_frame(frame_bits, beat_bits)
+        super().__init__(
+            {"i": In(stream.Signature(frame_bits)), "o": Out(stream.Signature(beat_bits))}
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        buffer = Signal(self.beats * self.beat_bits)
+        index = Signal(range(max(2, self.beats)))
+        last = index == self.beats - 1
+        done = self.o.valid & self.o.ready & last
+        m.d.comb += [
+            self.o.payload.eq(
+                buffer.word_select(index, self.beat_bits) if self.beats > 1 else buffer
+            ),
+            self.i.ready.eq(~self.o.valid | done),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += index.eq(Mux(last, 0, index + 1))
+            with m.If(last):
+                m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [buffer.eq(self.i.payload), self.o.valid.eq(1)]
+        return m

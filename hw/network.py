@@ -1,0 +1,140 @@
+"""The streaming network top: beats in, a dataflow pipeline of folded layers, beats out.
+
+    data_in (beats) -> FrameDeserializer -> layer 0 -> layer 1 -> ... -> FrameSerializer -> data_out
+
+Every link is an ``amaranth.lib.stream`` with valid/ready backpressure; one clock domain
+(``clk``) with a synchronous, active-high reset (``rst``). Each layer keeps one input frame
+(it re-reads it NF times) and one output frame (it produces PE neurons at a time); a layer
+starts its next frame as soon as its output buffer has been taken, so all layers work on
+consecutive frames at the same time. With ``weight_storage="memory"`` the top also has a
+weight write bus ``wmem`` (en, addr, data) decoded onto the layers' memories (see
+``weight_memory_map``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from bitwave.errors import BitwaveError
+from bitwave.hw.folding import LayerFold
+from bitwave.hw.framing import FrameDeserializer, FrameSerializer, beats_per_frame
+from bitwave.hw.mvtu import MVTU, FoldedLayer
+from bitwave.hw.mvu import MVU
+from bitwave.hw.weights import address_width, write_signature
+from bitwave.ir import BinaryDense, IntDense, Network
+from bitwave.paths import sanitize_identifier
+
+
+def build_layer(layer: BinaryDense | IntDense, fold: LayerFold, weight_storage: str) -> FoldedLayer:
+    if isinstance(layer, BinaryDense):
+        return MVTU(layer, fold.pe, fold.simd, weight_storage)
+    if isinstance(layer, IntDense):
+        return MVU(layer, fold.pe, fold.simd, weight_storage)
+    raise BitwaveError(
+        f"layer {layer.name}: op {layer.op!r} has no hardware implementation (binary_dense, int_dense)"
+    )
+
+
+@dataclass(frozen=True)
+class MemoryRegion:
+    layer: str
+    base: int
+    depth: int
+    word_bits: int
+
+
+def weight_memory_map(layers: list[FoldedLayer]) -> list[MemoryRegion]:
+    """Layer weight memories laid out one after another in the ``wmem`` address space."""
+    regions, base = [], 0
+    for block in layers:
+        depth = block.nf * block.sf
+        regions.append(MemoryRegion(block.layer.name, base, depth, block.word_bits))
+        base += depth
+    return regions
+
+
+class NetworkTop(wiring.Component):
+    def __init__(
+        self,
+        net: Network,
+        folds: dict[str, LayerFold],
+        weight_storage: str = "const",
+        in_beat_bits: int = 32,
+        out_beat_bits: int = 32,
+    ) -> None:
+        self.net = net
+        missing = [layer.name for layer in net.layers if layer.name not in folds]
+        if missing:
+            raise BitwaveError(f"no folding given for layer(s) {missing}")
+        self.blocks = [
+            build_layer(layer, folds[layer.name], weight_storage) for layer in net.layers
+        ]
+        names = [sanitize_identifier(layer.name, "layer") for layer in net.layers]
+        if len(set(names)) != len(names):
+            raise BitwaveError(
+                f"layer names {[layer.name for layer in net.layers]} collide as HDL identifiers {names}"
+            )
+        self.block_names = names
+        self.weight_storage = weight_storage
+        self.in_bits = net.input_width * net.input_type.bits
+        self.out_bits = net.output_width * net.output_type.bits
+        for what, value in (("input beat bits", in_beat_bits), ("output beat bits", out_beat_bits)):
+            if value < 1:
+                raise BitwaveError(f"{what} must be >= 1, got {value}")
+        self.in_beat_bits = min(in_beat_bits, self.in_bits)
+        self.out_beat_bits = min(out_beat_bits, self.out_bits)
+        self.in_beats = beats_per_frame(self.in_bits, self.in_beat_bits)
+        self.out_beats = beats_per_frame(self.out_bits, self.out_beat_bits)
+        signature = {
+            "data_in": In(stream.Signature(self.in_beat_bits)),
+            "data_out": Out(stream.Signature(self.out_beat_bits)),
+        }
+        self.memory_map: list[MemoryRegion] = []
+        if weight_storage == "memory":
+            self.memory_map = weight_memory_map(self.blocks)
+            total = sum(region.depth for region in self.memory_map)
+            self.wmem_addr_bits = address_width(total)
+            self.wmem_data_bits = max(region.word_bits for region in self.memory_map)
+            signature["wmem"] = In(write_signature(self.wmem_addr_bits, self.wmem_data_bits))
+        super().__init__(signature)
+
+    # ---- timing (checked against simulation in tests/test_hw_network.py) --------------------
+    @property
+    def cycles_per_frame(self) -> int:
+        """Steady-state cycles between frames: the slowest stage's initiation interval."""
+        stages = [self.in_beats, self.out_beats] + [
+            block.initiation_interval for block in self.blocks
+        ]
+        return max(stages)
+
+    @property
+    def latency_cycles(self) -> int:
+        """First input beat accepted to last output beat valid, with no stalls."""
+        return self.in_beats + sum(block.latency_cycles for block in self.blocks) + self.out_beats
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.deserializer = deserializer = FrameDeserializer(
+            self.in_bits, self.in_beat_bits
+        )
+        m.submodules.serializer = serializer = FrameSerializer(self.out_bits, self.out_beat_bits)
+        wiring.connect(m, wiring.flipped(self.data_in), deserializer.i)
+        upstream = deserializer.o
+        for name, block in zip(self.block_names, self.blocks, strict=True):
+            m.submodules[name] = block
+            wiring.connect(m, upstream, block.i)
+            upstream = block.o
+        wiring.connect(m, upstream, serializer.i)
+        wiring.connect(m, serializer.o, wiring.flipped(self.data_out))
+        for region, block in zip(self.memory_map, self.blocks, strict=False):
+            hit = (self.wmem.addr >= region.base) & (self.wmem.addr < region.base + region.depth)
+            m.d.comb += [
+                block.wr.en.eq(self.wmem.en & hit),
+                block.wr.addr.eq(self.wmem.addr - region.base),
+                block.wr.data.eq(self.wmem.data[: region.word_bits]),
+            ]
+        return m

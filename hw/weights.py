@@ -1,0 +1,78 @@
+"""Weight storage for a folded layer, one word per fold step.
+
+Word ``nf * SF + sf`` holds the weights the PE x SIMD lanes use at neuron fold ``nf`` and
+synapse fold ``sf``: lane (p, s) at bits [(p * SIMD + s) * b, (p * SIMD + s + 1) * b) with b
+bits per weight (two's complement; for 1-bit weights 1 = +1, 0 = -1).
+
+Two styles:
+- ``const``: a ROM (``amaranth.lib.memory.Memory`` with no write port, init = the IR's
+  weights); synthesis folds it into logic. (A fully parallel constant layer has no store at
+  all: the weights become wires and inverters, see ``bitwave.hw.popcount``.)
+- ``memory``: the same memory with a write port, so weights can be (re)loaded at run time.
+Both read synchronously: data appears one cycle after the address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from amaranth.hdl import Module
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+STORAGE_STYLES = ("const", "memory")
+
+
+def address_width(depth: int) -> int:
+    """Address bits for ``depth`` words; at least 1 so that no port has zero width."""
+    return max(1, (depth - 1).bit_length())
+
+
+def write_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
+    """A simple synchronous write port: on a rising edge with ``en`` high, word ``addr`` := ``data``."""
+    return wiring.Signature({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits)})
+
+
+def pack_words(lanes: np.ndarray, bits: int) -> list[int]:
+    """(depth, lanes) array of unsigned lane codes (< 2^bits) -> one integer word per row."""
+    words = []
+    shifts = [index * bits for index in range(lanes.shape[1])]
+    for row in lanes:
+        word = 0
+        for shift, code in zip(shifts, row.tolist(), strict=True):
+            word |= int(code) << shift
+        words.append(word)
+    return words
+
+
+class WeightStore(wiring.Component):
+    """``depth`` words of ``word_bits``, read synchronously at ``addr``; writable if asked."""
+
+    def __init__(self, words: Sequence[int], word_bits: int, writable: bool) -> None:
+        self.words = list(words)
+        self.depth = len(self.words)
+        self.word_bits = word_bits
+        self.writable = writable
+        self.addr_bits = address_width(self.depth)
+        signature = {"addr": In(self.addr_bits), "data": Out(word_bits)}
+        if writable:
+            signature["wr"] = In(write_signature(self.addr_bits, word_bits))
+        super().__init__(signature)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(
+            shape=self.word_bits, depth=self.depth, init=self.words
+        )
+        read = mem.read_port()
+        m.d.comb += [read.addr.eq(self.addr), self.data.eq(read.data)]
+        if self.writable:
+            write = mem.write_port()
+            in_range = self.wr.addr < self.depth
+            m.d.comb += [
+                write.addr.eq(self.wr.addr),
+                write.data.eq(self.wr.data),
+                write.en.eq(self.wr.en & in_range),
+            ]
+        return m
