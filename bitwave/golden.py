@@ -2,6 +2,12 @@
 
 Every other representation of a network (the torch model in eval mode, the RTL in
 simulation, the gate-level netlist) is checked against ``run`` bit for bit.
+
+Networks with a ``binary_gru`` layer are recurrent: the frames given to ``run`` are
+consecutive time steps of ONE sequence that starts from each GRU's ``initial_state``.
+``starts`` marks frames where a new sequence begins (every GRU state is reset to its
+initial state before that frame); ``run_sequences`` runs a list of independent sequences.
+Dense-only networks are frame-by-frame, so ``starts`` changes nothing for them.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitwave.errors import BitwaveError
-from bitwave.ir import BinaryDense, Dense, Network, ValueType, pack_bits
+from bitwave.ir import BinaryDense, BinaryGRU, Dense, Layer, Network, ValueType, pack_bits
 from bitwave.xnor_popcount import mismatches
 
 # float64 holds every integer below 2^53 exactly; larger accumulators use int64 arithmetic.
@@ -85,22 +91,123 @@ def multi_threshold(acc: np.ndarray, thresholds: np.ndarray, direction: np.ndarr
     return counts
 
 
-def run_layer(layer: Dense, x_codes: np.ndarray) -> np.ndarray:
+# ---------------------------------------------------------------------------------------------
+# binary_gru (IR version 2): one time step per frame
+# ---------------------------------------------------------------------------------------------
+def _fires(acc: np.ndarray, threshold: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The single-threshold activation: acc >= T (direction +1) or acc <= T (-1), as 0/1."""
+    return np.where(direction > 0, acc >= threshold, acc <= threshold).astype(np.int64)
+
+
+def gru_input_popcounts(layer: BinaryGRU, x_bits: np.ndarray) -> np.ndarray:
+    """px[f, g, m] = popcount(XNOR(x[f], Wx[g, m])): (F, N) bits -> (F, 3, H) in [0, N].
+    The input term does not depend on the state, so every frame is done in one product."""
+    h = layer.out_width
+    words = layer.weights_x.reshape(3 * h, -1)
+    acc = layer.in_width - mismatches(pack_bits(x_bits), words)
+    return acc.reshape(-1, 3, h)
+
+
+def gru_step(layer: BinaryGRU, px: np.ndarray, h_bits: np.ndarray) -> dict[str, np.ndarray]:
+    """One time step from the input popcounts px (3, H) and the state bits h (H,).
+
+    Returns the new state ``h`` and, for tracing, the gates ``z``, ``r``, ``n`` (0/1) and
+    their accumulators ``acc_z``, ``acc_r``, ``acc_n`` (docs/ir.md, binary_gru)."""
+    width = layer.out_width
+    ph = width - mismatches(pack_bits(h_bits[None, :]), layer.weights_h.reshape(3 * width, -1))
+    ph = ph.reshape(3, width)
+    a, b = layer.coefficients[:, 0], layer.coefficients[:, 1]
+    t, d = layer.thresholds, layer.direction
+    acc_z = a[0] * px[0] + b[0] * ph[0]
+    acc_r = a[1] * px[1] + b[1] * ph[1]
+    z = _fires(acc_z, t[:, 0], d[:, 0])
+    r = _fires(acc_r, t[:, 1], d[:, 1])
+    acc_n = a[2] * px[2] + r * (b[2] * ph[2])  # the reset gate masks the recurrent term
+    n = _fires(acc_n, np.where(r == 1, t[:, 3], t[:, 2]), d[:, 2])
+    h_new = np.where(z == 1, h_bits, n)  # z = 1 keeps the old state, z = 0 takes n
+    return {"h": h_new, "z": z, "r": r, "n": n, "acc_z": acc_z, "acc_r": acc_r, "acc_n": acc_n}
+
+
+def _starts(frames: int, starts: np.ndarray | None) -> np.ndarray:
+    if starts is None:
+        flags = np.zeros(frames, bool)
+    else:
+        flags = np.asarray(starts)
+        if flags.shape != (frames,) or flags.dtype.kind not in "biu":
+            raise BitwaveError(
+                f"starts must be a boolean vector of one flag per frame ({frames}), "
+                f"got {flags.dtype} {tuple(flags.shape)}"
+            )
+        flags = flags.astype(bool)
+    if frames:
+        flags = flags.copy()
+        flags[0] = True  # the first frame always starts a sequence
+    return flags
+
+
+def run_gru(
+    layer: BinaryGRU, x_bits: np.ndarray, starts: np.ndarray | None = None, trace: bool = False
+) -> np.ndarray | dict[str, np.ndarray]:
+    """The state bits after every frame (F, H). Frames are consecutive time steps; the state
+    is reset to ``initial_state`` before frame 0 and before every frame flagged in ``starts``.
+    With ``trace`` every field of ``gru_step`` is returned, stacked over frames."""
+    x_bits = np.asarray(x_bits, np.int64)
+    flags = _starts(x_bits.shape[0], starts)
+    px = gru_input_popcounts(layer, x_bits)
+    initial = layer.initial_state.astype(np.int64)
+    h = initial
+    steps = []
+    for frame in range(x_bits.shape[0]):
+        if flags[frame]:
+            h = initial
+        step = gru_step(layer, px[frame], h)
+        h = step["h"]
+        steps.append(step if trace else {"h": h})
+    if not steps:
+        empty = np.zeros((0, layer.out_width), np.int64)
+        return (
+            {key: empty for key in ("h", "z", "r", "n", "acc_z", "acc_r", "acc_n")}
+            if trace
+            else empty
+        )
+    stacked = {key: np.stack([s[key] for s in steps]) for key in steps[0]}
+    return stacked if trace else stacked["h"]
+
+
+def run_layer(layer: Layer, x_codes: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
     """One layer: input codes -> output codes (bits for bipolar, counts for uint)."""
+    if isinstance(layer, BinaryGRU):
+        return run_gru(layer, x_codes, starts)
     return multi_threshold(dense_acc(layer, x_codes), layer.thresholds, layer.direction)
 
 
-def run_layers(net: Network, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output codes, in order; the last one is the network output."""
+def run_layers(net: Network, x: np.ndarray, starts: np.ndarray | None = None) -> list[np.ndarray]:
+    """Every layer's output codes, in order; the last one is the network output.
+    For recurrent networks the frames are one sequence unless ``starts`` flags new ones."""
     codes = check_input(net, x)
+    flags = _starts(codes.shape[0], starts) if net.is_recurrent else None
     outputs = []
     for layer in net.layers:
-        codes = run_layer(layer, codes)
+        codes = run_layer(layer, codes, flags)
         outputs.append(codes)
     return outputs
 
 
-def run(net: Network, x: np.ndarray) -> np.ndarray:
-    """Network output codes (frames, output_width): uint8 bits if bipolar, else int64 counts."""
-    out = run_layers(net, x)[-1]
+def run(net: Network, x: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+    """Network output codes (frames, output_width): uint8 bits if bipolar, else int64 counts.
+    A network with a binary_gru treats the frames as one time sequence (see the module
+    docstring); ``starts`` flags frames that begin a new sequence."""
+    out = run_layers(net, x, starts)[-1]
     return out.astype(np.uint8) if net.output_type == ValueType("bipolar") else out
+
+
+def run_sequences(net: Network, sequences: list[np.ndarray]) -> list[np.ndarray]:
+    """Run independent sequences (each (frames, input_width)), each from the initial state."""
+    arrays = [check_input(net, seq) for seq in sequences]
+    if not arrays:
+        return []
+    lengths = [len(a) for a in arrays]
+    starts = np.zeros(sum(lengths), bool)
+    starts[np.cumsum([0] + lengths[:-1])] = True
+    out = run(net, np.concatenate(arrays), starts)
+    return np.split(out, np.cumsum(lengths)[:-1])

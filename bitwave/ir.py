@@ -17,6 +17,12 @@ Both end in the same multi-threshold activation: count = #{j : acc >= T[m, j]} w
 direction[m] = +1, #{j : acc <= T[m, j]} when direction[m] = -1. The count is the output
 value: a bipolar bit when the output type is bipolar (one threshold), a uint<k> otherwise
 (2^k - 1 thresholds).
+- ``binary_gru`` (version 2): a bitwise GRU cell; frames are consecutive time steps. Gates
+  z, r in {0, 1} and the candidate n are single thresholds over weighted XNOR popcounts of
+  the input and the state, the reset gate masks the recurrent term of n, h' = z ? h : n.
+
+A file's version is the lowest version that holds its ops: version 1 unless it has a
+``binary_gru`` layer, so every version-1 network is still written (and hashed) as before.
 """
 
 from __future__ import annotations
@@ -38,8 +44,9 @@ from bitwave.errors import IRError
 from bitwave.paths import atomic_write, sanitize_identifier
 
 FORMAT = "bitwave-ir"
-VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+VERSION = 2  # the newest version this bitwave writes
+SUPPORTED_VERSIONS = (1, 2)
+MAX_GRU_COEFFICIENT = 255  # binary_gru popcount weights lie in [1, MAX_GRU_COEFFICIENT]
 MAX_BITS = 16
 WORD_BITS = 64
 
@@ -144,6 +151,58 @@ def weight_range(wbits: int) -> tuple[int, int]:
     return -top, top
 
 
+@dataclass
+class BinaryGRU:
+    """Bitwise GRU cell (IR version 2); semantics in docs/ir.md, executed by bitwave.golden.
+
+    Gates are ordered z (update), r (reset), n (candidate) along the first axis of the
+    weights and the last axis of ``direction``. With N = in_width and H = out_width (the
+    state width):
+    - ``weights_x``: (3, H, ceil(N/64)) uint64, packed like binary_dense (padding zero),
+    - ``weights_h``: (3, H, ceil(H/64)) uint64,
+    - ``coefficients``: (3, 2) int64, per gate (a, b) in [1, MAX_GRU_COEFFICIENT]: the gate
+      accumulates a * popcount_x + b * popcount_h,
+    - ``thresholds``: (H, 4) int64: T_z, T_r, T_n for r = 0, T_n for r = 1,
+    - ``direction``: (H, 3) int8 of +1/-1 for z, r, n,
+    - ``initial_state``: (H,) uint8 bits, the state before the first frame of a sequence.
+    """
+
+    name: str
+    in_width: int
+    out_width: int
+    weights_x: np.ndarray
+    weights_h: np.ndarray
+    coefficients: np.ndarray
+    thresholds: np.ndarray
+    direction: np.ndarray
+    initial_state: np.ndarray
+    in_type: ValueType = BIPOLAR
+    out_type: ValueType = BIPOLAR
+
+    op = "binary_gru"
+    wbits = 1
+    GATES = ("z", "r", "n")
+    MIN_VERSION = 2
+
+    @property
+    def state_width(self) -> int:
+        return self.out_width
+
+    def weight_bits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unpacked weight bits, 1 = +1: (3, H, N) for the input, (3, H, H) for the state."""
+        return unpack_bits(self.weights_x, self.in_width), unpack_bits(
+            self.weights_h, self.out_width
+        )
+
+
+Layer = Dense | BinaryGRU
+
+
+def required_version(layers: list[Layer]) -> int:
+    """The lowest IR version that can hold these layers (what the writer writes)."""
+    return max([1] + [getattr(layer, "MIN_VERSION", 1) for layer in layers])
+
+
 # ---------------------------------------------------------------------------------------------
 # Input coding and the network
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +226,7 @@ class Network:
     name: str
     input_width: int
     input_type: ValueType
-    layers: list[Dense]
+    layers: list[Layer]
     coding: BitplaneCodingSpec | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -178,6 +237,16 @@ class Network:
     @property
     def output_width(self) -> int:
         return self.layers[-1].out_width
+
+    @property
+    def version(self) -> int:
+        """The IR version this network is written as (2 only if it holds a binary_gru)."""
+        return required_version(self.layers)
+
+    @property
+    def is_recurrent(self) -> bool:
+        """True when a layer keeps state from frame to frame (a binary_gru)."""
+        return any(isinstance(layer, BinaryGRU) for layer in self.layers)
 
     @property
     def widths(self) -> list[int]:
@@ -191,7 +260,7 @@ class Network:
 
     def summary(self) -> str:
         lines = [
-            f"network {self.name}  (bitwave IR v{VERSION}, sha256 {self.sha256[:16]})",
+            f"network {self.name}  (bitwave IR v{self.version}, sha256 {self.sha256[:16]})",
             f"  input  {self.input_width} x {self.input_type}"
             + (
                 f"  (bit-planes: {self.coding.features} x {self.coding.bits} bits)"
@@ -227,7 +296,31 @@ def unpack_bits(words: np.ndarray, n: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Saving
 # ---------------------------------------------------------------------------------------------
-def _layer_manifest(index: int, layer: Dense) -> tuple[dict, dict[str, np.ndarray]]:
+def _gru_manifest(index: int, layer: BinaryGRU) -> tuple[dict, dict[str, np.ndarray]]:
+    prefix = f"layers.{index}"
+    arrays = {
+        f"{prefix}.weights_x": layer.weights_x,
+        f"{prefix}.weights_h": layer.weights_h,
+        f"{prefix}.coefficients": np.asarray(layer.coefficients, np.int64),
+        f"{prefix}.thresholds": np.asarray(layer.thresholds, np.int64),
+        f"{prefix}.direction": np.asarray(layer.direction, np.int8),
+        f"{prefix}.initial_state": np.asarray(layer.initial_state, np.uint8),
+    }
+    entry = {
+        "name": layer.name,
+        "op": layer.op,
+        "in_width": layer.in_width,
+        "out_width": layer.out_width,
+        "in_type": layer.in_type.to_json(),
+        "out_type": layer.out_type.to_json(),
+        **{key.rsplit(".", 1)[1]: key for key in arrays},
+    }
+    return entry, arrays
+
+
+def _layer_manifest(index: int, layer: Layer) -> tuple[dict, dict[str, np.ndarray]]:
+    if isinstance(layer, BinaryGRU):
+        return _gru_manifest(index, layer)
     prefix = f"layers.{index}"
     entry = {
         "name": layer.name,
@@ -271,7 +364,7 @@ def _to_manifest(net: Network) -> tuple[dict, dict[str, np.ndarray]]:
             arrays["coding.levels"] = np.asarray(net.coding.levels, np.float64)
     manifest = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": net.version,
         "name": net.name,
         "input": {"width": net.input_width, "type": net.input_type.to_json(), "coding": coding},
         "layers": layers,
@@ -455,12 +548,19 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
     layer_specs = r.get(manifest, "layers", list, "")
     if not layer_specs:
         raise r.fail("layers", "expected at least one layer")
-    layers: list[Dense] = []
+    layers: list[Layer] = []
     width, value_type = input_width, input_type
     for index, layer_spec in enumerate(layer_specs):
-        layer = _read_layer(r, layer_spec, f"layers[{index}]", width, value_type)
+        layer = _read_layer(r, layer_spec, f"layers[{index}]", width, value_type, version)
         layers.append(layer)
         width, value_type = layer.out_width, layer.out_type
+    needed = required_version(layers)
+    if version != needed:  # versions are canonical: the content hash covers the version
+        raise r.fail(
+            "version",
+            f"the file says version {version}, but its ops need version {needed}; "
+            f"bitwave writes a network with only version-1 ops as version 1",
+        )
     net = Network(name, input_width, input_type, layers, coding, provenance)
     return net
 
@@ -499,17 +599,74 @@ def _read_coding(
     return BitplaneCodingSpec(features, bits, boundaries, levels)
 
 
-def _read_layer(r: _Reader, spec: dict, where: str, width: int, value_type: ValueType) -> Dense:
+def _read_packed(
+    r: _Reader, spec: dict, key: str, where: str, shape: tuple, bits: int
+) -> np.ndarray:
+    """Packed uint64 weight words whose last axis holds ``bits`` bits, padding zero."""
+    weights = r.array(spec, key, where, "u", shape)
+    if weights.dtype != np.uint64:
+        raise r.fail(f"{where}.{key}", f"expected uint64 packed words, got {weights.dtype}")
+    pad = bits % WORD_BITS
+    if pad and np.any(weights[..., -1] >> np.uint64(pad)):
+        raise r.fail(f"{where}.{key}", f"padding bits above bit {bits} must be zero")
+    return weights
+
+
+def _read_gru(r: _Reader, spec: dict, where: str, name: str) -> BinaryGRU:
+    n = r.positive(spec, "in_width", where)
+    h = r.positive(spec, "out_width", where)
+    for key in ("in_type", "out_type"):
+        value_type = r.value_type(spec, key, where)
+        if value_type != BIPOLAR:
+            raise r.fail(f"{where}.{key}", f"binary_gru is bipolar in and out, got {value_type}")
+    words_x, words_h = -(-n // WORD_BITS), -(-h // WORD_BITS)
+    weights_x = _read_packed(r, spec, "weights_x", where, (3, h, words_x), n)
+    weights_h = _read_packed(r, spec, "weights_h", where, (3, h, words_h), h)
+    coefficients = r.array(spec, "coefficients", where, "i", (3, 2)).astype(np.int64)
+    if np.any((coefficients < 1) | (coefficients > MAX_GRU_COEFFICIENT)):
+        raise r.fail(
+            f"{where}.coefficients",
+            f"expected integers in [1, {MAX_GRU_COEFFICIENT}], got {coefficients.tolist()}",
+        )
+    thresholds = r.array(spec, "thresholds", where, "i", (h, 4)).astype(np.int64)
+    direction = r.array(spec, "direction", where, "i", (h, 3))
+    if not np.all(np.abs(direction) == 1):
+        raise r.fail(f"{where}.direction", "expected only +1 (acc >= T) or -1 (acc <= T)")
+    initial = r.array(spec, "initial_state", where, "u", (h,))
+    if np.any(initial > 1):
+        raise r.fail(f"{where}.initial_state", "expected state bits 0 (-1) or 1 (+1)")
+    return BinaryGRU(name, n, h, weights_x, weights_h, coefficients, thresholds,
+                     direction.astype(np.int8), initial.astype(np.uint8))  # fmt: skip
+
+
+def _read_layer(
+    r: _Reader, spec: dict, where: str, width: int, value_type: ValueType, version: int = 1
+) -> Layer:
     name = r.get(spec, "name", str, where)
     if sanitize_identifier(name) != name:
         raise r.fail(
             f"{where}.name", f"{name!r} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
         )
     op = r.get(spec, "op", str, where)
-    if op not in ("binary_dense", "int_dense"):
+    if op == "binary_gru" and version < BinaryGRU.MIN_VERSION:
         raise r.fail(
-            f"{where}.op", f"unknown op {op!r}; version 1 has 'binary_dense' and 'int_dense'"
+            f"{where}.op", f"op 'binary_gru' needs IR version 2, the file says version {version}"
         )
+    if op not in ("binary_dense", "int_dense", "binary_gru"):
+        raise r.fail(
+            f"{where}.op",
+            f"unknown op {op!r}; version 1 has 'binary_dense' and 'int_dense', "
+            f"version 2 adds 'binary_gru'",
+        )
+    if op == "binary_gru":
+        layer = _read_gru(r, spec, where, name)
+        if layer.in_width != width or value_type != BIPOLAR:
+            raise r.fail(
+                where,
+                f"input is {layer.in_width} x bipolar, but the previous stage gives "
+                f"{width} x {value_type}",
+            )
+        return layer
     in_width = r.positive(spec, "in_width", where)
     out_width = r.positive(spec, "out_width", where)
     in_type = r.value_type(spec, "in_type", where)
@@ -528,12 +685,8 @@ def _read_layer(r: _Reader, spec: dict, where: str, width: int, value_type: Valu
     if op == "binary_dense":
         if in_type != BIPOLAR:
             raise r.fail(f"{where}.in_type", f"binary_dense needs bipolar input, got {in_type}")
-        weights = r.array(spec, "weights", where, "u", (out_width, -(-in_width // WORD_BITS)))
-        if weights.dtype != np.uint64:
-            raise r.fail(f"{where}.weights", f"expected uint64 packed words, got {weights.dtype}")
-        pad = in_width % WORD_BITS
-        if pad and np.any(weights[:, -1] >> np.uint64(pad)):
-            raise r.fail(f"{where}.weights", f"padding bits above bit {in_width} must be zero")
+        words = (out_width, -(-in_width // WORD_BITS))
+        weights = _read_packed(r, spec, "weights", where, words, in_width)
         return BinaryDense(**common, weights=weights)
     wbits = r.get(spec, "wbits", int, where)
     if not 1 <= wbits <= MAX_BITS:

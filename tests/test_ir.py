@@ -80,7 +80,7 @@ def test_hash_depends_on_content_not_provenance(net):
 
 
 def set_version(m):
-    m["version"] = 2
+    m["version"] = 3
 
 
 def drop_layers(m):
@@ -100,7 +100,7 @@ def bad_type(m):
 
 
 DAMAGE = [
-    (set_version, "version: unsupported version 2"),
+    (set_version, "version: unsupported version 3"),
     (drop_layers, "layers: missing field"),
     (wrong_width, "layers[1]: input is 34 x uint2, but the previous stage gives 33 x uint2"),
     (unknown_op, "layers[0].op: unknown op 'conv2d'"),
