@@ -17,6 +17,7 @@ def _handle_verify(args: argparse.Namespace) -> int:
         inputs=args.inputs,
         waves=args.waves,
         gate_level=args.gate_level,
+        load_ir_weights=args.load_ir_weights,
     )
     result = verify(args.design, options)
     for line in summary(result):
@@ -70,5 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--gate-level",
         action="store_true",
         help="simulate DIR/synth's netlist with cell models from its liberty",
+    )
+    parser.add_argument(
+        "--load-ir-weights",
+        action="store_true",
+        help="(--weights memory designs) load the --ir network's weights through the write port "
+        "instead of the built-from weights; thresholds stay the design's",
     )
     parser.set_defaults(func=_handle_verify)

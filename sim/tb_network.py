@@ -99,6 +99,15 @@ async def network_stream(dut: object) -> None:
         await RisingEdge(clk)
     rst.value = inactive
 
+    loads = params.get("weight_writes")
+    if loads:  # --weights memory: load every weight word through the write port first
+        en, addr, data = (_port(dut, loads[k]) for k in ("en", "addr", "data"))
+        for address, word in loads["writes"]:
+            await FallingEdge(clk)
+            en.value, addr.value, data.value = 1, address, word
+        await FallingEdge(clk)
+        en.value = 0
+
     cycle = 0
     limit = params["max_cycles"]
     sent = 0  # input beats accepted

@@ -13,7 +13,7 @@ import numpy as np
 from bitwave import golden, ir
 from bitwave.errors import BitwaveError
 from bitwave.paths import write_text
-from bitwave.sim import runner
+from bitwave.sim import runner, weight_loading
 from bitwave.sim.design import GeneratedDesign, load_design
 
 TB_MODULE = "bitwave.sim.tb_network"
@@ -30,6 +30,9 @@ class VerifyOptions:
     inputs: Path | None = None
     waves: bool = False
     gate_level: bool = False
+    load_ir_weights: bool = (
+        False  # memory designs: load --ir's weights instead of the built-from ones
+    )
     p_valid: float = 0.7  # probability that the input offers a beat in a stall-phase cycle
     p_ready: float = 0.7  # probability that the output accepts a beat in a stall-phase cycle
 
@@ -99,6 +102,8 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
             f"design was built from {str(design.manifest['ir_sha256'])[:12]}...: the folder is inconsistent"
         )
     reference = ir.load(options.ir) if options.ir else built_from
+    if options.load_ir_weights and design.weight_memory is None:
+        raise BitwaveError("--load-ir-weights needs a design generated with --weights memory")
     _check_interface(design, reference, str(options.ir or design.ir_path))
 
     if options.vectors is not None and options.vectors < MIN_VECTORS:
@@ -129,6 +134,24 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         options.sim, sources, top, runner.build_root(out / "build"), waves=options.waves
     )
 
+    weight_writes, layout_error = None, None
+    if design.weight_memory is not None:
+        # the design's weights are (re)loaded from the IR it was built from, so that --ir
+        # still compares the hardware with a different network; --load-ir-weights loads the
+        # --ir network's weights instead (its thresholds must then match the design's)
+        loads = weight_loading.weight_writes(
+            design.weight_memory, reference if options.load_ir_weights else built_from
+        )
+        init_file = design.weight_memory.get("init_file")
+        if init_file and not options.load_ir_weights:
+            layout_error = weight_loading.check_init_file(design.root / init_file, loads)
+        weight_writes = {
+            "en": loads.en,
+            "addr": loads.addr,
+            "data": loads.data,
+            "writes": loads.writes,
+        }
+
     np.save(work / "inputs.npy", inputs)
     np.save(work / "expected.npy", expected)
     per_frame = max(
@@ -154,6 +177,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
             1000 + 8 * stall_factor * (design.latency_cycles + len(inputs) * per_frame)
         ),
         "drain_cycles": 2 * per_frame + 16,
+        "weight_writes": weight_writes,
     }
     waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
     start = time.perf_counter()
@@ -162,6 +186,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
 
     measured_cpf = tb["cycles_per_frame"]
     cpf_ok = measured_cpf == design.cycles_per_frame and tb["cycles_per_frame_settled"]
+    latency_ok = tb["latency_cycles"] == design.latency_cycles
     bits_ok = tb["mismatches"] == 0 and not tb["timed_out"] and tb["extra_output_beats"] == 0
     result = {
         "design": str(design.root),
@@ -192,8 +217,11 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "latency_cycles": {
             "measured": tb["latency_cycles"],
             "manifest": design.latency_cycles,
-            "match": tb["latency_cycles"] == design.latency_cycles,
+            "match": latency_ok,
         },
+        "weights_loaded": len(weight_writes["writes"]) if weight_writes else 0,
+        "weights_from": str(options.ir) if options.load_ir_weights else "built-from IR",
+        "weight_layout_error": layout_error,
         "cycles_simulated": tb["cycles"],
         "build": {
             "seconds": round(built.seconds, 3),
@@ -205,7 +233,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "vectors_per_second": round(len(inputs) / run_seconds, 1),
         "waves": str(waves_file) if waves_file else None,
         "log": str(work / "sim.log"),
-        "passed": bits_ok and cpf_ok,
+        "passed": bits_ok and cpf_ok and latency_ok and layout_error is None,
     }
     write_text(out / "result.json", json.dumps(result, indent=1) + "\n")
     return result
@@ -224,7 +252,8 @@ def summary(result: dict) -> list[str]:
             else "  <-- MISMATCH"
             + ("" if cpf["settled"] else f" (not settled: {cpf['output_intervals']})")
         ),
-        f"latency: measured {result['latency_cycles']['measured']} cycles, manifest {result['latency_cycles']['manifest']}",
+        f"latency: measured {result['latency_cycles']['measured']} cycles, manifest {result['latency_cycles']['manifest']}"
+        + ("" if result["latency_cycles"]["match"] else "  <-- MISMATCH"),
         f"build {'cached' if result['build']['cached'] else str(result['build']['seconds']) + ' s'}, "
         f"run {result['wall_seconds']} s ({result['vectors_per_second']} vectors/s)",
     ]
@@ -239,6 +268,10 @@ def summary(result: dict) -> list[str]:
         )
     if result["extra_output_beats"]:
         lines.append(f"{result['extra_output_beats']} output beats appeared after the last frame")
+    if result["weights_loaded"]:
+        lines.append(f"{result['weights_loaded']} weight words loaded through the write port")
+    if result["weight_layout_error"]:
+        lines.append(f"weight layout: {result['weight_layout_error']}")
     if result["waves"]:
         lines.append(f"waves: {result['waves']}")
     lines.append("PASS" if result["passed"] else f"FAIL (log {result['log']})")
