@@ -14,6 +14,7 @@ from bitwave.errors import BitwaveError
 # Modules that add subcommands, in the order of the data flow.
 COMMAND_MODULES = (
     "bitwave.commands",
+    "bitwave.models.data.cli",
     "bitwave.models.cli",
     "bitwave.models.cost.cli",
     "bitwave.hw.cli",

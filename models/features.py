@@ -9,10 +9,13 @@
 - ``frames(mixtures) -> FrameSet``: the noisy magnitudes and IBM targets of a list of
   mixtures, stacked, with per-utterance offsets (sequence models slice them back).
 - ``fit_input_coding(magnitudes, bits=4)``: the Lloyd-Max bit-plane coding of the bitwise
-  models' input (``bitwave.coding``), fitted per bin; ``bitplane_input(mag, coding)`` applies
-  it: 513 bins x 4 bits = 2052 input bits per frame. The quantizer can be fitted on log
-  magnitudes (default): the boundaries are mapped back to linear magnitude, so the coding
-  spec always applies to the plain magnitude and the IR needs no extra transform.
+  models' input (``bitwave.coding``), fitted per bin on the magnitudes; ``bitplane_input(mag,
+  coding)`` applies it: 513 bins x 4 bits = 2052 input bits per frame. With
+  ``log_domain=True`` the quantizer is fitted on log magnitudes instead and its boundaries are
+  mapped back to linear magnitude, so the coding spec always applies to the plain magnitude
+  and the IR needs no extra transform. Measured on the demo set (a float 2052-256-513 MLP on
+  the bits, 4 epochs, one seed): linear fit IBM accuracy 0.790 / SI-SDRi 5.74 dB, log fit
+  0.782 / 5.54 dB, so the linear fit (as in the original bitwise SE work) is the default.
 - ``FloatInputNorm``: log-magnitude standardisation for the float baselines.
 - ``enhance(noisy_audio, mask_fn)``: STFT -> mask from the noisy magnitude -> masked STFT ->
   inverse STFT.
@@ -160,7 +163,7 @@ def frames(mixtures: Sequence[Mixture], lc_db: float = 0.0) -> FrameSet:
 def fit_input_coding(
     magnitudes: np.ndarray,
     bits: int = 4,
-    log_domain: bool = True,
+    log_domain: bool = False,
     per_bin: bool = True,
     seed: int = 0,
 ) -> BitplaneCodingSpec:

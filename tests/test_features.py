@@ -93,7 +93,7 @@ def test_frames_stacks_utterances():
 def test_bitplane_input_is_2052_bits_and_log_fit_maps_back():
     rng = np.random.default_rng(2)
     mags = np.exp(rng.normal(-2, 2, (3000, 513))).astype(np.float32)  # log-normal, like speech
-    coding = F.fit_input_coding(mags, bits=4)
+    coding = F.fit_input_coding(mags, bits=4, log_domain=True)
     bits = F.bitplane_input(mags, coding)
     assert bits.shape == (3000, 2052) and bits.dtype == np.uint8 and set(np.unique(bits)) <= {0, 1}
     assert np.all(np.diff(coding.boundaries, axis=1) > 0)
@@ -103,7 +103,10 @@ def test_bitplane_input_is_2052_bits_and_log_fit_maps_back():
     # every one of the 16 levels is used in every bin
     levels = bits.reshape(3000, 513, 4) @ np.array([8, 4, 2, 1])
     assert all(len(np.unique(levels[:, b])) == 16 for b in (0, 100, 512))
-    linear = F.fit_input_coding(mags, bits=4, log_domain=False)
+    linear = F.fit_input_coding(mags, bits=4)  # the default: Lloyd-Max on the magnitudes
+    assert np.array_equal(
+        linear.boundaries, fit_lloyd_max(mags, bits=4, per_feature=True).boundaries
+    )
     assert not np.allclose(linear.boundaries, coding.boundaries)
     with pytest.raises(BitwaveError, match=r"\(frames, 513\)"):
         F.fit_input_coding(mags[:, :10])

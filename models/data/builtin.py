@@ -30,10 +30,16 @@ from bitwave.models.data.config import DataConfig
 from bitwave.models.data.dataset import Dataset, Mixture
 from bitwave.models.data.noise import make_noise
 from bitwave.models.data.sentences import make_sentence
-from bitwave.models.data.speech import Speaker, espeak_version, speaker_split, synthesize
+from bitwave.models.data.speech import (
+    Speaker,
+    available_voice_pairs,
+    espeak_version,
+    speaker_split,
+    synthesize,
+)
 
 # Bump when the generated audio changes for the same config (invalidates old caches).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 BABBLE_TALKERS = 8  # per side (train/valid and test), disjoint from the speech speakers
 BABBLE_CLIPS = 24
 _SPLIT_CODES = {
@@ -54,6 +60,7 @@ def cache_key(config: DataConfig) -> str:
     content = {
         "generator": GENERATOR_VERSION,
         "espeak": espeak_version(),
+        "voices": available_voice_pairs(),  # the speaker pool the seed draws from
         "config": config.content(),
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]

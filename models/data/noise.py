@@ -133,8 +133,8 @@ def ocean(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) ->
     )
     body = _band(_shaped(rng, n, 1.5), None, rng.uniform(800, 2000)) * swell**2
     crest = np.clip(np.gradient(swell) * SAMPLE_RATE * period, 0, None)  # rising swell -> hiss
-    hiss = _band(rng.standard_normal(n), 2000, None) * crest
-    return _unit_rms(_unit_rms(body) + 0.4 * _unit_rms(hiss + 1e-12 * rng.standard_normal(n)))
+    hiss = _band(rng.standard_normal(n), 2000, None) * (crest + 0.05 * crest.max())  # never silent
+    return _unit_rms(_unit_rms(body) + 0.4 * _unit_rms(hiss))
 
 
 def engine(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) -> np.ndarray:
@@ -144,7 +144,11 @@ def engine(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) -
     for k in range(1, int(3000 // firing.max())):
         out += rng.uniform(0.5, 1.0) / k * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
     rumble = _band(rng.standard_normal(n), None, 400) * (1 + 0.6 * np.sin(phase))
-    return _unit_rms(_unit_rms(out) + rng.uniform(0.3, 0.8) * _unit_rms(rumble))
+    # mechanical rattle: broadband noise pulsing with the firing, well below the harmonics
+    rattle = _shaped(rng, n, 1.0) * (1 + np.sin(phase))
+    return _unit_rms(
+        _unit_rms(out) + rng.uniform(0.3, 0.8) * _unit_rms(rumble) + 0.05 * _unit_rms(rattle)
+    )
 
 
 def birds(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) -> np.ndarray:
