@@ -10,6 +10,7 @@ import json
 # name -> "module:function"; the function returns a JSON-able dict.
 BENCHES = {
     "golden": "bitwave.golden_bench:run",
+    "data": "bitwave.models.data.bench:run",
 }
 
 
