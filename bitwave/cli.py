@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "bitwave.models.cost.cli",
     "bitwave.hw.cli",
     "bitwave.bench",
+    "bitwave.synth.commands",
     "bitwave.sim.cli",
 )
 

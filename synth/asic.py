@@ -1,0 +1,191 @@
+"""The ASIC mapping flow: Verilog -> Yosys -> gate-level netlist of liberty cells.
+
+Recipe (fast and full-adder aware, see TOOLCHAIN.md): ``synth -noabc`` keeps the design's
+hierarchy (one block per Amaranth component), ``extract_fa`` finds full and half adders, a
+generated techmap puts them on the library's FA / HA cells (abc never maps to multi-output
+cells), ``dfflibmap`` picks flip-flops and ``abc -liberty`` maps the remaining logic.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bitwave.errors import BitwaveError
+from bitwave.synth.liberty import Library, load_library
+from bitwave.synth.yosys import run_yosys
+
+LIB_NAME = "cells.lib"
+_MAJ3 = 0b11101000  # carry of A,B,C (truth table over rows 0..7, A = bit 0)
+_XOR3 = 0b10010110
+_AND2 = 0b1000
+_XOR2 = 0b0110
+
+
+@dataclass
+class AdderCell:
+    cell: str
+    inputs: tuple[str, ...]  # A, B(, C) pin names in that order
+    carry: str
+    total: str
+    area_um2: float
+
+
+@dataclass
+class MappedDesign:
+    top: str
+    workdir: Path
+    netlist_json: Path
+    netlist_verilog: Path
+    sta_verilog: Path
+    stat_report: Path
+    log: Path
+    yosys_seconds: float
+    liberty: Library
+    liberty_path: Path
+
+
+def find_adder(library: Library, n_inputs: int) -> AdderCell | None:
+    """The smallest cell computing (carry, sum) of ``n_inputs`` bits (3: full, 2: half adder)."""
+    import itertools
+
+    want_carry, want_sum = (_MAJ3, _XOR3) if n_inputs == 3 else (_AND2, _XOR2)
+    best: AdderCell | None = None
+    for cell in library.cells.values():
+        ins, outs = cell.inputs(), cell.outputs()
+        if cell.dont_use or cell.sequential or len(ins) != n_inputs or len(outs) != 2:
+            continue
+        if any(cell.pins[o].function is None for o in outs):
+            continue
+        for order in itertools.permutations(ins):
+            tables = {o: cell.pins[o].function.truth_table(order) for o in outs}
+            carry = [o for o in outs if tables[o] == want_carry]
+            total = [o for o in outs if tables[o] == want_sum]
+            if carry and total and carry[0] != total[0]:
+                if best is None or cell.area_um2 < best.area_um2:
+                    best = AdderCell(cell.name, tuple(order), carry[0], total[0], cell.area_um2)
+                break
+    return best
+
+
+def adder_techmap(full: AdderCell, half: AdderCell | None) -> str:
+    """Techmap of Yosys ``$fa`` cells onto the library adders. extract_fa writes half adders
+    as ``$fa`` with C tied to 0: those bits go to the half-adder cell when there is one."""
+    a, b, c = full.inputs
+    lines = [
+        '(* techmap_celltype = "$fa" *)',
+        "module _bitwave_fa (A, B, C, X, Y);",
+        "  parameter WIDTH = 1;",
+        "  parameter _TECHMAP_CONSTMSK_C_ = 0;",
+        "  parameter _TECHMAP_CONSTVAL_C_ = 0;",
+        "  input [WIDTH-1:0] A, B, C;",
+        "  output [WIDTH-1:0] X, Y;",
+        "  genvar i;",
+        "  generate for (i = 0; i < WIDTH; i = i + 1) begin : bit",
+    ]
+    full_inst = f"      {full.cell} fa (.{a}(A[i]), .{b}(B[i]), .{c}(C[i]), .{full.carry}(X[i]), .{full.total}(Y[i]));"
+    if half is not None:
+        ha, hb = half.inputs
+        lines += [
+            "    if (_TECHMAP_CONSTMSK_C_[i] && !_TECHMAP_CONSTVAL_C_[i]) begin : half",
+            f"      {half.cell} ha (.{ha}(A[i]), .{hb}(B[i]), .{half.carry}(X[i]), .{half.total}(Y[i]));",
+            "    end else begin : full",
+            full_inst,
+            "    end",
+        ]
+    else:
+        lines.append(full_inst)
+    lines += ["  end endgenerate", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def stage_liberty(liberty_path: str | os.PathLike, workdir: Path) -> Path:
+    """Copy the liberty (decompressed) into the sandboxed working directory."""
+    source = Path(liberty_path)
+    if not source.is_file():
+        raise BitwaveError(f"liberty file {source} does not exist (give a .lib or .lib.gz path)")
+    target = workdir / LIB_NAME
+    raw = source.read_bytes()
+    target.write_bytes(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    return target
+
+
+def map_to_cells(
+    verilog_files: list[Path],
+    top: str,
+    liberty_path: str | os.PathLike,
+    workdir: str | os.PathLike | None = None,
+    library: Library | None = None,
+    flatten: bool = False,
+) -> MappedDesign:
+    """Synthesize ``top`` from ``verilog_files`` onto the liberty's cells in ``workdir`` (a new
+    temporary folder if None). Keeps the hierarchy unless ``flatten``."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", top):
+        raise BitwaveError(f"top module name {top!r} is not a Verilog identifier")
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bitwave_synth_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    library = library or load_library(liberty_path)
+    stage_liberty(liberty_path, workdir)
+    sources = []
+    for index, path in enumerate(verilog_files):
+        name = f"design_{index}.v"
+        shutil.copyfile(path, workdir / name)
+        sources.append(name)
+    full, half = find_adder(library, 3), find_adder(library, 2)
+    script = [f"read_liberty -lib {LIB_NAME}"]
+    script += [f"read_verilog -sv {name}" for name in sources]
+    script += [
+        f"hierarchy -check -top {_escape(top)}",
+        f"synth -noabc -top {_escape(top)}" + (" -flatten" if flatten else ""),
+    ]
+    if full is not None:
+        (workdir / "adders_map.v").write_text(adder_techmap(full, half))
+        script += ["extract_fa", "techmap -map adders_map.v"]
+    script += [
+        "techmap",
+        "opt -fast",
+        f"dfflibmap -liberty {LIB_NAME}",
+        f"abc -liberty {LIB_NAME}",
+        "opt_clean",
+        "hierarchy -check",
+        "check -assert",
+        f"tee -o stat.txt stat -liberty {LIB_NAME}",
+        "write_json mapped.json",
+        "write_verilog -noattr mapped.v",
+        # A flat, plainly named copy for OpenSTA and gate-level simulators.
+        "flatten",
+        "rename -hide w:* x:* %d",
+        "opt_clean -purge",
+        "write_verilog -noattr -noexpr -nohex -nodec mapped_flat.v",
+    ]
+    run = run_yosys("\n".join(script) + "\n", workdir, name="synth")
+    return MappedDesign(
+        top=top,
+        workdir=workdir,
+        netlist_json=workdir / "mapped.json",
+        netlist_verilog=workdir / "mapped.v",
+        sta_verilog=workdir / "mapped_flat.v",
+        stat_report=workdir / "stat.txt",
+        log=run.log,
+        yosys_seconds=run.seconds,
+        liberty=library,
+        liberty_path=Path(liberty_path),
+    )
+
+
+def _escape(name: str) -> str:
+    """Yosys needs a backslash for module names with characters outside [A-Za-z0-9_$]."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) else "\\" + name
+
+
+def stat_total_area(stat_text: str) -> float:
+    """The chip area of the top module from ``stat -liberty`` output."""
+    matches = re.findall(r"Chip area for (?:top )?module '[^']*':\s*([\d.]+)", stat_text)
+    if not matches:
+        raise BitwaveError("yosys stat report has no 'Chip area' line")
+    return float(matches[-1])

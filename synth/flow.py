@@ -1,0 +1,205 @@
+"""One mapped design, all the numbers: area (by cell, by block), static timing, and power from
+a gate-level simulation, plus the OpenSTA cross-check where ``sta`` is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bitwave.errors import BitwaveError
+from bitwave.paths import write_text
+from bitwave.synth.asic import MappedDesign, map_to_cells, stat_total_area
+from bitwave.synth.gatesim import GateSimulator
+from bitwave.synth.liberty import Library, load_library
+from bitwave.synth.netlist import FlatNetlist, area_by, load_netlist
+from bitwave.synth.opensta import run_opensta, sta_available
+from bitwave.synth.power import PowerReport, estimate_power
+from bitwave.synth.timing import TimingReport, analyze
+
+KEPT_FILES = (
+    "mapped.v",
+    "mapped.json",
+    "mapped_flat.v",
+    "stat.txt",
+    "synth.log",
+    "synth.ys",
+    "adders_map.v",
+)
+
+
+@dataclass
+class AsicResult:
+    top: str
+    liberty: str
+    yosys_seconds: float
+    area_um2: float
+    yosys_area_um2: float
+    by_cell: dict[str, dict]
+    by_block: dict[str, float]
+    timing: TimingReport
+    power: PowerReport
+    cycles: int
+    lanes: int
+    opensta: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def area_json(self) -> dict:
+        return {
+            "top": self.top,
+            "liberty": self.liberty,
+            "total_area_um2": self.area_um2,
+            "yosys_stat_area_um2": self.yosys_area_um2,
+            "cells": sum(entry["count"] for entry in self.by_cell.values()),
+            "by_cell": self.by_cell,
+            "by_block": self.by_block,
+        }
+
+
+def run_asic(
+    verilog: list[Path],
+    top: str,
+    liberty_path: str | os.PathLike,
+    clock_hz: float,
+    drive: Callable[[GateSimulator], None],
+    lanes: int = 64,
+    keep_dir: Path | None = None,
+    library: Library | None = None,
+    clock_port: str = "clk",
+    cross_check: bool = True,
+) -> AsicResult:
+    """Map ``top`` onto the liberty, then measure. ``drive(sim)`` runs the stimulus (set inputs,
+    evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes. Outputs of Yosys are copied to
+    ``keep_dir`` when given; the Yosys working folder is deleted on success, kept on failure."""
+    library = library or load_library(liberty_path)
+    parent = keep_dir if keep_dir is not None else None
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".yosys_", dir=parent))
+    # A Yosys failure keeps its folder (the error names the log in it); anything else cleans up.
+    mapped = map_to_cells(verilog, top, liberty_path, workdir=workdir, library=library)
+    try:
+        result = measure(mapped, library, clock_hz, drive, lanes, clock_port, cross_check)
+        if keep_dir is not None:
+            for name in KEPT_FILES:
+                if (workdir / name).exists():
+                    shutil.copyfile(workdir / name, keep_dir / name)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def measure(
+    mapped: MappedDesign,
+    library: Library,
+    clock_hz: float,
+    drive: Callable[[GateSimulator], None],
+    lanes: int,
+    clock_port: str = "clk",
+    cross_check: bool = True,
+) -> AsicResult:
+    netlist = load_netlist(mapped.netlist_json, mapped.top, library)
+    total, by_cell, by_block = area_by(netlist, library)
+    yosys_area = stat_total_area(mapped.stat_report.read_text())
+    timing = analyze(netlist, library, clock_port)
+    sim = GateSimulator(netlist, library, lanes, clock_port)
+    drive(sim)
+    activity = sim.activity()
+    power = estimate_power(
+        netlist, library, activity, clock_hz, timing.net_load_f, timing.net_slew_s, clock_port
+    )
+    result = AsicResult(
+        top=mapped.top,
+        liberty=str(mapped.liberty_path),
+        yosys_seconds=mapped.yosys_seconds,
+        area_um2=total,
+        yosys_area_um2=yosys_area,
+        by_cell=by_cell,
+        by_block=by_block,
+        timing=timing,
+        power=power,
+        cycles=sim.cycles,
+        lanes=lanes,
+    )
+    if cross_check and sta_available():
+        result.opensta = opensta_cross_check(
+            mapped, netlist, library, timing, power, clock_hz, clock_port
+        )
+    return result
+
+
+def opensta_cross_check(
+    mapped: MappedDesign,
+    netlist: FlatNetlist,
+    library: Library,
+    timing: TimingReport,
+    power: PowerReport,
+    clock_hz: float,
+    clock_port: str = "clk",
+) -> dict:
+    """OpenSTA report_power and bitwave's estimator, both at the simulation's mean activity on
+    every net, and OpenSTA's critical path against bitwave's."""
+    activity = power.mean_activity
+    sta = run_opensta(
+        mapped.workdir / "cells.lib",
+        mapped.sta_verilog,
+        mapped.top,
+        1e9 / clock_hz,
+        activity,
+        mapped.workdir,
+        clock_port,
+    )
+    uniform = estimate_power(
+        netlist,
+        library,
+        np.full(netlist.n_nets, activity),
+        clock_hz,
+        timing.net_load_f,
+        timing.net_slew_s,
+        clock_port,
+    )
+    return {
+        "activity_per_cycle": activity,
+        "opensta_total_w": sta.total_power_w,
+        "opensta_internal_w": sta.internal_w,
+        "opensta_switching_w": sta.switching_w,
+        "opensta_leakage_w": sta.leakage_w,
+        "bitwave_uniform_total_w": uniform.total_w,
+        "power_ratio_bitwave_over_opensta": uniform.total_w / sta.total_power_w,
+        "opensta_arrival_ns": sta.arrival_ns,
+        "opensta_setup_ns": sta.setup_ns,
+        "bitwave_arrival_ns": timing.critical_path_s * 1e9,
+        "note": "same average activity on every net (OpenSTA 2.0.17 reads no VCD); "
+        "OpenSTA charges internal energy on every arc of a toggling input, bitwave per output transition",
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_text(path, json.dumps(_plain(data), indent=2) + "\n")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def require_ok(result: AsicResult) -> None:
+    """Refuse results that would mislead: unmapped area, zero dynamic power."""
+    if abs(result.area_um2 - result.yosys_area_um2) > 1e-3 * max(1.0, result.area_um2):
+        raise BitwaveError(
+            f"area from the netlist ({result.area_um2:.3f} um^2) disagrees with yosys stat "
+            f"({result.yosys_area_um2:.3f} um^2): the netlist was not read completely"
+        )
+    if result.power.dynamic_w <= 0:
+        raise BitwaveError("zero dynamic power")

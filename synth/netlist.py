@@ -1,0 +1,216 @@
+"""A mapped Yosys netlist (``write_json``) flattened into liberty-cell instances on global
+nets, each instance tagged with the hierarchy block it came from."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bitwave.errors import BitwaveError
+from bitwave.synth.liberty import Library
+
+CONST0, CONST1 = 0, 1
+
+
+@dataclass
+class Instance:
+    name: str
+    cell: str
+    block: str  # module name of the top-level child it sits in (the top's name for glue logic)
+    pins: dict[str, int]  # pin -> global net
+
+
+@dataclass
+class Port:
+    name: str
+    direction: str
+    nets: list[int]  # LSB first
+
+
+@dataclass
+class FlatNetlist:
+    top: str
+    n_nets: int
+    instances: list[Instance]
+    ports: dict[str, Port]
+    net_names: dict[int, str]
+    blocks: list[str] = field(default_factory=list)
+
+    def drivers(self, library: Library) -> dict[int, tuple[int, str]]:
+        """net -> (instance index, output pin)."""
+        drivers: dict[int, tuple[int, str]] = {}
+        for index, inst in enumerate(self.instances):
+            cell = library.cell(inst.cell)
+            for pin, net in inst.pins.items():
+                if cell.pins[pin].direction == "output" and net > CONST1:
+                    if net in drivers:
+                        raise BitwaveError(f"net {self.net_names.get(net, net)} has two drivers")
+                    drivers[net] = (index, pin)
+        return drivers
+
+    def sinks(self, library: Library) -> dict[int, list[tuple[int, str]]]:
+        """net -> [(instance index, input pin)]."""
+        sinks: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for index, inst in enumerate(self.instances):
+            cell = library.cell(inst.cell)
+            for pin, net in inst.pins.items():
+                if cell.pins[pin].direction == "input":
+                    sinks[net].append((index, pin))
+        return sinks
+
+    def input_nets(self) -> set[int]:
+        return {
+            n for p in self.ports.values() if p.direction == "input" for n in p.nets if n > CONST1
+        }
+
+
+def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNetlist:
+    """Flatten the Yosys JSON netlist at ``path`` below module ``top``."""
+    data = json.loads(Path(path).read_text())
+    modules = data.get("modules", {})
+    if top not in modules:
+        raise BitwaveError(
+            f"module {top!r} is not in netlist {path} (modules: {sorted(modules)[:10]})"
+        )
+    counter = [2]
+    instances: list[Instance] = []
+    net_names: dict[int, str] = {}
+    blocks: list[str] = [top]
+
+    def new_net() -> int:
+        counter[0] += 1
+        return counter[0] - 1
+
+    def bit_to_net(bit: int | str, local: dict[int, int]) -> int:
+        if isinstance(bit, str):
+            if bit == "1":
+                return CONST1
+            if bit in ("0", "x", "z"):
+                return CONST0  # undefined constants are tied low, as the mapper would
+            raise BitwaveError(f"unknown netlist bit {bit!r}")
+        if bit not in local:
+            local[bit] = new_net()
+        return local[bit]
+
+    def instantiate(
+        module_name: str, local: dict[int, int], prefix: str, block: str, depth: int
+    ) -> None:
+        if depth > 64:
+            raise BitwaveError("netlist hierarchy deeper than 64 levels (recursive module?)")
+        module = modules[module_name]
+        for net_name, info in module.get("netnames", {}).items():
+            if info.get("hide_name"):
+                continue
+            bits = info["bits"]
+            for i, bit in enumerate(bits):
+                net = bit_to_net(bit, local)
+                if net > CONST1 and net not in net_names:
+                    suffix = f"[{i}]" if len(bits) > 1 else ""
+                    net_names[net] = f"{prefix}{net_name}{suffix}"
+        for cell_name, cell in module.get("cells", {}).items():
+            kind = cell["type"]
+            # Liberty cells also appear as blackbox modules (read_liberty -lib): cells first.
+            if kind in modules and kind not in library.cells:
+                child_local: dict[int, int] = {}
+                child = modules[kind]
+                for port_name, port in child["ports"].items():
+                    bits = cell["connections"].get(port_name, [])
+                    for child_bit, parent_bit in zip(port["bits"], bits, strict=False):
+                        if isinstance(child_bit, int):
+                            child_local[child_bit] = bit_to_net(parent_bit, local)
+                child_block = kind if depth == 0 else block
+                if depth == 0 and kind not in blocks:
+                    blocks.append(kind)
+                instantiate(kind, child_local, f"{prefix}{cell_name}.", child_block, depth + 1)
+            elif kind in library.cells:
+                pins = {}
+                for pin, bits in cell["connections"].items():
+                    if len(bits) != 1:
+                        raise BitwaveError(f"cell {cell_name} pin {pin} has {len(bits)} bits")
+                    pins[pin] = bit_to_net(bits[0], local)
+                instances.append(Instance(f"{prefix}{cell_name}", kind, block, pins))
+            else:
+                raise BitwaveError(
+                    f"netlist cell {prefix}{cell_name} has type {kind!r}, which is neither a module "
+                    "nor a cell of the liberty: the design is not fully mapped"
+                )
+
+    top_local: dict[int, int] = {}
+    ports = {}
+    for port_name, port in modules[top]["ports"].items():
+        nets = [bit_to_net(bit, top_local) for bit in port["bits"]]
+        ports[port_name] = Port(port_name, port["direction"], nets)
+    instantiate(top, top_local, "", top, 0)
+    return FlatNetlist(
+        top=top,
+        n_nets=counter[0],
+        instances=instances,
+        ports=ports,
+        net_names=net_names,
+        blocks=blocks,
+    )
+
+
+def combinational_order(netlist: FlatNetlist, library: Library) -> list[int]:
+    """Combinational instances in topological order (drivers before loads)."""
+    drivers = netlist.drivers(library)
+    comb = [
+        i for i, inst in enumerate(netlist.instances) if library.cell(inst.cell).sequential is None
+    ]
+    comb_set = set(comb)
+    depends: dict[int, set[int]] = {}
+    for index in comb:
+        inst = netlist.instances[index]
+        cell = library.cell(inst.cell)
+        before = set()
+        for pin, net in inst.pins.items():
+            if (
+                cell.pins[pin].direction == "input"
+                and net in drivers
+                and drivers[net][0] in comb_set
+            ):
+                before.add(drivers[net][0])
+        depends[index] = before
+    order: list[int] = []
+    state: dict[int, int] = {}
+    for start in comb:
+        if state.get(start):
+            continue
+        stack = [(start, iter(depends[start]))]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if state.get(child) == 1:
+                    raise BitwaveError(
+                        f"combinational loop through {netlist.instances[child].name}"
+                    )
+                if not state.get(child):
+                    state[child] = 1
+                    stack.append((child, iter(depends[child])))
+                    break
+            else:
+                stack.pop()
+                state[node] = 2
+                order.append(node)
+    return order
+
+
+def area_by(
+    netlist: FlatNetlist, library: Library
+) -> tuple[float, dict[str, dict], dict[str, float]]:
+    """Total area, {cell: {count, area_um2}} and {block: area_um2}."""
+    by_cell: dict[str, dict] = {}
+    by_block: dict[str, float] = {block: 0.0 for block in netlist.blocks}
+    total = 0.0
+    for inst in netlist.instances:
+        area = library.cell(inst.cell).area_um2
+        entry = by_cell.setdefault(inst.cell, {"count": 0, "area_um2": 0.0})
+        entry["count"] += 1
+        entry["area_um2"] += area
+        by_block[inst.block] = by_block.get(inst.block, 0.0) + area
+        total += area
+    return total, dict(sorted(by_cell.items())), by_block
