@@ -292,6 +292,22 @@ class QuantMLP(nn.Module):
             x = block.float_forward(x)
         return x
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's pre-activation (BatchNorm output): a binary output bit is
+        [logit >= 0], so training can use a BCE-with-logits loss on the mask."""
+        self._wire_scales()
+        for block in self.blocks[:-1]:
+            x = block.float_forward(x)
+        last = self.blocks[-1]
+        return last.bn(last.linear(x))
+
+    def clip_latent_weights(self) -> None:
+        """Keep binary latent weights in [-1, 1], where the sign STE passes gradients."""
+        with torch.no_grad():
+            for block in self.blocks:
+                if block.linear.wbits == 1:
+                    block.linear.weight.clamp_(-1.0, 1.0)
+
     def infer_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Integer semantics on codes (bits 0/1 or uint counts), as the IR and hardware see them."""
         self._wire_scales()

@@ -1,0 +1,156 @@
+"""``bitwave eval RUN``: SE quality on held-out speakers and noises, the way the literature
+measures it: SI-SDR improvement, STOI (pystoi), wideband PESQ (pesq), IBM accuracy, and the
+oracle-IBM ceiling on the same mixtures.
+
+Bitwise and k-bit runs are evaluated through their IR with the golden model, i.e. exactly
+what the hardware computes; float runs through torch with their soft mask.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bitwave import golden, ir
+from bitwave.errors import BitwaveError
+from bitwave.models import features, metrics
+from bitwave.models.plots import Panel, spectrogram_grid
+from bitwave.paths import inside, write_text
+
+MaskFn = Callable[[np.ndarray], np.ndarray]
+EXAMPLES = 3
+
+
+def mask_function(run: str | Path) -> tuple[str, MaskFn]:
+    """(kind, noisy magnitudes (frames, 513) -> mask (frames, 513)) for a trained run."""
+    run = Path(run)
+    if (run / "model.bwir").is_file():
+        net = ir.load(run / "model.bwir")
+        if net.coding is None:
+            raise BitwaveError(
+                f"{run}/model.bwir has no input coding; it cannot consume magnitudes"
+            )
+
+        def binary_mask(magnitudes: np.ndarray) -> np.ndarray:
+            return golden.run(net, features.bitplane_input(magnitudes, net.coding)).astype(
+                np.float32
+            )
+
+        return "bitwise" if all(
+            layer.wbits == 1 for layer in net.layers
+        ) else "quantized", binary_mask
+
+    from bitwave.models.train import load_model
+
+    model, inputs, _ = load_model(run)
+
+    def soft_mask(magnitudes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(inputs(magnitudes)).numpy()
+
+    return "float", soft_mask
+
+
+def _pesq(clean: np.ndarray, estimate: np.ndarray) -> float:
+    """PESQ, or NaN (left out of the means) where PESQ cannot score a clip (silence, too short)."""
+    try:
+        return metrics.pesq_wb(clean, estimate)
+    except metrics.MetricUnavailable as error:
+        warnings.warn(f"PESQ skipped for one utterance: {error}", stacklevel=2)
+        return float("nan")
+
+
+def _scores(enhanced: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict[str, float]:
+    return {
+        "si_sdr": metrics.si_sdr(enhanced, clean),
+        "si_sdri": metrics.si_sdr_improvement(enhanced, noisy, clean),
+        "stoi": metrics.stoi(clean, enhanced),
+        "pesq": _pesq(clean, enhanced),
+    }
+
+
+def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    keys = rows[0].keys()
+    return {key: float(np.nanmean([row[key] for row in rows])) for key in keys}
+
+
+def evaluate(
+    mask_fn: MaskFn, mixtures: Sequence[Any], out: str | Path | None = None, progress: bool = True
+) -> dict:
+    """Metrics of a mask estimator over ``mixtures``, beside the noisy input and the oracle IBM.
+    With ``out``, also writes a few enhanced wav examples and spectrogram PNGs there."""
+    from bitwave.models.data import write_wav
+
+    if not mixtures:
+        raise BitwaveError("no test mixtures to evaluate")
+    rows, oracle_rows, noisy_rows, accuracy = [], [], [], []
+    for index, mixture in enumerate(tqdm(mixtures, desc="eval", disable=not progress, unit="utt")):
+        noisy_spec, noisy_mag, ibm = features.mixture_frames(mixture)
+        mask = mask_fn(noisy_mag)
+        enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size)
+        oracle = features.apply_mask(noisy_spec, ibm, mixture.noisy.size)
+        rows.append(_scores(enhanced, mixture.noisy, mixture.clean))
+        oracle_rows.append(_scores(oracle, mixture.noisy, mixture.clean))
+        noisy_rows.append(
+            {
+                "stoi": metrics.stoi(mixture.clean, mixture.noisy),
+                "pesq": _pesq(mixture.clean, mixture.noisy),
+            }
+        )
+        accuracy.append(metrics.ibm_accuracy(mask >= 0.5, ibm))
+        if out is not None and index < EXAMPLES:
+            name = f"example{index}"
+            for kind, audio in (
+                ("noisy", mixture.noisy),
+                ("enhanced", enhanced),
+                ("clean", mixture.clean),
+            ):
+                write_wav(inside(out, f"{name}_{kind}.wav"), audio)
+            title = f"{mixture.noise_type} at {mixture.snr_db:.1f} dB: SI-SDRi {rows[-1]['si_sdri']:.1f} dB"
+            panels = [Panel.of_audio("noisy", mixture.noisy), Panel.of_audio("enhanced", enhanced),
+                      Panel.of_audio("clean", mixture.clean), Panel("mask", mask, mask=True)]  # fmt: skip
+            spectrogram_grid(inside(out, f"{name}.png"), panels, title)
+    model = _mean(rows)
+    model["ibm_accuracy"] = float(np.mean(accuracy))
+    oracle = _mean(oracle_rows)
+    return {
+        "utterances": len(mixtures),
+        "model": model,
+        "oracle_ibm": oracle,
+        "noisy": _mean(noisy_rows),
+        "fraction_of_oracle_si_sdri": model["si_sdri"] / oracle["si_sdri"]
+        if oracle["si_sdri"]
+        else float("nan"),
+    }
+
+
+def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = True) -> dict:
+    """Evaluate a trained run on the test split of its own data set (or of ``data``)."""
+    import yaml
+
+    from bitwave.models.data import build_dataset
+
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise BitwaveError(
+            f"{run}: not a run folder (no config.yaml); train one with 'bitwave train'"
+        )
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    kind, mask_fn = mask_function(run)
+    dataset = build_dataset(
+        data if data is not None else config.get("data") or {}, progress=progress
+    )
+    result = {
+        "run": run.name,
+        "kind": kind,
+        **evaluate(mask_fn, dataset.test, run / "eval", progress),
+    }
+    write_text(run / "eval" / "metrics.json", json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,102 @@
+"""Training and evaluation on a tiny built-in data set: export, resume, metrics, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from bitwave import config, golden, ir
+from bitwave.cli import main
+from bitwave.errors import BitwaveError
+
+TINY_DATA = {"train_utterances": 6, "valid_utterances": 2, "test_utterances": 2, "max_seconds": 1.0,
+             "train_speakers": 3, "test_speakers": 1}  # fmt: skip
+
+
+def tiny_config(tmp_path, **model):
+    data = {**TINY_DATA, "cache_dir": str(tmp_path / "cache")}
+    user = {"data": data, "model": {"hidden": [24], **model}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.01}}
+    path = tmp_path / f"cfg_{len(list(tmp_path.glob('cfg_*')))}.yaml"
+    path.write_text(yaml.safe_dump(user))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bitwise_run(tmp_path_factory):
+    from bitwave.models.train import train
+
+    tmp = tmp_path_factory.mktemp("bitwise")
+    summary = train(config.load(tiny_config(tmp)), tmp / "run", progress=False)
+    return tmp, summary
+
+
+def test_bitwise_training_exports_a_bit_exact_ir(bitwise_run):
+    tmp, summary = bitwise_run
+    run = tmp / "run"
+    net = ir.load(run / "model.bwir")
+    assert net.widths == [2052, 24, 513]
+    assert net.coding is not None and net.coding.features == 513 and net.coding.bits == 4
+    assert summary["bit_exact"]["mismatches"] == 0 and summary["bit_exact"]["frames"] > 0
+    assert json.loads((run / "train.json").read_text())["ir_sha256"] == net.sha256
+    assert summary["history"][0]["valid_ibm_accuracy"] > 0.5
+
+
+def test_resume_continues_from_the_checkpoint(bitwise_run):
+    from bitwave.models.train import train
+
+    tmp, _ = bitwise_run
+    user = yaml.safe_load((tmp / "cfg_0.yaml").read_text())
+    user["train"]["epochs"] = 2
+    (tmp / "cfg_more.yaml").write_text(yaml.safe_dump(user))
+    summary = train(config.load(tmp / "cfg_more.yaml"), tmp / "run", resume=True, progress=False)
+    assert [h["epoch"] for h in summary["history"]] == [1, 2]
+
+
+def test_existing_run_needs_resume(bitwise_run):
+    from bitwave.models.train import train
+
+    tmp, _ = bitwise_run
+    with pytest.raises(BitwaveError, match="pass --resume"):
+        train(config.load(tmp / "cfg_0.yaml"), tmp / "run", progress=False)
+
+
+def test_eval_reports_standard_metrics_and_oracle(bitwise_run):
+    from bitwave.models.evaluate import evaluate_run
+
+    tmp, _ = bitwise_run
+    result = evaluate_run(tmp / "run", progress=False)
+    assert result["kind"] == "bitwise" and result["utterances"] == 2
+    for key in ("si_sdri", "stoi", "pesq", "ibm_accuracy"):
+        assert np.isfinite(result["model"][key])
+    assert result["oracle_ibm"]["si_sdri"] > 5, "the oracle IBM must enhance"
+    assert (tmp / "run" / "eval" / "example0.png").stat().st_size > 10_000
+    assert (tmp / "run" / "eval" / "example0_enhanced.wav").is_file()
+
+
+def test_eval_uses_the_golden_model_on_the_ir(bitwise_run):
+    """The bitwise mask in evaluation is exactly the IR's output (what the hardware computes)."""
+    from bitwave.models import features
+    from bitwave.models.evaluate import mask_function
+
+    tmp, _ = bitwise_run
+    _, mask_fn = mask_function(tmp / "run")
+    magnitudes = np.abs(np.random.default_rng(0).normal(size=(7, 513))).astype(np.float32)
+    net = ir.load(tmp / "run" / "model.bwir")
+    assert np.array_equal(mask_fn(magnitudes), golden.run(net, features.bitplane_input(magnitudes, net.coding)))
+
+
+def test_float_baseline_trains_and_evaluates(tmp_path):
+    from bitwave.models.evaluate import evaluate_run
+    from bitwave.models.train import train
+
+    summary = train(config.load(tiny_config(tmp_path, wbits=32, abits=32)), tmp_path / "f", progress=False)
+    assert "bit_exact" not in summary and not (tmp_path / "f" / "model.bwir").exists()
+    assert evaluate_run(tmp_path / "f", progress=False)["kind"] == "float"
+
+
+def test_cli_rejects_mixed_float_config(tmp_path, capsys):
+    assert main(["train", str(tiny_config(tmp_path, wbits=32, abits=1)), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "a float model (wbits: 32) needs abits: 32" in capsys.readouterr().err
