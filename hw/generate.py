@@ -31,7 +31,7 @@ from bitwave.hw.folding import (
     solve,
 )
 from bitwave.hw.lint import waiver_text
-from bitwave.hw.network import NetworkTop
+from bitwave.hw.network import NetworkTop, weight_image
 from bitwave.hw.weights import STORAGE_STYLES
 from bitwave.paths import atomic_write, inside, sanitize_identifier, write_text
 
@@ -153,6 +153,7 @@ def generate(
     achieved = clock * 1e6 / top.cycles_per_frame
     target_fps = fps if fps is not None else DEFAULT_FPS
     if (fold_spec is None or fps is not None) and achieved < target_fps:
+        top.discard()
         raise BitwaveError(
             f"the design runs at {achieved:.6g} frames/s at {clock:g} MHz ({top.cycles_per_frame} cycles "
             f"per frame), below the {target_fps:g} frames/s asked for: fold less (larger pe/simd), "
@@ -225,15 +226,15 @@ def _write_weight_memory(top: NetworkTop, out: Path, name: str) -> dict:
     digits = -(-top.wmem_data_bits // 4)
     hex_path = inside(out, "rtl", f"{name}_wmem.hex")
     with atomic_write(hex_path, "w") as handle:
-        for block in top.blocks:
-            for word in block.weight_words():
-                handle.write(f"{word:0{digits}x}\n")
+        for word in weight_image(top.net, top.folds):
+            handle.write(f"{word:0{digits}x}\n")
     regions = []
     for region, block in zip(top.memory_map, top.blocks, strict=True):
         regions.append({
             "layer": region.layer, "base": region.base, "depth": region.depth,
             "word_bits": region.word_bits, "pe": block.pe, "simd": block.simd,
-            "weight_bits": block.weight_bits,
+            "weight_bits": block.weight_bits, "steps_per_word": block.steps_per_word,
+            "step_bits": block.step_bits,
         })  # fmt: skip
     return {
         "ports": {"en": "wmem__en", "addr": "wmem__addr", "data": "wmem__data"},
@@ -241,9 +242,11 @@ def _write_weight_memory(top: NetworkTop, out: Path, name: str) -> dict:
         "word_bits": top.wmem_data_bits,
         "write": "on a rising clk edge with en=1, word addr := data (data bits above the "
         "region's word_bits are ignored); addresses outside every region are ignored",
-        "layout": "region word nf*SF + sf holds lane (p, s) = weight of neuron nf*PE + p, input "
-        "sf*SIMD + s at bits [(p*SIMD + s)*weight_bits, +weight_bits): 1-bit weights 1 = +1, "
-        "0 = -1; wider weights two's complement; lanes past the layer's width are ignored",
+        "layout": "fold step t = nf*SF + sf (SF = ceil(in_width/simd)) lives in region word "
+        "t // steps_per_word at bits [(t % steps_per_word)*step_bits, +step_bits); within a step, "
+        "lane (p, s) = weight of neuron nf*PE + p, input sf*SIMD + s at bits "
+        "[(p*SIMD + s)*weight_bits, +weight_bits): 1-bit weights 1 = +1, 0 = -1; wider weights "
+        "two's complement; lanes past the layer's width are ignored",
         "init_file": f"rtl/{name}_wmem.hex",
         "regions": regions,
         "thresholds": "constants in the design (regenerate to change them)",

@@ -46,6 +46,7 @@ from bitwave.ir import BinaryDense, Dense
 
 # Cycles a layer adds beyond its NF * SF compute cycles (see the module docstring).
 LAYER_LATENCY_EXTRA = 2
+STORE_WORD_BITS = 64
 
 
 class FoldedLayer(wiring.Component):
@@ -56,10 +57,12 @@ class FoldedLayer(wiring.Component):
 
     def __init__(self, layer: Dense, pe: int, simd: int, weight_storage: str = "const") -> None:
         if weight_storage not in STORAGE_STYLES:
+            self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(
                 f"weight storage {weight_storage!r}: expected one of {STORAGE_STYLES}"
             )
         if not (1 <= pe <= layer.out_width and 1 <= simd <= layer.in_width):
+            self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(
                 f"layer {layer.name}: pe={pe}, simd={simd} out of range: need 1 <= pe <= "
                 f"{layer.out_width} (out_width) and 1 <= simd <= {layer.in_width} (in_width)"
@@ -73,13 +76,25 @@ class FoldedLayer(wiring.Component):
         self.thresholds: ThresholdTable = threshold_table(layer)
         # fully parallel constant weights: no store, the weights become wiring
         self.constant_weights = weight_storage == "const" and self.sf == 1 and self.nf == 1
-        self.word_bits = pe * simd * self.weight_bits
+        # Storage words pack G consecutive fold steps (G = the largest power of two with
+        # G * step_bits <= STORE_WORD_BITS): a narrow, deep ROM (e.g. 2 bits x 1M) becomes
+        # 64 bits x 32k, a better memory shape and a far smaller Verilog file.
+        self.step_bits = pe * simd * self.weight_bits
+        steps = self.nf * self.sf
+        self.steps_per_word = 1
+        while (
+            self.steps_per_word * 2 * self.step_bits <= STORE_WORD_BITS
+            and self.steps_per_word < steps
+        ):
+            self.steps_per_word *= 2
+        self.word_bits = self.steps_per_word * self.step_bits
+        self.store_depth = math.ceil(steps / self.steps_per_word)
         signature = {
             "i": In(stream.Signature(layer.in_width * self.k_in)),
             "o": Out(stream.Signature(layer.out_width * self.k_out)),
         }
         if weight_storage == "memory":
-            signature["wr"] = In(write_signature(address_width(self.nf * self.sf), self.word_bits))
+            signature["wr"] = In(write_signature(address_width(self.store_depth), self.word_bits))
         super().__init__(signature)
 
     # ---- figures ---------------------------------------------------------------------------
@@ -109,7 +124,11 @@ class FoldedLayer(wiring.Component):
         padded = np.zeros((m_pad, n_pad), np.int64)
         padded[: codes.shape[0], : codes.shape[1]] = codes
         blocks = padded.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
-        return pack_words(blocks.reshape(self.nf * self.sf, self.pe * self.simd), self.weight_bits)
+        lanes_per_step = self.pe * self.simd
+        steps = blocks.reshape(self.nf * self.sf, lanes_per_step)
+        grouped = np.zeros((self.store_depth * self.steps_per_word, lanes_per_step), np.int64)
+        grouped[: steps.shape[0]] = steps
+        return pack_words(grouped.reshape(self.store_depth, -1), self.weight_bits)
 
     # ---- lane arithmetic (subclasses) ------------------------------------------------------
     def partial_sum(
@@ -140,7 +159,8 @@ class FoldedLayer(wiring.Component):
         # fold counters (stage A)
         nf = Signal(range(max(2, nf_count)))
         sf = Signal(range(max(2, sf_count)))
-        step = Signal(range(max(2, nf_count * sf_count)))
+        word_addr = Signal(range(max(2, self.store_depth)))
+        word_part = Signal(range(max(2, self.steps_per_word)))
         last_sf = sf == sf_count - 1
         last_step = last_sf & (nf == nf_count - 1)
 
@@ -162,13 +182,19 @@ class FoldedLayer(wiring.Component):
         with m.If(waiting & out_free):
             m.d.sync += [running.eq(1), waiting.eq(0)]
         with m.If(running):
-            m.d.sync += step.eq(step + 1)
+            if self.steps_per_word > 1:
+                with m.If(word_part == self.steps_per_word - 1):
+                    m.d.sync += [word_part.eq(0), word_addr.eq(word_addr + 1)]
+                with m.Else():
+                    m.d.sync += word_part.eq(word_part + 1)
+            else:
+                m.d.sync += word_addr.eq(word_addr + 1)
             with m.If(last_sf):
                 m.d.sync += [sf.eq(0), nf.eq(nf + 1)]
             with m.Else():
                 m.d.sync += sf.eq(sf + 1)
             with m.If(last_step):
-                m.d.sync += [running.eq(0), step.eq(0), nf.eq(0), sf.eq(0)]
+                m.d.sync += [running.eq(0), word_addr.eq(0), word_part.eq(0), nf.eq(0), sf.eq(0)]
 
         # input slice for stage B
         if sf_count == 1:
@@ -191,11 +217,16 @@ class FoldedLayer(wiring.Component):
             m.submodules.weights = store = WeightStore(
                 self.weight_words(), self.word_bits, writable=self.weight_storage == "memory"
             )
-            m.d.comb += store.addr.eq(step)
+            m.d.comb += store.addr.eq(word_addr)
             if self.weight_storage == "memory":
                 wiring.connect(m, wiring.flipped(self.wr), store.wr)
-            w_word = Signal(self.word_bits)
-            m.d.comb += w_word.eq(store.data)
+            w_word = Signal(self.step_bits)
+            if self.steps_per_word == 1:
+                m.d.comb += w_word.eq(store.data)
+            else:
+                b_part = Signal.like(word_part)
+                m.d.sync += b_part.eq(word_part)
+                m.d.comb += w_word.eq(store.data.word_select(b_part, self.step_bits))
 
         # thresholds: constants when each PE always computes the same neuron, else a ROM
         table = self.thresholds
@@ -262,6 +293,7 @@ class MVTU(FoldedLayer):
         self, layer: BinaryDense, pe: int, simd: int, weight_storage: str = "const"
     ) -> None:
         if not isinstance(layer, BinaryDense):
+            self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(
                 f"layer {layer.name}: the MVTU implements binary_dense, not {layer.op}"
             )

@@ -21,6 +21,7 @@ from bitwave.ir import IntDense
 class MVU(FoldedLayer):
     def __init__(self, layer: IntDense, pe: int, simd: int, weight_storage: str = "const") -> None:
         if not isinstance(layer, IntDense):
+            self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(f"layer {layer.name}: the MVU implements int_dense, not {layer.op}")
         self.weight_bits = layer.wbits
         self._values = layer.weight_values()

@@ -51,10 +51,21 @@ def weight_memory_map(layers: list[FoldedLayer]) -> list[MemoryRegion]:
     """Layer weight memories laid out one after another in the ``wmem`` address space."""
     regions, base = [], 0
     for block in layers:
-        depth = block.nf * block.sf
+        depth = block.store_depth
         regions.append(MemoryRegion(block.layer.name, base, depth, block.word_bits))
         base += depth
     return regions
+
+
+def weight_image(net: Network, folds: dict[str, LayerFold]) -> list[int]:
+    """Every word of the ``wmem`` address space for ``net`` folded as ``folds`` (address 0
+    upwards): what to write through the weight bus to load this network's weights."""
+    words = []
+    for layer in net.layers:
+        block = build_layer(layer, folds[layer.name], "memory")
+        block._MustUse__silence = True  # built only for its weight layout
+        words.extend(block.weight_words())
+    return words
 
 
 class NetworkTop(wiring.Component):
@@ -67,6 +78,7 @@ class NetworkTop(wiring.Component):
         out_beat_bits: int = 32,
     ) -> None:
         self.net = net
+        self.folds = dict(folds)
         missing = [layer.name for layer in net.layers if layer.name not in folds]
         if missing:
             raise BitwaveError(f"no folding given for layer(s) {missing}")
@@ -102,6 +114,11 @@ class NetworkTop(wiring.Component):
             signature["wmem"] = In(write_signature(self.wmem_addr_bits, self.wmem_data_bits))
         super().__init__(signature)
 
+    def discard(self) -> None:
+        """Mark this top and its layers as intentionally never elaborated (e.g. rejected)."""
+        for obj in [self, *self.blocks]:
+            obj._MustUse__silence = True
+
     # ---- timing (checked against simulation in tests/test_hw_network.py) --------------------
     @property
     def cycles_per_frame(self) -> int:
@@ -113,8 +130,14 @@ class NetworkTop(wiring.Component):
 
     @property
     def latency_cycles(self) -> int:
-        """First input beat accepted to last output beat valid, with no stalls."""
-        return self.in_beats + sum(block.latency_cycles for block in self.blocks) + self.out_beats
+        """Clock edges from the one that accepts a frame's first input beat to the one after
+        which its last output beat is valid, with no stalls: the deserializer hands the frame
+        on at the edge after its last beat, each layer hands its output on C + 2 edges after
+        taking its input, and the serializer shows beat b from the edge b after it takes the
+        frame."""
+        return (
+            self.in_beats + sum(block.latency_cycles for block in self.blocks) + self.out_beats - 1
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -1,8 +1,10 @@
 """Weight storage for a folded layer, one word per fold step.
 
-Word ``nf * SF + sf`` holds the weights the PE x SIMD lanes use at neuron fold ``nf`` and
-synapse fold ``sf``: lane (p, s) at bits [(p * SIMD + s) * b, (p * SIMD + s + 1) * b) with b
-bits per weight (two's complement; for 1-bit weights 1 = +1, 0 = -1).
+Fold step t = nf * SF + sf (neuron fold nf, synapse fold sf) uses S = PE * SIMD * b bits:
+lane (p, s) at bits [(p * SIMD + s) * b, (p * SIMD + s + 1) * b) with b bits per weight (two's
+complement; for 1-bit weights 1 = +1, 0 = -1). A storage word packs G consecutive steps
+(G a power of two, G * S <= 64 when S is small): step t lives in word t // G at bits
+[(t % G) * S, (t % G + 1) * S).
 
 Two styles:
 - ``const``: a ROM (``amaranth.lib.memory.Memory`` with no write port, init = the IR's
@@ -62,9 +64,9 @@ class WeightStore(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.mem = mem = memory.Memory(
-            shape=self.word_bits, depth=self.depth, init=self.words
-        )
+        # a one-word store keeps a second (unused) word: a zero-width address is not valid Verilog
+        words = self.words + [0] * max(0, 2 - self.depth)
+        m.submodules.mem = mem = memory.Memory(shape=self.word_bits, depth=len(words), init=words)
         read = mem.read_port()
         m.d.comb += [read.addr.eq(self.addr), self.data.eq(read.data)]
         if self.writable:
