@@ -80,6 +80,33 @@ def test_make_table_fits_per_lane_and_per_neuron(nodes_file):
     assert len(data["source"]["nodes_sha256"]) == 64
 
 
+def test_reads_the_bitwave_nodes_layout(tmp_path):
+    """``bitwave nodes`` writes {clock_mhz, liberty, results: [{kind, form, n, ...}]}."""
+    results = [
+        {"kind": kind, "form": form, "n": n, "area_um2": area(n), "energy_per_mac_j": 1e-15, "cells": 1}
+        for kind, area in (("xnor", lambda n: 40 + 6.0 * n), ("xnor_const", lambda n: 30 + 4.0 * n))
+        for form in ("parallel", "serial")
+        for n in (64, 256)
+    ]
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps({"clock_mhz": 100.0, "liberty": "compact.lib", "results": results, "skipped": []}))
+    data = make_table(path)
+    assert data["clock_mhz"] == 100.0 and data["library"] == "compact.lib"
+    assert data["actions"]["mac_binary"]["area_um2"] == pytest.approx(6.0)
+    assert data["actions"]["mac_binary_const"]["area_um2"] == pytest.approx(4.0)
+    assert data["actions"]["mac_binary_const"]["overhead_area_um2"] == pytest.approx(30.0)
+
+
+def test_unrolled_binary_layers_use_the_constant_weight_node(table):
+    data = {**_as_dict(table)}
+    data["actions"]["mac_binary_const"] = {"area_um2": 4.0, "energy_j": 1e-15, "overhead_area_um2": 30.0, "from": "test"}
+    with_const = table_from_dict(data, "t")
+    arch = build({"kind": "mlp", "inputs": 64, "hidden": [], "outputs": 8, "precision": "binary"})
+    unrolled, folded = estimate(arch, with_const), estimate(arch, with_const, Folding(pe=8, simd=32))
+    assert unrolled.layers[0].compute_area_um2 == pytest.approx(8 * (30 + 64 * 4.0))
+    assert folded.layers[0].compute_area_um2 == pytest.approx(8 * (60 + 32 * 5.5))  # variable weights
+
+
 def test_table_yaml_round_trip(nodes_file, tmp_path):
     out = tmp_path / "t.yaml"
     out.write_text(table_yaml(make_table(nodes_file)))
@@ -117,7 +144,7 @@ def test_bad_nodes_are_rejected(tmp_path):
         make_table(empty)
     partial = tmp_path / "partial.json"
     partial.write_text(json.dumps([{"kind": "xnor", "inputs": 8}]))
-    with pytest.raises(BitwaveError, match=r"nodes\[0\].*area_um2"):
+    with pytest.raises(BitwaveError, match=r"results\[0\].*area_um2"):
         make_table(partial)
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps([_node("analog", "parallel", 8, 1.0, 1e-15)]))

@@ -96,6 +96,16 @@ def _seed_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_liberty() -> str | None:
+    """The project's compact NanGate45 library (same cells and areas), when the synthesis
+    stage provides it: the register and register-file entries come from its cells."""
+    try:
+        from bitwave.synth.derive_liberty import COMPACT_LIBRARY
+    except ImportError:
+        return None
+    return str(COMPACT_LIBRARY) if Path(COMPACT_LIBRARY).is_file() else None
+
+
 def _make_table(args: argparse.Namespace) -> int:
     from bitwave.models.cost.tables import make_table, table_from_dict, table_yaml
     from bitwave.paths import write_text
@@ -104,7 +114,8 @@ def _make_table(args: argparse.Namespace) -> int:
         raise BitwaveError(
             "--make-table needs --out FILE.yaml (e.g. models/cost/tables/default.yaml)"
         )
-    table = make_table(args.make_table, args.liberty)
+    liberty = args.liberty or _default_liberty()
+    table = make_table(args.make_table, liberty)
     table_from_dict(table)  # the generated table must satisfy the schema it will be read with
     write_text(args.out, table_yaml(table))
     print(

@@ -9,6 +9,8 @@ Hardware model (FINN-style dataflow: each layer has its own compute):
 - A fully unrolled layer (PE = rows, SIMD = cols) has its weights wired in as constants, as the
   project's generator does, so it needs no weight memory. A folded layer keeps its weights in a
   register file read once per MAC: area per stored bit and energy per bit read per mux level.
+  Binary layers that are fully unrolled use the constant-weight XNOR node's figures
+  (``mac_binary_const``) when the table has them.
 - Activations and persistent state live in registers (area per bit, energy per bit per frame).
 - Element-wise work (nonlinearities, gate products) is outside the table and not estimated.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 from bitwave.errors import BitwaveError
 from bitwave.models.cost.counts import ArchCost, LayerCost
-from bitwave.models.cost.tables import MAC_ACTIONS, CostTable, depth_levels
+from bitwave.models.cost.tables import CONST_BINARY_ACTION, MAC_ACTIONS, CostTable, depth_levels
 
 
 @dataclass(frozen=True)
@@ -112,15 +114,16 @@ def estimate_layer(layer: LayerCost, table: CostTable, folding: Folding) -> Laye
     """Estimate one matrix layer; layers without a matrix (PReLU) return None."""
     if layer.rows == 0 or layer.cols == 0 or layer.macs == 0:
         return None
-    mac = table.action(MAC_ACTIONS[layer.kind])
     pe = min(folding.pe or layer.rows, layer.rows)
     simd = min(folding.simd or layer.cols, layer.cols)
+    hardwired = pe == layer.rows and simd == layer.cols
+    constant = hardwired and layer.kind == "binary" and CONST_BINARY_ACTION in table.actions
+    mac = table.action(CONST_BINARY_ACTION if constant else MAC_ACTIONS[layer.kind])
     steps = math.ceil(layer.rows / pe) * math.ceil(layer.cols / simd)
     cycles = layer.repeats * steps
     compute_area = pe * (mac.overhead_area_um2 + simd * mac.area_um2)
     # per-MAC energy plus the per-neuron overhead, spread over the lanes it serves
     energy = layer.macs * (mac.energy_j + mac.overhead_energy_j / layer.cols)
-    hardwired = pe == layer.rows and simd == layer.cols
     memory_area = 0.0
     if not hardwired:
         regfile = table.action("regfile_bit_read")

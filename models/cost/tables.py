@@ -10,7 +10,7 @@ A table is a YAML file::
     source: {...provenance...}
     actions:
       mac_binary:  {area_um2: <per MAC lane>, overhead_area_um2: <per neuron>, energy_j: <per MAC>, from: "..."}
-      mac_int8 / mac_int16 / mac_float32: same keys
+      mac_binary_const, mac_int8, mac_int16, mac_float32: same keys
       register_bit:     {area_um2: <per bit>, energy_j: <per bit per clock cycle>, from: "..."}
       regfile_bit_read: {area_um2: <per stored bit>, energy_j: <per bit read per mux level>, from: "..."}
 
@@ -44,16 +44,19 @@ MAC_ACTIONS = {
     "int16": "mac_int16",
     "float32": "mac_float32",
 }
+# XNOR-popcount with the weights wired in as constants (a fully unrolled layer)
+CONST_BINARY_ACTION = "mac_binary_const"
 STORAGE_ACTIONS = ("register_bit", "regfile_bit_read")
-ACTIONS = (*MAC_ACTIONS.values(), *STORAGE_ACTIONS)
-# node kinds as ``bitwave nodes`` names them -> MAC kind of this model
+ACTIONS = (*MAC_ACTIONS.values(), CONST_BINARY_ACTION, *STORAGE_ACTIONS)
+# node kinds as ``bitwave nodes`` names them -> the table entry they calibrate
 NODE_KINDS = {
-    "xnor": "binary",
-    "binary": "binary",
-    "int8": "int8",
-    "int16": "int16",
-    "float32": "float32",
-    "fp32": "float32",
+    "xnor": "mac_binary",
+    "binary": "mac_binary",
+    "xnor_const": CONST_BINARY_ACTION,
+    "int8": "mac_int8",
+    "int16": "mac_int16",
+    "float32": "mac_float32",
+    "fp32": "mac_float32",
 }
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 DEFAULT_TABLE = TABLES_DIR / "default.yaml"
@@ -157,10 +160,32 @@ def load_table(path: str | os.PathLike | None = None) -> CostTable:
 # nodes.json -> table
 # ---------------------------------------------------------------------------------------------
 _NODE_REQUIRED = ("kind", "style", "inputs", "area_um2", "energy_per_mac_j", "clock_mhz", "library")
+# ``bitwave nodes`` spells some fields differently; both spellings are read
+_ALIASES = {
+    "style": ("style", "form"),
+    "inputs": ("inputs", "n"),
+    "library": ("library", "liberty"),
+}
+
+
+def _normalise(record: Any, top: dict) -> dict:
+    if not isinstance(record, dict):
+        return {}
+    out = {}
+    for key in _NODE_REQUIRED:
+        for name in _ALIASES.get(key, (key,)):
+            if name in record:
+                out[key] = record[name]
+                break
+            if name in top and key in ("clock_mhz", "library"):
+                out[key] = top[name]
+                break
+    return out
 
 
 def read_nodes(path: str | os.PathLike) -> list[dict]:
-    """The node records of ``bitwave nodes`` (a list, or a mapping with a ``nodes`` list)."""
+    """The node records of ``bitwave nodes``: a list, or a mapping whose ``results`` (or
+    ``nodes``) list holds them; ``clock_mhz`` and ``liberty`` may be given once at the top."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -168,15 +193,22 @@ def read_nodes(path: str | os.PathLike) -> list[dict]:
         raise BitwaveError(f"cannot read nodes file {path}: {error.strerror}") from None
     except json.JSONDecodeError as error:
         raise BitwaveError(f"{path}: not valid JSON: {error}") from None
-    nodes = data.get("nodes") if isinstance(data, dict) else data
-    if not isinstance(nodes, list) or not nodes:
-        raise BitwaveError(f"{path}: expected a non-empty list of nodes (or {{'nodes': [...]}})")
-    for index, node in enumerate(nodes):
-        missing = [key for key in _NODE_REQUIRED if not isinstance(node, dict) or key not in node]
+    top = data if isinstance(data, dict) else {}
+    records = data if isinstance(data, list) else top.get("results", top.get("nodes"))
+    if not isinstance(records, list) or not records:
+        raise BitwaveError(
+            f"{path}: expected a non-empty list of nodes (a list, or {{'results': [...]}})"
+        )
+    nodes = []
+    for index, record in enumerate(records):
+        node = _normalise(record, top)
+        missing = [key for key in _NODE_REQUIRED if key not in node]
         if missing:
             raise BitwaveError(
-                f"{path}: nodes[{index}]: missing {', '.join(missing)}; every node needs {', '.join(_NODE_REQUIRED)}"
+                f"{path}: results[{index}]: missing {', '.join(missing)}; every node needs "
+                + ", ".join("/".join(_ALIASES.get(k, (k,))) for k in _NODE_REQUIRED)
             )
+        nodes.append(node)
     return nodes
 
 
@@ -195,8 +227,8 @@ def _fit(sizes: list[int], values: list[float]) -> tuple[float, float]:
 def _mac_entries(nodes: list[dict]) -> dict[str, dict]:
     entries = {}
     for node_kind in sorted({n["kind"] for n in nodes}):
-        kind = NODE_KINDS.get(str(node_kind).lower())
-        if kind is None:
+        action = NODE_KINDS.get(str(node_kind).lower())
+        if action is None:
             continue
         group = [n for n in nodes if n["kind"] == node_kind]
         parallel = [n for n in group if n["style"] == "parallel"]
@@ -214,7 +246,7 @@ def _mac_entries(nodes: list[dict]) -> dict[str, dict]:
         how = (
             "linear fit: per lane + per neuron" if style == "parallel" else "one MAC unit per lane"
         )
-        entries[MAC_ACTIONS[kind]] = {
+        entries[action] = {
             "area_um2": area_lane,
             "overhead_area_um2": area0,
             "energy_j": energy_lane,
