@@ -11,6 +11,7 @@ import json
 BENCHES = {
     "golden": "bitwave.golden_bench:run",
     "data": "bitwave.models.data.bench:run",
+    "popcount-area": "bitwave.hw.popcount_bench:run",
 }
 
 

@@ -82,3 +82,42 @@ def test_verilog_has_no_adders_only_full_and_half_adder_gates():
     text = verilog.convert(Popcount(100), name="pc", emit_src=False)
     assert " + " not in text
     assert text.count("fa_s") >= 97 - 1
+
+
+@pytest.mark.parametrize("threshold,direction", [(None, 1), (30, 1), (30, -1)])
+def test_xnor_neuron_registers_count_or_bit(threshold, direction):
+    from bitwave.hw.xnor_neuron import XnorNeuron
+
+    rng = np.random.default_rng(7)
+    weights = rng.integers(0, 2, 60).astype(np.uint8)
+    dut = XnorNeuron(weights, threshold, direction)
+    vectors = rng.integers(0, 2, (60, 60))
+    counts = (vectors == weights).sum(axis=1)
+    expected = (
+        counts
+        if threshold is None
+        else (counts >= threshold if direction > 0 else counts <= threshold)
+    )
+    got = []
+
+    async def bench(ctx):
+        for vector in vectors:
+            ctx.set(dut.x, int("".join(map(str, vector[::-1].tolist())), 2))
+            await ctx.tick()
+            got.append(ctx.get(dut.count if threshold is None else dut.y))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert np.array_equal(np.array(got), expected.astype(int))
+
+
+def test_popcount_area_bench_on_a_small_neuron(nangate45):
+    """The benchmark's flow end to end on 64 inputs: every tree full adder becomes an FA_X1."""
+    from bitwave.hw.popcount_bench import run
+
+    result = run(n=64, liberty=str(nangate45))
+    assert result["cells"]["FA_X1"] == result["tree"]["full_adders"] == 64 - 7
+    assert result["cells"]["DFF_X1"] == 7
+    assert 1.0 <= result["ratio"] < 1.1
