@@ -206,7 +206,8 @@ class BinaryGRULayer(nn.Module):
             IncrementalBinaryLinear(hidden_size, hidden_size, seeds[3 + g]) for g in range(3)
         )
         self.bn = nn.ModuleList(nn.BatchNorm1d(hidden_size) for _ in GATES)
-        self.register_buffer("hard", torch.tensor(False))
+        # share of gate/candidate outputs that take their hard form (1 = all: binary_gru)
+        self.register_buffer("hardness", torch.tensor(0.0, dtype=torch.float64))
         # all -1: the binary state that is closest to the real GRU's usual zero state
         self.register_buffer("initial_state", torch.zeros(hidden_size, dtype=torch.uint8))
 
@@ -222,7 +223,7 @@ class BinaryGRULayer(nn.Module):
     @property
     def fully_binary(self) -> bool:
         """Binary weights and hard gates: the layer is the integer op binary_gru."""
-        return self.weights_binary and bool(self.hard)
+        return self.weights_binary and float(self.hardness) >= 1.0
 
     def initial_values(self, batch: int) -> torch.Tensor:
         return (2.0 * self.initial_state.float() - 1.0).expand(batch, -1).clone()
@@ -235,7 +236,8 @@ class BinaryGRULayer(nn.Module):
             return [1.0, 1.0, 1.0]
         out = []
         for g in range(3):
-            alpha_x, alpha_h = float(self.wx[g].alpha()), float(self.wh[g].alpha())
+            alpha_x = float(self.wx[g].alpha().detach())
+            alpha_h = float(self.wh[g].alpha().detach())
             a, b = coefficient_pair(alpha_h / alpha_x, self.coefficient_limit)
             out.append(alpha_x * b / (a * alpha_h))
         return out
@@ -244,7 +246,9 @@ class BinaryGRULayer(nn.Module):
         self, x: torch.Tensor, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Float path: x (B, T, N) values, state (B, H) values -> (B, T, H) states, last state.
-        Soft gates (sigmoid, tanh) until ``hard`` is set, then hard ones with STE gradients."""
+        Gates are sigmoid / tanh at hardness 0 and hard (with STE gradients) at hardness 1; in
+        between, each output takes its hard form with probability ``hardness`` (drawn anew at
+        every step in training; in eval the hard form is used from hardness 0.5)."""
         batch, steps, _ = x.shape
         h = self.initial_values(batch).to(x) if state is None else state
         width = self.hidden_size
@@ -253,9 +257,23 @@ class BinaryGRULayer(nn.Module):
         w_h = torch.cat(
             [c * lin.effective_weight() for c, lin in zip(correction, self.wh, strict=True)]
         )
-        hard = bool(self.hard)
-        gate = _hard_step if hard else torch.sigmoid
-        candidate = _hard_sign if hard else torch.tanh
+        hardness = float(self.hardness)
+        if not self.training:
+            hardness = float(hardness >= 0.5)
+
+        def activation(y: torch.Tensor, soft: Callable, hard: Callable) -> torch.Tensor:
+            if hardness <= 0.0:
+                return soft(y)
+            if hardness >= 1.0:
+                return hard(y)
+            return torch.where(torch.rand_like(y) < hardness, hard(y), soft(y))
+
+        def gate(y: torch.Tensor) -> torch.Tensor:
+            return activation(y, torch.sigmoid, _hard_step)
+
+        def candidate(y: torch.Tensor) -> torch.Tensor:
+            return activation(y, torch.tanh, _hard_sign)
+
         outputs = []
         for t in range(steps):
             xz, xr, xn = x_terms[:, t].split(width, dim=1)
@@ -428,10 +446,17 @@ class BitwiseGRU(nn.Module):
     def binarized_fraction(self) -> float:
         return float(self.out.linear.fraction)
 
-    def set_hard(self, hard: bool) -> None:
-        """Switch gates and candidates to their hard binary forms (STE gradients)."""
+    def set_hardness(self, hardness: float) -> None:
+        """Share of gate / candidate outputs in their hard binary forms (STE gradients); 1
+        makes the GRU the integer op once the weights are binary."""
+        if not 0.0 <= hardness <= 1.0:
+            raise ValueError(f"hardness must be in [0, 1], got {hardness}")
         for gru in self.grus:
-            gru.hard.fill_(bool(hard))
+            gru.hardness.fill_(float(hardness))
+
+    @property
+    def hardness(self) -> float:
+        return float(self.grus[0].hardness)
 
     @property
     def fully_binary(self) -> bool:
@@ -509,7 +534,7 @@ def export_gru(
     if not model.fully_binary:
         raise BitwaveError(
             f"the GRU is not fully binary yet (binarized fraction {model.binarized_fraction:.2f}, "
-            f"hard gates {all(bool(g.hard) for g in model.grus)}): finish train_incremental first"
+            f"gate hardness {model.hardness:.2f}): finish train_incremental first"
         )
     was_training = model.training
     model.eval()
@@ -536,8 +561,9 @@ def export_gru(
 class Stage:
     name: str
     fraction: float  # binarized fraction of every weight matrix
-    hard: bool  # hard gates / candidate / state
+    hardness: float  # share of gate / candidate outputs in hard form
     steps: int
+    final: bool = False  # the fine-tune of the fully binary network (learning rate decays)
 
 
 def incremental_schedule(
@@ -545,21 +571,27 @@ def incremental_schedule(
     real_steps: int | None = None,
     binary_steps: int | None = None,
     increment: float = 0.1,
+    hardness_increment: float = 0.25,
 ) -> list[Stage]:
-    """real (fraction 0) -> fractions increment, 2*increment, ..., 1 -> hard fine-tune."""
-    increments = round(1.0 / increment)
-    if increments < 1 or abs(increments * increment - 1.0) > 1e-9:
-        raise BitwaveError(f"increment must divide 1 (e.g. 0.1, 0.25), got {increment}")
-    if steps_per_stage < 1:
-        raise BitwaveError(f"steps_per_stage must be positive, got {steps_per_stage}")
-    stages = [Stage("real", 0.0, False, steps_per_stage if real_steps is None else real_steps)]
-    for i in range(1, increments + 1):
-        stages.append(
-            Stage(f"binary {100 * i // increments}%", i / increments, False, steps_per_stage)
-        )
-    stages.append(
-        Stage("hard", 1.0, True, steps_per_stage if binary_steps is None else binary_steps)
-    )
+    """real -> weights binarized by ``increment`` (10%, 20%, ..., 100%) -> activations
+    hardened by ``hardness_increment`` (25%, 50%, 75%) -> the fully binary fine-tune."""
+    steps = {"real": real_steps, "final": binary_steps}
+    for name, value in (("steps_per_stage", steps_per_stage), *steps.items()):
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise BitwaveError(f"{name} must be a non-negative integer, got {value!r}")
+    stages = [Stage("real", 0.0, 0.0, steps_per_stage if real_steps is None else real_steps)]
+    for what, step in (("increment", increment), ("hardness_increment", hardness_increment)):
+        count = round(1.0 / step) if step > 0 else 0
+        if count < 1 or abs(count * step - 1.0) > 1e-9:
+            raise BitwaveError(f"{what} must divide 1 (e.g. 0.1, 0.25), got {step}")
+    count = round(1.0 / increment)
+    for i in range(1, count + 1):
+        stages.append(Stage(f"weights {100 * i // count}%", i / count, 0.0, steps_per_stage))
+    count = round(1.0 / hardness_increment)
+    for i in range(1, count):
+        stages.append(Stage(f"gates {100 * i // count}%", 1.0, i / count, steps_per_stage))
+    final = steps_per_stage if binary_steps is None else binary_steps
+    stages.append(Stage("binary", 1.0, 1.0, final, final=True))
     return stages
 
 
@@ -613,6 +645,7 @@ def train_incremental(
     real_steps: int | None = None,
     binary_steps: int | None = None,
     increment: float = 0.1,
+    hardness_increment: float = 0.25,
     tbptt: int = 50,
     grad_clip: float = 1.0,
     optimizer: torch.optim.Optimizer | None = None,
@@ -623,15 +656,18 @@ def train_incremental(
 
     ``batches_fn(step)`` returns one batch of sequences for global step ``step``: bipolar
     input frames (B, T, N) as -1/+1 floats (B >= 2: BatchNorm needs a batch per time step) and
-    mask targets (B, T, M) in {0, 1}. Stages: ``real_steps`` real-valued steps (default
-    ``steps_per_stage``), ``steps_per_stage`` at each binarized fraction (increment, ...,
-    100%), then ``binary_steps`` with hard gates; the learning rate is ``lr`` throughout and
-    decays (cosine, to lr / 10) over the final hard stage. ``start_step`` resumes a run whose
+    mask targets (B, T, M) in {0, 1}. Stages (``incremental_schedule``): ``real_steps``
+    real-valued steps (default ``steps_per_stage``), ``steps_per_stage`` at each binarized
+    weight fraction (increment, ..., 100%), ``steps_per_stage`` at each partial gate hardness
+    (25%, 50%, 75%), then ``binary_steps`` fully binary; the learning rate is ``lr``
+    throughout and decays (cosine, to lr / 10) over the final stage. ``start_step`` resumes a run whose
     model (and ``optimizer``) were restored from a checkpoint taken after that many steps;
     ``on_step(step, stage, loss)`` runs after every step (checkpoints, logging). After the
     last stage the model is fully binary and ``export_gru`` can fold it.
     """
-    stages = incremental_schedule(steps_per_stage, real_steps, binary_steps, increment)
+    stages = incremental_schedule(
+        steps_per_stage, real_steps, binary_steps, increment, hardness_increment
+    )
     total = sum(stage.steps for stage in stages)
     if not 0 <= start_step <= total:
         raise BitwaveError(f"start_step must be in [0, {total}], got {start_step}")
@@ -643,14 +679,14 @@ def train_incremental(
     step = 0
     for stage in stages:
         model.set_binarized_fraction(stage.fraction)
-        model.set_hard(stage.hard)
+        model.set_hardness(stage.hardness)
         stage_losses = []
         for index in range(stage.steps):
             if step < start_step:
                 step += 1
                 continue
             rate = lr
-            if stage.hard and stage.steps > 1:
+            if stage.final and stage.steps > 1:
                 rate = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * index / (stage.steps - 1))))
             for group in optimizer.param_groups:
                 group["lr"] = rate
@@ -666,7 +702,7 @@ def train_incremental(
             step += 1
         if stage_losses:
             log.stages.append({
-                "name": stage.name, "fraction": stage.fraction, "hard": stage.hard,
+                "name": stage.name, "fraction": stage.fraction, "hardness": stage.hardness,
                 "steps": len(stage_losses), "first_loss": stage_losses[0],
                 "mean_loss": float(np.mean(stage_losses)), "last_loss": stage_losses[-1],
             })  # fmt: skip
