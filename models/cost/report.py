@@ -184,8 +184,8 @@ def seed_markdown(results: dict) -> str:
     for r in rows:
         status = "; ".join(sorted({f"params {r['params_status']}", f"MACs {r['gmacs_status']}"}))
         lines.append(
-            f"| {r['name']} | {r['published_params_m']:g} | {r['params_m']:.4f} | {_pct(r['params_rel_diff'])} "
-            f"| {r['published_gmacs']:g} | {r['gmacs']:.5f} | {_pct(r['gmacs_rel_diff'])} | {status} |"
+            f"| {r['name']} | {r['published_params_text']} | {r['params_m']:.4f} | {_pct(r['params_rel_diff'])} "
+            f"| {r['published_gmacs_text']} | {r['gmacs']:.5f} | {_pct(r['gmacs_rel_diff'])} | {status} |"
         )
     tolerances = sorted({(r["name"].split()[0], r["tolerance"]) for r in rows})
     lines += [
@@ -194,7 +194,7 @@ def seed_markdown(results: dict) -> str:
         + ", ".join(f"{n} {t * 100:g}%" for n, t in tolerances)
         + '. "within published rounding":',
         "the relative difference exceeds the tolerance, but the computed value rounds to the published",
-        "figure at its printed precision (0.08 M spans 0.075..0.085 M, i.e. +/-6%).",
+        "figure at its printed precision (a value printed as 0.08 stands for anything from 0.075 to 0.085).",
         "",
         "## Accounting",
         "",

@@ -96,8 +96,10 @@ def reproduce() -> list[dict]:
         entry = {
             "name": row.name,
             "published_params_m": float(row.params_m),
+            "published_params_text": row.params_m,
             "params_m": t.params_m,
             "published_gmacs": float(row.gmacs),
+            "published_gmacs_text": row.gmacs,
             "gmacs": t.gmacs,
             "tolerance": row.tolerance,
         }
