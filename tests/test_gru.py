@@ -156,6 +156,14 @@ def test_gates_switch_and_trace_is_consistent():
     assert np.array_equal(trace["h"], np.where(trace["z"] == 1, previous, trace["n"]))
     for gate in ("z", "r", "n"):
         assert 0.05 < trace[gate].mean() < 0.95, gate
+    # the compiled recurrence and the numpy step agree on every traced field
+    px = golden.gru_input_popcounts(layer, x)
+    h = layer.initial_state.astype(np.int64)
+    for t in range(len(x)):
+        step = golden.gru_step(layer, px[t], h)
+        for key, value in step.items():
+            assert np.array_equal(value, trace[key][t]), (key, t)
+        h = step["h"]
 
 
 def test_starts_and_run_sequences_reset_the_state():
