@@ -83,13 +83,24 @@ def test_make_table_fits_per_lane_and_per_neuron(nodes_file):
 def test_reads_the_bitwave_nodes_layout(tmp_path):
     """``bitwave nodes`` writes {clock_mhz, liberty, results: [{kind, form, n, ...}]}."""
     results = [
-        {"kind": kind, "form": form, "n": n, "area_um2": area(n), "energy_per_mac_j": 1e-15, "cells": 1}
+        {
+            "kind": kind,
+            "form": form,
+            "n": n,
+            "area_um2": area(n),
+            "energy_per_mac_j": 1e-15,
+            "cells": 1,
+        }
         for kind, area in (("xnor", lambda n: 40 + 6.0 * n), ("xnor_const", lambda n: 30 + 4.0 * n))
         for form in ("parallel", "serial")
         for n in (64, 256)
     ]
     path = tmp_path / "nodes.json"
-    path.write_text(json.dumps({"clock_mhz": 100.0, "liberty": "compact.lib", "results": results, "skipped": []}))
+    path.write_text(
+        json.dumps(
+            {"clock_mhz": 100.0, "liberty": "compact.lib", "results": results, "skipped": []}
+        )
+    )
     data = make_table(path)
     assert data["clock_mhz"] == 100.0 and data["library"] == "compact.lib"
     assert data["actions"]["mac_binary"]["area_um2"] == pytest.approx(6.0)
@@ -99,12 +110,22 @@ def test_reads_the_bitwave_nodes_layout(tmp_path):
 
 def test_unrolled_binary_layers_use_the_constant_weight_node(table):
     data = {**_as_dict(table)}
-    data["actions"]["mac_binary_const"] = {"area_um2": 4.0, "energy_j": 1e-15, "overhead_area_um2": 30.0, "from": "test"}
+    data["actions"]["mac_binary_const"] = {
+        "area_um2": 4.0,
+        "energy_j": 1e-15,
+        "overhead_area_um2": 30.0,
+        "from": "test",
+    }
     with_const = table_from_dict(data, "t")
     arch = build({"kind": "mlp", "inputs": 64, "hidden": [], "outputs": 8, "precision": "binary"})
-    unrolled, folded = estimate(arch, with_const), estimate(arch, with_const, Folding(pe=8, simd=32))
+    unrolled, folded = (
+        estimate(arch, with_const),
+        estimate(arch, with_const, Folding(pe=8, simd=32)),
+    )
     assert unrolled.layers[0].compute_area_um2 == pytest.approx(8 * (30 + 64 * 4.0))
-    assert folded.layers[0].compute_area_um2 == pytest.approx(8 * (60 + 32 * 5.5))  # variable weights
+    assert folded.layers[0].compute_area_um2 == pytest.approx(
+        8 * (60 + 32 * 5.5)
+    )  # variable weights
 
 
 def test_table_yaml_round_trip(nodes_file, tmp_path):
@@ -260,3 +281,24 @@ def test_storage_entries_from_liberty(nodes_file):
     assert data["actions"]["regfile_bit_read"]["area_um2"] > register["area_um2"]
     assert 1e-16 < register["energy_j"] < 1e-12
     assert data["source"]["liberty"] == LIBERTY.name
+
+
+def test_default_table_is_used_and_may_be_partial(nodes_file, tmp_path, monkeypatch, capsys):
+    from bitwave.models.cost import tables
+
+    data = make_table(nodes_file)
+    data["actions"] = {k: v for k, v in data["actions"].items() if k == "mac_binary"}
+    data["actions"]["register_bit"] = {"area_um2": 4.5, "energy_j": 8e-15, "from": "test"}
+    default = tmp_path / "default.yaml"
+    default.write_text(table_yaml(data))
+    monkeypatch.setattr(tables, "DEFAULT_TABLE", default)
+    examples = Path(__file__).resolve().parents[1] / "models/cost/examples"
+    assert main(["cost", str(examples / "mlp_binary.yaml")]) == 0
+    assert "hardware estimate (PE=all SIMD=all; table default.yaml" in capsys.readouterr().out
+    assert (
+        main(["cost", str(examples / "mlp_float.yaml")]) == 0
+    )  # no float32 entry: a note, not a failure
+    assert "no 'mac_float32' entry" in capsys.readouterr().out
+    assert (
+        main(["cost", str(examples / "mlp_float.yaml"), "--table", str(default)]) == 2
+    )  # explicit: an error

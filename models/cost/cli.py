@@ -66,8 +66,14 @@ def _cost_one(args: argparse.Namespace) -> int:
 
     arch = _load_arch(Path(args.arch), args.frames_per_second)
     hardware, note = None, ""
-    if args.table or DEFAULT_TABLE.is_file():
-        hardware = estimate(arch, load_table(args.table), Folding(args.pe, args.simd))
+    folding = Folding(args.pe, args.simd)
+    if args.table:
+        hardware = estimate(arch, load_table(args.table), folding)
+    elif DEFAULT_TABLE.is_file():
+        try:
+            hardware = estimate(arch, load_table(DEFAULT_TABLE), folding)
+        except BitwaveError as error:  # the default table may not cover every MAC kind yet
+            note = f"not available from the default table: {error}"
     else:
         note = f"no table ({DEFAULT_TABLE.name} not generated yet: `bitwave cost --make-table reports/nodes/nodes.json`)"
     print(arch_text(arch, hardware, note))
