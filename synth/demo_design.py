@@ -101,15 +101,18 @@ class StreamNetwork(wiring.Component):
         return m
 
 
+def demo_weights(sizes: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
+    """The constant weights of the demo network: one (out, in) boolean matrix per layer."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 2, (sizes[i + 1], sizes[i])).astype(bool) for i in range(len(sizes) - 1)]
+
+
 def write_demo_design(
     out_dir: str | Path, sizes: tuple[int, ...] = (32, 8, 4), beat_bits: int = 8, seed: int = 0
 ) -> Path:
     """Write a demo design folder with layers sizes[0] -> sizes[1] -> ...; returns the folder."""
     out = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    weights = [
-        rng.integers(0, 2, (sizes[i + 1], sizes[i])).astype(bool) for i in range(len(sizes) - 1)
-    ]
+    weights = demo_weights(sizes, seed)
     top = "demo_net"
     network = StreamNetwork(weights, beat_bits)
     text = verilog.convert(network, name=top, emit_src=False)

@@ -1,0 +1,89 @@
+"""`bitwave synth DIR` on a small streaming XNOR network written to the generated-design contract."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bitwave.cli import main
+from bitwave.errors import BitwaveError
+from bitwave.synth.demo_design import demo_weights, reference_outputs, write_demo_design
+from bitwave.synth.derive_liberty import COMPACT_LIBRARY
+from bitwave.synth.design import load_frames, read_manifest
+from bitwave.synth.flow import run_asic
+from bitwave.synth.stimulus import stream_frames
+
+SIZES = (32, 8, 4)
+
+
+@pytest.fixture
+def design(tmp_path):
+    return write_demo_design(tmp_path / "demo", sizes=SIZES, beat_bits=8)
+
+
+def test_synth_cli_writes_all_reports(design, capsys):
+    frames = np.random.default_rng(3).integers(0, 2, (20, SIZES[0])) * 2 - 1  # +-1 frames
+    np.save(design / "frames.npy", frames)
+    assert main(["synth", str(design), "--clock-mhz", "250", "--inputs", str(design / "frames.npy")]) == 0
+    out = design / "synth"
+    for name in ("mapped.v", "mapped.json", "area.json", "timing.json", "power.json", "report.md", "synth.log"):
+        assert (out / name).is_file(), name
+    area = json.loads((out / "area.json").read_text())
+    power = json.loads((out / "power.json").read_text())
+    timing = json.loads((out / "timing.json").read_text())
+    assert area["total_area_um2"] == pytest.approx(area["yosys_stat_area_um2"])
+    assert area["total_area_um2"] == pytest.approx(sum(area["by_block"].values()))
+    assert set(area["layers"]) == {"dense0", "dense1"}
+    assert power["dynamic_w"] > 0 and power["leakage_w"] > 0
+    assert power["total_w"] == pytest.approx(power["dynamic_w"] + power["leakage_w"])
+    assert power["energy_per_frame_j"] > 0 and power["energy_per_binary_mac_j"] > 0
+    assert power["clock_mhz"] == 250
+    assert power["stimulus"]["frames_out"] > 0
+    assert set(power["by_block"]) >= {"demo_net.layer0", "demo_net.layer1"}
+    assert 0 < timing["critical_path_ns"] < 10 and timing["max_clock_mhz"] > 50
+    assert not list(out.glob(".yosys_*")), "the Yosys working folder is removed after success"
+
+
+def test_gate_level_stream_outputs_match_the_reference(design):
+    """The mapped netlist, driven through the stream ports, computes the network."""
+    manifest = read_manifest(design)
+    frames = load_frames(manifest, None, lanes=64, per_lane=3, seed=5)
+    runs = {}
+
+    def drive(sim):
+        runs["r"] = stream_frames(sim, frames, manifest.source, manifest.sink, "rst", manifest.cycles_per_frame, manifest.latency_cycles, [])
+
+    run_asic([manifest.rtl], manifest.top, COMPACT_LIBRARY, 100e6, drive, lanes=64, cross_check=False)
+    expected = reference_outputs(demo_weights(SIZES), frames.reshape(-1, SIZES[0])).reshape(64, 3, -1)
+    weights = 1 << np.arange(expected.shape[2])
+    for lane in range(64):
+        assert runs["r"].outputs[lane] == [int(v) for v in (expected[lane] * weights).sum(axis=1)]
+    # Mutation: a flipped weight bit gives a reference that the netlist no longer matches.
+    wrong = demo_weights(SIZES)
+    wrong[0][:, :] = ~wrong[0]
+    bad = reference_outputs(wrong, frames.reshape(-1, SIZES[0])).reshape(64, 3, -1)
+    assert any(runs["r"].outputs[lane] != [int(v) for v in (bad[lane] * weights).sum(axis=1)] for lane in range(64))
+
+
+def test_bad_inputs_are_clear_errors(design, tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "missing")]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err
+    np.save(tmp_path / "wrong.npy", np.zeros((4, 7)))
+    assert main(["synth", str(design), "--inputs", str(tmp_path / "wrong.npy")]) == 2
+    assert "shape (n_frames, 32)" in capsys.readouterr().err
+    manifest = json.loads((design / "manifest.json").read_text())
+    manifest["top"] = "../evil"
+    (design / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BitwaveError, match="plain identifier"):
+        read_manifest(design)
+
+
+def test_yosys_failure_shows_log_tail_and_path(tmp_path):
+    from bitwave.synth.asic import map_to_cells
+
+    broken = tmp_path / "broken.v"
+    broken.write_text("module top(input a, output y); assign y = a &; endmodule\n")
+    with pytest.raises(BitwaveError) as error:
+        map_to_cells([broken], "top", COMPACT_LIBRARY, workdir=tmp_path / "work")
+    message = str(error.value)
+    assert "full log:" in message and "synth.log" in message and "syntax error" in message.lower()
