@@ -11,7 +11,9 @@ from bitwave.synth.derive_liberty import COMPACT_LIBRARY, derive_compact
 from bitwave.synth.liberty import load_library
 
 FULL = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
-needs_full = pytest.mark.skipif(not FULL.is_file(), reason=f"full NanGate45 liberty not found at {FULL}")
+needs_full = pytest.mark.skipif(
+    not FULL.is_file(), reason=f"full NanGate45 liberty not found at {FULL}"
+)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +41,11 @@ def test_parse_function_rejects_garbage():
 def test_compact_library_is_small_attributed_and_sta_ready():
     text = COMPACT_LIBRARY.read_text()
     assert COMPACT_LIBRARY.stat().st_size < 1_000_000
-    assert "NanGate 45nm Open Cell Library" in text and "Apache" in text and "PDKv1.3_v2010_12.Apache.CCL" in text
+    assert (
+        "NanGate 45nm Open Cell Library" in text
+        and "Apache" in text
+        and "PDKv1.3_v2010_12.Apache.CCL" in text
+    )
     # OpenSTA reports zero dynamic power unless operating_conditions precede the default.
     assert 0 < text.index("operating_conditions (") < text.index("default_operating_conditions")
     library = load_library(COMPACT_LIBRARY)
@@ -87,15 +93,17 @@ def test_compact_vs_full_same_netlist_same_area_power_within_10_percent(tmp_path
     from bitwave.synth.asic import map_to_cells
     from bitwave.synth.gatesim import GateSimulator
     from bitwave.synth.netlist import area_by, load_netlist
+    from bitwave.synth.nodes import node_verilog
     from bitwave.synth.power import estimate_power
     from bitwave.synth.timing import analyze
-    from bitwave.synth.nodes import node_verilog
 
     rtl = tmp_path / "node.v"
     rtl.write_text(node_verilog("int8", 4, "parallel", "node"))
     compact = load_library(COMPACT_LIBRARY)
     full = load_library(FULL)
-    mapped = map_to_cells([rtl], "node", COMPACT_LIBRARY, workdir=tmp_path / "yosys", library=compact)
+    mapped = map_to_cells(
+        [rtl], "node", COMPACT_LIBRARY, workdir=tmp_path / "yosys", library=compact
+    )
     rng = np.random.default_rng(0)
     figures = {}
     for name, library in (("compact", compact), ("full", full)):
@@ -107,7 +115,9 @@ def test_compact_vs_full_same_netlist_same_area_power_within_10_percent(tmp_path
             sim.evaluate()
             sim.clock()
         timing = analyze(netlist, library)
-        power = estimate_power(netlist, library, sim.activity(), 100e6, timing.net_load_f, timing.net_slew_s)
+        power = estimate_power(
+            netlist, library, sim.activity(), 100e6, timing.net_load_f, timing.net_slew_s
+        )
         figures[name] = (area_by(netlist, library)[0], power.total_w, timing.critical_path_s)
         rng = np.random.default_rng(0)  # same stimulus for both
     (area_c, power_c, delay_c), (area_f, power_f, delay_f) = figures["compact"], figures["full"]
@@ -123,8 +133,12 @@ def test_compact_vs_full_same_netlist_same_area_power_within_10_percent(tmp_path
     netlist = load_netlist(mapped.netlist_json, "node", compact)
     timing = analyze(netlist, compact)
     activity = np.full(netlist.n_nets, 0.5)
-    doubled = estimate_power(netlist, compact, activity, 100e6, timing.net_load_f, timing.net_slew_s).total_w
+    doubled = estimate_power(
+        netlist, compact, activity, 100e6, timing.net_load_f, timing.net_slew_s
+    ).total_w
     netlist_f = load_netlist(mapped.netlist_json, "node", full)
     timing_f = analyze(netlist_f, full)
-    base = estimate_power(netlist_f, full, activity, 100e6, timing_f.net_load_f, timing_f.net_slew_s).total_w
+    base = estimate_power(
+        netlist_f, full, activity, 100e6, timing_f.net_load_f, timing_f.net_slew_s
+    ).total_w
     assert abs(doubled - base) / base > 0.10
