@@ -12,10 +12,13 @@ what is missing, until they exist:
 - ``bitwave.synth.design.synthesize_design(out_dir)`` returning a summary with the area in
   ``total_area_um2``.
 
-Measured (Nov 2026, compact NanGate45, 100 MHz): 64->16 estimate +12.8%, 256->32 +18.9%. The
-per-node table over-estimates multi-neuron layers because synthesis merges identical adder
-cells across the neurons of a layer (same inputs, same constant polarity), which a single node
-cannot show; the gap grows with the number of neurons.
+Measured (Nov 2026, compact NanGate45, 100 MHz): 64->16 estimate +12.8%, 256->32 +18.9%
+(compute part alone +20% / +23%). Two causes: the calibration node ``xnor_const`` of
+synth/nodes.py sums plain XNORs (4.76 um^2 per lane), while the generator's neurons use the
+negabit compressor tree of hw/popcount.py (~4.2 um^2 per lane for one 1024-input neuron,
+`bitwave bench popcount-area`: 1.009x the full-adder bound); inside a layer, synthesis also
+merges identical cells across neurons (~3.8 um^2 per lane measured between the two sizes).
+Calibrating ``mac_binary_const`` on nodes built with bitwave.hw.popcount removes the first.
 """
 
 from __future__ import annotations
