@@ -42,6 +42,10 @@ async def serial_node_matches_reference(dut: object) -> None:
             dut.start.value = int(t % n == 0)
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
-    result = {"passed": mismatch is None and checked == len(expected), "checked": checked, "first_mismatch": mismatch}
+    result = {
+        "passed": mismatch is None and checked == len(expected),
+        "checked": checked,
+        "first_mismatch": mismatch,
+    }
     Path(params["results_json"]).write_text(json.dumps(result))
     assert result["passed"], result

@@ -104,7 +104,9 @@ class StreamNetwork(wiring.Component):
 def demo_weights(sizes: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
     """The constant weights of the demo network: one (out, in) boolean matrix per layer."""
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 2, (sizes[i + 1], sizes[i])).astype(bool) for i in range(len(sizes) - 1)]
+    return [
+        rng.integers(0, 2, (sizes[i + 1], sizes[i])).astype(bool) for i in range(len(sizes) - 1)
+    ]
 
 
 def write_demo_design(

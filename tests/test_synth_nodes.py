@@ -1,0 +1,57 @@
+"""Single nodes: each is mapped, simulated at gate level and checked against numpy; the
+comparison writes its table, chart and JSON."""
+
+import json
+
+import pytest
+
+from bitwave.errors import BitwaveError
+from bitwave.synth import nodes
+from bitwave.synth.nodes import run_comparison, synthesize_node
+
+
+@pytest.mark.parametrize(
+    ("kind", "form"),
+    [
+        ("xnor", "parallel"),
+        ("xnor", "serial"),
+        ("xnor_const", "parallel"),
+        ("xnor_const", "serial"),
+        ("int8", "serial"),
+    ],
+)
+def test_node_netlist_matches_reference_and_costs_are_positive(kind, form):
+    result = synthesize_node(kind, 16, form, clock_mhz=100.0)
+    assert result.verified_vectors > 0
+    assert result.area_um2 > 0 and result.dynamic_w > 0 and result.leakage_w > 0
+    assert result.energy_per_mac_j == pytest.approx(result.total_w / 100e6 / result.macs_per_cycle)
+
+
+def test_a_wrong_reference_is_caught(monkeypatch):
+    """Mutation: if the reference popcount were off by one, the gate-level check must fail."""
+    original = nodes.reference_tree
+    monkeypatch.setattr(nodes, "reference_tree", lambda kind, x, w: original(kind, x, w) + 1)
+    with pytest.raises(BitwaveError, match="gate-level"):
+        synthesize_node("xnor", 8, "parallel", clock_mhz=100.0)
+
+
+def test_comparison_writes_table_chart_and_ratios(tmp_path):
+    data = run_comparison([4], 100.0, tmp_path, kinds=["xnor", "int8"])
+    assert (tmp_path / "nodes.png").stat().st_size > 1000
+    readme = (tmp_path / "README.md").read_text()
+    assert "| int8 | parallel | 4 |" in readme and "Ratios" in readme
+    saved = json.loads((tmp_path / "nodes.json").read_text())
+    assert saved == json.loads(json.dumps(data))
+    ratios = {(r["kind"], r["form"]): r for r in data["ratios_vs_xnor"]}
+    # An 8-bit multiplier costs far more than an XNOR gate.
+    assert ratios[("int8", "parallel")]["area_per_mac_ratio"] > 5
+    assert ratios[("int8", "parallel")]["energy_per_mac_ratio"] > 2
+
+
+def test_bad_node_arguments(capsys):
+    from bitwave.cli import main
+
+    assert main(["nodes", "--inputs", "64,abc"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
+    assert main(["nodes", "--inputs", "8", "--kinds", "float64"]) == 2
+    assert "unknown node kind" in capsys.readouterr().err
