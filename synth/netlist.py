@@ -80,6 +80,24 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
     net_names: dict[int, str] = {}
     blocks: list[str] = [top]
 
+    parent: dict[int, int] = {}
+
+    def find(net: int) -> int:
+        while parent.get(net, net) != net:
+            parent[net] = parent.get(parent[net], parent[net])
+            net = parent[net]
+        return net
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            return
+        if ra <= CONST1 and rb <= CONST1:
+            raise BitwaveError("the netlist shorts constant 0 to constant 1")
+        if ra <= CONST1:  # constants stay the representative
+            ra, rb = rb, ra
+        parent[ra] = rb
+
     def new_net() -> int:
         counter[0] += 1
         return counter[0] - 1
@@ -119,8 +137,15 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
                 for port_name, port in child["ports"].items():
                     bits = cell["connections"].get(port_name, [])
                     for child_bit, parent_bit in zip(port["bits"], bits, strict=False):
-                        if isinstance(child_bit, int):
-                            child_local[child_bit] = bit_to_net(parent_bit, local)
+                        parent_net = bit_to_net(parent_bit, local)
+                        if not isinstance(child_bit, int):
+                            # The child ties this port bit to a constant: so is the parent net.
+                            union(parent_net, CONST1 if child_bit == "1" else CONST0)
+                        elif child_bit in child_local:
+                            # Two port bits on one child net (a pass-through): one net outside too.
+                            union(parent_net, child_local[child_bit])
+                        else:
+                            child_local[child_bit] = parent_net
                 child_block = kind if depth == 0 else block
                 if depth == 0 and kind not in blocks:
                     blocks.append(kind)
@@ -144,12 +169,28 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
         nets = [bit_to_net(bit, top_local) for bit in port["bits"]]
         ports[port_name] = Port(port_name, port["direction"], nets)
     instantiate(top, top_local, "", top, 0)
+    # Merge aliased nets and renumber densely (0 and 1 stay the constants).
+    renumber: dict[int, int] = {CONST0: CONST0, CONST1: CONST1}
+    next_id = CONST1 + 1
+    for net in range(CONST1 + 1, counter[0]):
+        root = find(net)
+        if root not in renumber:
+            renumber[root] = next_id
+            next_id += 1
+        renumber[net] = renumber[root]
+    for inst in instances:
+        inst.pins = {pin: renumber[net] for pin, net in inst.pins.items()}
+    for port in ports.values():
+        port.nets = [renumber[net] for net in port.nets]
+    names: dict[int, str] = {}
+    for net, name in net_names.items():
+        names.setdefault(renumber[net], name)
     return FlatNetlist(
         top=top,
-        n_nets=counter[0],
+        n_nets=next_id,
         instances=instances,
         ports=ports,
-        net_names=net_names,
+        net_names={n: v for n, v in names.items() if n > CONST1},
         blocks=blocks,
     )
 

@@ -24,9 +24,20 @@ def design(tmp_path):
 def test_synth_cli_writes_all_reports(design, capsys):
     frames = np.random.default_rng(3).integers(0, 2, (20, SIZES[0])) * 2 - 1  # +-1 frames
     np.save(design / "frames.npy", frames)
-    assert main(["synth", str(design), "--clock-mhz", "250", "--inputs", str(design / "frames.npy")]) == 0
+    assert (
+        main(["synth", str(design), "--clock-mhz", "250", "--inputs", str(design / "frames.npy")])
+        == 0
+    )
     out = design / "synth"
-    for name in ("mapped.v", "mapped.json", "area.json", "timing.json", "power.json", "report.md", "synth.log"):
+    for name in (
+        "mapped.v",
+        "mapped.json",
+        "area.json",
+        "timing.json",
+        "power.json",
+        "report.md",
+        "synth.log",
+    ):
         assert (out / name).is_file(), name
     area = json.loads((out / "area.json").read_text())
     power = json.loads((out / "power.json").read_text())
@@ -51,10 +62,23 @@ def test_gate_level_stream_outputs_match_the_reference(design):
     runs = {}
 
     def drive(sim):
-        runs["r"] = stream_frames(sim, frames, manifest.source, manifest.sink, "rst", manifest.cycles_per_frame, manifest.latency_cycles, [])
+        runs["r"] = stream_frames(
+            sim,
+            frames,
+            manifest.source,
+            manifest.sink,
+            "rst",
+            manifest.cycles_per_frame,
+            manifest.latency_cycles,
+            [],
+        )
 
-    run_asic([manifest.rtl], manifest.top, COMPACT_LIBRARY, 100e6, drive, lanes=64, cross_check=False)
-    expected = reference_outputs(demo_weights(SIZES), frames.reshape(-1, SIZES[0])).reshape(64, 3, -1)
+    run_asic(
+        [manifest.rtl], manifest.top, COMPACT_LIBRARY, 100e6, drive, lanes=64, cross_check=False
+    )
+    expected = reference_outputs(demo_weights(SIZES), frames.reshape(-1, SIZES[0])).reshape(
+        64, 3, -1
+    )
     weights = 1 << np.arange(expected.shape[2])
     for lane in range(64):
         assert runs["r"].outputs[lane] == [int(v) for v in (expected[lane] * weights).sum(axis=1)]
@@ -62,7 +86,10 @@ def test_gate_level_stream_outputs_match_the_reference(design):
     wrong = demo_weights(SIZES)
     wrong[0][:, :] = ~wrong[0]
     bad = reference_outputs(wrong, frames.reshape(-1, SIZES[0])).reshape(64, 3, -1)
-    assert any(runs["r"].outputs[lane] != [int(v) for v in (bad[lane] * weights).sum(axis=1)] for lane in range(64))
+    assert any(
+        runs["r"].outputs[lane] != [int(v) for v in (bad[lane] * weights).sum(axis=1)]
+        for lane in range(64)
+    )
 
 
 def test_bad_inputs_are_clear_errors(design, tmp_path, capsys):
@@ -87,3 +114,20 @@ def test_yosys_failure_shows_log_tail_and_path(tmp_path):
         map_to_cells([broken], "top", COMPACT_LIBRARY, workdir=tmp_path / "work")
     message = str(error.value)
     assert "full log:" in message and "synth.log" in message and "syntax error" in message.lower()
+
+
+def test_synth_on_a_design_from_the_hw_generator(tmp_path):
+    """The real contract: bitwave random-ir -> bitwave generate -> bitwave synth."""
+    model = tmp_path / "model.bwir"
+    design = tmp_path / "design"
+    assert main(["random-ir", "--layers", "32,8,4", "--seed", "1", "--out", str(model)]) == 0
+    assert main(["generate", str(model), "--out", str(design), "--beat-bits", "16"]) == 0
+    assert main(["synth", str(design)]) == 0
+    power = json.loads((design / "synth" / "power.json").read_text())
+    area = json.loads((design / "synth" / "area.json").read_text())
+    assert power["stimulus"]["frames_out"] == power["stimulus"]["frames_in"] > 0
+    assert power["dynamic_w"] > 0 and power["energy_per_frame_j"] > 0
+    manifest = json.loads((design / "manifest.json").read_text())
+    layer_modules = {layer["module"] for layer in manifest["layers"]}
+    assert layer_modules <= set(area["by_block"])
+    assert all(area["by_block"][m] > 0 for m in layer_modules)
