@@ -5,10 +5,10 @@ an FSM accepts an input frame beat by beat, computes every ``binary_dense`` laye
 combinational cycle (XNOR, a popcount function, multi-threshold compare), and sends the output
 frame beat by beat. Nothing overlaps, so the timing is exact and known:
 
-    cycles_per_frame = beats_in + 1 + beats_out,   latency_cycles = beats_in + beats_out
+    cycles_per_frame = beats_in + 1 + beats_out,   latency_cycles = beats_in + beats_out - 1
 
-(latency counts from the cycle the first input beat is accepted to the cycle the last output
-beat is valid). Only for small networks: the Verilog grows with in_width * out_width.
+(latency counts clock edges from the one that accepts the first input beat to the one after
+which the last output beat is valid). Only for small networks: the Verilog grows with in_width * out_width.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def write_reference_design(
     ports = [("clk", "input", 1), ("rst", "input", 1), ("in_data", "input", in_beat),
              ("in_valid", "input", 1), ("in_ready", "output", 1), ("out_data", "output", out_beat),
              ("out_valid", "output", 1), ("out_ready", "input", 1)]  # fmt: skip
-    cycles, latency = k_in + 1 + k_out, k_in + k_out
+    cycles, latency = k_in + 1 + k_out, k_in + k_out - 1
     manifest = {
         "top": top,
         "ir_sha256": ir.load(out / "model.bwir").sha256,

@@ -172,7 +172,11 @@ async def network_stream(dut: object) -> None:
         "cycles_per_frame": intervals[-1] if intervals else None,
         "cycles_per_frame_settled": len(set(settled)) <= 1,
         "input_intervals": np.diff(first_in[:steady]).tolist(),
-        "latency_cycles": None if last_valid_frame0 is None else last_valid_frame0 - first_in[0],
+        # clock edges from the one that accepts the first input beat (end of cycle first_in[0])
+        # to the one after which frame 0's last output beat is valid (end of the cycle before)
+        "latency_cycles": None
+        if last_valid_frame0 is None
+        else last_valid_frame0 - 1 - first_in[0],
         "extra_output_beats": extra_beats,
         "sim_seconds": time.perf_counter() - wall,
         **compare(expected, got),

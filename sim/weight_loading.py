@@ -3,9 +3,11 @@ layout the manifest documents (not by hw/'s code), so that loading them through 
 port checks the write path and the documented layout at the same time.
 
 Manifest ``weight_memory``: ports {en, addr, data}; regions [{layer, base, depth, word_bits,
-pe, simd, weight_bits}]; region word ``nf*SF + sf`` holds lane (p, s) = weight of neuron
-``nf*PE + p``, input ``sf*SIMD + s`` at bits ``[(p*SIMD + s)*b, +b)``: 1-bit weights
-1 = +1, 0 = -1; wider weights two's complement; lanes past the layer's width are ignored.
+pe, simd, weight_bits, steps_per_word, step_bits}]. Fold step ``t = nf*SF + sf`` lives in
+region word ``t // steps_per_word`` at bits ``[(t % steps_per_word)*step_bits, +step_bits)``;
+within a step, lane (p, s) = weight of neuron ``nf*PE + p``, input ``sf*SIMD + s`` at bits
+``[(p*SIMD + s)*b, +b)``: 1-bit weights 1 = +1, 0 = -1; wider weights two's complement; lanes
+past the layer's width are ignored. Without steps_per_word/step_bits a word holds one step.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import numpy as np
 from bitwave import ir
 from bitwave.errors import BitwaveError
 
-REGION_KEYS = ("layer", "base", "depth", "word_bits", "pe", "simd", "weight_bits")
+REGION_KEYS = (
+    "layer",
+    "base",
+    "depth",
+    "word_bits",
+    "pe",
+    "simd",
+    "weight_bits",
+)  # + optional steps_per_word, step_bits
 
 
 @dataclass(frozen=True)
@@ -43,16 +53,10 @@ def _lane_codes(layer: ir.Dense, bits: int) -> np.ndarray:
     return values & ((1 << bits) - 1)
 
 
-def region_words(layer: ir.Dense, region: dict) -> tuple[list[int], list[int]]:
-    """(words, masks) of one region, in address order."""
-    pe, simd, bits = region["pe"], region["simd"], region["weight_bits"]
+def _step_words(layer: ir.Dense, pe: int, simd: int, bits: int) -> tuple[list[int], list[int]]:
+    """One (word, mask) per fold step t = nf*SF + sf."""
     sf = -(-layer.in_width // simd)
     nf = -(-layer.out_width // pe)
-    if nf * sf != region["depth"]:
-        raise BitwaveError(
-            f"weight_memory region {region['layer']}: depth {region['depth']} but pe={pe}, simd={simd} "
-            f"on a {layer.in_width}->{layer.out_width} layer needs {nf * sf} words"
-        )
     codes = _lane_codes(layer, bits)
     lane_mask = (1 << bits) - 1
     words, masks = [], []
@@ -72,6 +76,31 @@ def region_words(layer: ir.Dense, region: dict) -> tuple[list[int], list[int]]:
                     mask |= lane_mask << shift
             words.append(word)
             masks.append(mask)
+    return words, masks
+
+
+def region_words(layer: ir.Dense, region: dict) -> tuple[list[int], list[int]]:
+    """(words, masks) of one region, in address order."""
+    pe, simd, bits = region["pe"], region["simd"], region["weight_bits"]
+    steps, step_masks = _step_words(layer, pe, simd, bits)
+    per_word = region.get("steps_per_word", 1)
+    step_bits = region.get("step_bits", pe * simd * bits)
+    if step_bits < pe * simd * bits or per_word * step_bits > region["word_bits"]:
+        raise BitwaveError(
+            f"weight_memory region {region['layer']}: {per_word} steps of {step_bits} bits do not fit "
+            f"{region['word_bits']}-bit words, or a step is narrower than pe*simd*weight_bits = {pe * simd * bits}"
+        )
+    depth = -(-len(steps) // per_word)
+    if depth != region["depth"]:
+        raise BitwaveError(
+            f"weight_memory region {region['layer']}: depth {region['depth']} but pe={pe}, simd={simd} "
+            f"on a {layer.in_width}->{layer.out_width} layer with {per_word} steps per word needs {depth} words"
+        )
+    words, masks = [0] * depth, [0] * depth
+    for t, (word, mask) in enumerate(zip(steps, step_masks, strict=True)):
+        shift = (t % per_word) * step_bits
+        words[t // per_word] |= word << shift
+        masks[t // per_word] |= mask << shift
     return words, masks
 
 
