@@ -10,6 +10,7 @@ import json
 # name -> "module:function"; the function returns a JSON-able dict.
 BENCHES = {
     "golden": "bitwave.golden_bench:run",
+    "gru": "bitwave.models.gru_bench:run",
     "data": "bitwave.models.data.bench:run",
     "popcount-area": "bitwave.hw.popcount_bench:run",
 }
