@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import Const, Module, Mux, Signal
 from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -98,19 +98,23 @@ class Node(wiring.Component):
         return m
 
     def _product(self, m: Module, x: object, w: object, i: int) -> object:
-        if self.kind == "float32":
-            return fp_mul(m, x, w, name=f"mul{i}")
         if self.kind.startswith("xnor"):
             agree = Signal(name=f"agree{i}")
             m.d.comb += agree.eq(~(x ^ w))
             return agree
-        product = Signal(signed(2 * WIDTH[self.kind]), name=f"prod{i}")
-        m.d.comb += product.eq(x.as_signed() * w.as_signed())
-        return product
+        # Each multiplier is its own component, hence its own Verilog module: Yosys and abc then
+        # work on one small module at a time (one flat module of N multipliers is much slower).
+        unit = Operator("fmul" if self.kind == "float32" else "imul", WIDTH[self.kind])
+        m.submodules[f"mul{i}"] = unit
+        m.d.comb += [unit.a.eq(x), unit.b.eq(w)]
+        return unit.y.as_signed() if self.kind != "float32" else unit.y
 
     def _add(self, m: Module, a: object, b: object, name: str) -> object:
         if self.kind == "float32":
-            return fp_add(m, a, b, name=name)
+            unit = Operator("fadd", 32)
+            m.submodules[name] = unit
+            m.d.comb += [unit.a.eq(a), unit.b.eq(b)]
+            return unit.y
         if self.kind.startswith("xnor"):
             return a + b
         return a.as_signed() + b.as_signed() if hasattr(a, "as_signed") else a + b
@@ -123,13 +127,32 @@ class Node(wiring.Component):
             nxt = []
             for j in range(0, len(terms) - 1, 2):
                 if self.kind == "float32":
-                    nxt.append(fp_add(m, terms[j], terms[j + 1], name=f"add{level}_{j}"))
+                    nxt.append(self._add(m, terms[j], terms[j + 1], name=f"add{level}_{j}"))
                 else:
                     nxt.append(terms[j] + terms[j + 1])
             if len(terms) % 2:
                 nxt.append(terms[-1])
             terms, level = nxt, level + 1
         return terms[0]
+
+
+class Operator(wiring.Component):
+    """One arithmetic operator as a component: fmul / fadd (binary32) or imul (signed)."""
+
+    def __init__(self, op: str, width: int) -> None:
+        self.op = op
+        out = 2 * width if op == "imul" else 32
+        super().__init__({"a": In(width), "b": In(width), "y": Out(out)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        if self.op == "fmul":
+            m.d.comb += self.y.eq(fp_mul(m, self.a, self.b))
+        elif self.op == "fadd":
+            m.d.comb += self.y.eq(fp_add(m, self.a, self.b))
+        else:
+            m.d.comb += self.y.eq(self.a.as_signed() * self.b.as_signed())
+        return m
 
 
 # ---- reference model ---------------------------------------------------------------------
