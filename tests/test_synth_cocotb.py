@@ -30,7 +30,14 @@ def _run(sim, sources, top, params, tmp_path):
     build_dir = tmp_path / f"build_{sim}"
     args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
     with simulator_env(sim):
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir, build_args=args, timescale=("1ns", "1ps"), always=True)
+        runner.build(
+            sources=sources,
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            build_args=args,
+            timescale=("1ns", "1ps"),
+            always=True,
+        )
         with contextlib.suppress(SystemExit):
             runner.test(
                 test_module="bitwave.synth.cocotb_node", hdl_toplevel=top, build_dir=build_dir, test_dir=tmp_path,
@@ -43,8 +50,16 @@ def _run(sim, sources, top, params, tmp_path):
 def test_float32_mac_node_is_bit_exact_with_numpy_in_cocotb(tmp_path):
     rng = np.random.default_rng(11)
     total = N * ACCUMULATIONS
-    x = (rng.standard_normal(total) * np.exp2(rng.integers(-10, 10, total))).astype(np.float32).view(np.uint32)
-    w = (rng.standard_normal(total) * np.exp2(rng.integers(-10, 10, total))).astype(np.float32).view(np.uint32)
+    x = (
+        (rng.standard_normal(total) * np.exp2(rng.integers(-10, 10, total)))
+        .astype(np.float32)
+        .view(np.uint32)
+    )
+    w = (
+        (rng.standard_normal(total) * np.exp2(rng.integers(-10, 10, total)))
+        .astype(np.float32)
+        .view(np.uint32)
+    )
     expected = []
     for k in range(ACCUMULATIONS):
         acc = reference_mul(x[k * N : k * N + 1], w[k * N : k * N + 1])
@@ -74,7 +89,9 @@ def test_float32_mac_node_is_bit_exact_with_numpy_in_cocotb(tmp_path):
     assert not result["passed"] and result["first_mismatch"]["accumulation"] == 0
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed")
+@pytest.mark.skipif(
+    shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not installed"
+)
 def test_gate_level_netlist_simulates_with_generated_cell_models(tmp_path):
     """Map the int8 serial node, write the cell models, and run the netlist in Icarus."""
     from bitwave.synth.asic import map_to_cells
@@ -88,7 +105,12 @@ def test_gate_level_netlist_simulates_with_generated_cell_models(tmp_path):
     w = rng.integers(-128, 128, N * 10)
     width = 2 * 8 + 2 + 1
     sums = (x * w).reshape(10, N).sum(axis=1)
-    params = {"n": N, "x": [int(v) & 0xFF for v in x], "w": [int(v) & 0xFF for v in w], "expected": [int(s) % (1 << width) for s in sums]}
+    params = {
+        "n": N,
+        "x": [int(v) & 0xFF for v in x],
+        "w": [int(v) & 0xFF for v in w],
+        "expected": [int(s) % (1 << width) for s in sums],
+    }
     sim_dir = tmp_path / "sim"
     sim_dir.mkdir()
     os.environ.pop("BITWAVE_NODE_PARAMS", None)

@@ -37,16 +37,21 @@ def test_opensta_agrees_on_timing_and_roughly_on_power(tmp_path):
     assert 0.5 < check["power_ratio_bitwave_over_opensta"] < 2.0
 
 
-def test_fpga_ice40_resources_and_fmax(tmp_path):
+def test_fpga_ice40_resources_and_fmax_through_the_cli(tmp_path):
+    import json
+
+    from bitwave.cli import main
+
     design = write_demo_design(tmp_path / "demo", sizes=(16, 4), beat_bits=8)
-    result = fpga_resources(
-        [design / "rtl" / "demo_net.v"], "demo_net", "ice40", workdir=tmp_path / "fpga"
-    )
+    assert main(["synth", str(design), "--target", "ice40"]) == 0
+    result = json.loads((design / "synth" / "fpga_ice40.json").read_text())
     resources = result["resources"]
     assert resources["lut"] > 0 and resources["ff"] > 0
+    assert result["luts_per_binary_mac"] == resources["lut"] / result["binary_macs_per_cycle"]
     pnr = result["place_and_route"]
     if "skipped" not in pnr:
         assert pnr["fmax_mhz"] > 1
+    assert main(["synth", str(design), "--target", "ice40", "--liberty", "x.lib"]) == 2
 
 
 def test_unknown_fpga_target_is_refused(tmp_path):

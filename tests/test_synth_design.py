@@ -1,6 +1,7 @@
 """`bitwave synth DIR` on a small streaming XNOR network written to the generated-design contract."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from bitwave.synth.flow import run_asic
 from bitwave.synth.stimulus import stream_frames
 
 SIZES = (32, 8, 4)
+FULL = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
 
 
 @pytest.fixture
@@ -131,3 +133,17 @@ def test_synth_on_a_design_from_the_hw_generator(tmp_path):
     layer_modules = {layer["module"] for layer in manifest["layers"]}
     assert layer_modules <= set(area["by_block"])
     assert all(area["by_block"][m] > 0 for m in layer_modules)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL.is_file(), reason=f"full NanGate45 liberty not found at {FULL}")
+def test_synth_with_the_full_liberty_agrees_with_the_compact_one(design, tmp_path):
+    assert main(["synth", str(design)]) == 0
+    compact = json.loads((design / "synth" / "power.json").read_text())
+    compact_area = json.loads((design / "synth" / "area.json").read_text())["total_area_um2"]
+    assert main(["synth", str(design), "--liberty", str(FULL)]) == 0
+    full = json.loads((design / "synth" / "power.json").read_text())
+    full_area = json.loads((design / "synth" / "area.json").read_text())["total_area_um2"]
+    # abc maps with each library's own delays, so the netlists may differ slightly.
+    assert full_area == pytest.approx(compact_area, rel=0.05)
+    assert full["total_w"] == pytest.approx(compact["total_w"], rel=0.15)

@@ -17,12 +17,22 @@ SPECIALS = np.array(
 
 def _operands(seed=1, n=1500):
     rng = np.random.default_rng(seed)
-    a = (rng.standard_normal(n) * np.exp2(rng.integers(-30, 30, n))).astype(np.float32).view(np.uint32)
-    b = (rng.standard_normal(n) * np.exp2(rng.integers(-30, 30, n))).astype(np.float32).view(np.uint32)
+    a = (
+        (rng.standard_normal(n) * np.exp2(rng.integers(-30, 30, n)))
+        .astype(np.float32)
+        .view(np.uint32)
+    )
+    b = (
+        (rng.standard_normal(n) * np.exp2(rng.integers(-30, 30, n)))
+        .astype(np.float32)
+        .view(np.uint32)
+    )
     # Cancellation (a + -a, a + -(a*(1+eps))), huge/tiny exponent gaps, and every special pair.
     near = (-(a[:200].view(np.float32) * np.float32(1.0000001))).astype(np.float32).view(np.uint32)
     a = np.concatenate([a, a[:200], a[:200], np.repeat(SPECIALS, len(SPECIALS))])
-    b = np.concatenate([b, (-(a[:200].view(np.float32))).view(np.uint32), near, np.tile(SPECIALS, len(SPECIALS))])
+    b = np.concatenate(
+        [b, (-(a[:200].view(np.float32))).view(np.uint32), near, np.tile(SPECIALS, len(SPECIALS))]
+    )
     return a, b
 
 
@@ -57,7 +67,9 @@ def test_reference_matches_plain_numpy_on_normal_results_and_flushes_subnormals(
     with np.errstate(all="ignore"):
         plain = a.view(np.float32)[:500] * b.view(np.float32)[:500]
     normal = (np.abs(plain) >= np.float32(1.1754944e-38)) & np.isfinite(plain)
-    np.testing.assert_array_equal(reference_mul(a[:500], b[:500])[normal], plain[normal].view(np.uint32))
+    np.testing.assert_array_equal(
+        reference_mul(a[:500], b[:500])[normal], plain[normal].view(np.uint32)
+    )
     tiny = np.array([0x00000001], dtype=np.uint32)  # the smallest subnormal: flushed to +0
     assert reference_add(tiny, tiny)[0] == 0
     assert reference_mul(np.array([0x7F800000], np.uint32), np.array([0], np.uint32))[0] == QNAN
@@ -72,7 +84,9 @@ def test_the_check_catches_a_wrong_rounding():
     with np.errstate(all="ignore"):
         wide = a.view(np.float32).astype(np.float64) * b.view(np.float32).astype(np.float64)
         rounded = wide.astype(np.float32)
-        truncated = np.where(np.abs(rounded) > np.abs(wide), np.nextafter(rounded, np.float32(0)), rounded)
+        truncated = np.where(
+            np.abs(rounded) > np.abs(wide), np.nextafter(rounded, np.float32(0)), rounded
+        )
     finite = np.isfinite(rounded) & (np.abs(rounded) >= np.float32(1.1754944e-38))
     assert np.count_nonzero(truncated.view(np.uint32)[finite] != exact[finite]) > 50
 
@@ -80,5 +94,11 @@ def test_the_check_catches_a_wrong_rounding():
 @pytest.mark.parametrize("bits", [0x7F800000, 0x7FC00000])
 def test_special_inputs_propagate(bits):
     got_mul, got_add = _simulate(np.array([bits], np.uint32), np.array([0x3F800000], np.uint32))
-    assert got_mul[0] == reference_mul(np.array([bits], np.uint32), np.array([0x3F800000], np.uint32))[0]
-    assert got_add[0] == reference_add(np.array([bits], np.uint32), np.array([0x3F800000], np.uint32))[0]
+    assert (
+        got_mul[0]
+        == reference_mul(np.array([bits], np.uint32), np.array([0x3F800000], np.uint32))[0]
+    )
+    assert (
+        got_add[0]
+        == reference_add(np.array([bits], np.uint32), np.array([0x3F800000], np.uint32))[0]
+    )

@@ -86,6 +86,7 @@ def test_committed_compact_library_is_what_the_script_derives(tmp_path):
     assert out.read_text() == COMPACT_LIBRARY.read_text()
 
 
+@pytest.mark.slow
 @needs_full
 def test_compact_vs_full_same_netlist_same_area_power_within_10_percent(tmp_path):
     """Map once, then evaluate area, timing and power with both libraries on the same netlist
