@@ -12,8 +12,9 @@ what is missing, until they exist:
 - ``bitwave.synth.design.synthesize_design(out_dir)`` returning a summary with the area in
   ``total_area_um2``.
 
-Measured (Nov 2026, compact NanGate45, 100 MHz): 64->16 estimate +12.8%, 256->32 +18.9%
-(compute part alone +20% / +23%). Two causes: the calibration node ``xnor_const`` of
+Measured (Nov 2026, compact NanGate45, 100 MHz, whole design incl. stream framing):
+64->16 estimate +12.8%, 256->32 +18.9%, 1024->16 +4.6%; the layer alone +19.8%, +23.0%, +8.8%
+Two causes: the calibration node ``xnor_const`` of
 synth/nodes.py sums plain XNORs (4.76 um^2 per lane), while the generator's neurons use the
 negabit compressor tree of hw/popcount.py (~4.2 um^2 per lane for one 1024-input neuron,
 `bitwave bench popcount-area`: 1.009x the full-adder bound); inside a layer, synthesis also
