@@ -18,7 +18,7 @@ Two causes: the calibration node ``xnor_const`` of
 synth/nodes.py sums plain XNORs (4.76 um^2 per lane), while the generator's neurons use the
 negabit compressor tree of hw/popcount.py (~4.2 um^2 per lane for one 1024-input neuron,
 `bitwave bench popcount-area`: 1.009x the full-adder bound); inside a layer, synthesis also
-merges identical cells across neurons (~3.8 um^2 per lane measured between the two sizes).
+merges identical cells across neurons (~3.8 um^2 per lane between the 64->16 and 256->32 layers).
 Calibrating ``mac_binary_const`` on nodes built with bitwave.hw.popcount removes the first.
 """
 
