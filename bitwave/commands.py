@@ -103,7 +103,31 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flow(args: argparse.Namespace) -> int:
+    from bitwave import config
+    from bitwave.flow import run_flow
+
+    run_flow(config.load(args.config), args.out, force=args.force, report_dir=args.report_dir)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "flow",
+        help="the main job: data -> train -> IR -> hardware -> verify -> synth -> report",
+        description="Train a bitwise SE network (and its float baseline), export the IR, generate "
+        "the hardware, verify it on Verilator with real test frames, synthesize it for area and "
+        "power at the real-time frame rate, and write RUN/report.md. Stages whose results exist "
+        "in RUN are kept.",
+    )
+    p.add_argument("config", nargs="?", help="YAML config (default: the built-in demo)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--force", action="store_true", help="delete RUN first and redo every stage")
+    p.add_argument(
+        "--report-dir", help="also copy the report and its plots here (e.g. reports/demo)"
+    )
+    p.set_defaults(func=_flow)
+
     p = subparsers.add_parser(
         "random-ir",
         help="write a random (untrained) IR network",

@@ -9,10 +9,18 @@ formulation that the kernel is tested against.
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from numba import types
 from numba.extending import intrinsic
+
+# numba's OpenMP layer leaves its threads spinning after a parallel call, which slows torch in
+# the same process (training interleaved with golden checks) by 100x or more; the workqueue
+# layer sleeps. A user's own NUMBA_THREADING_LAYER wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 FRAME_TILE = 8
 NEURON_TILE = 64

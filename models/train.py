@@ -74,12 +74,14 @@ def is_float(model_config: dict) -> bool:
     return model_config["wbits"] == FLOAT_BITS
 
 
-def build_model(model_config: dict, input_width: int) -> nn.Module:
+def build_model(model_config: dict, input_width: int, seed: int = 0) -> nn.Module:
     """The torch model a config describes: 513 mask outputs, 1 bit for bitwise/k-bit models."""
-    if model_config["kind"] != "mlp":
-        raise BitwaveError(
-            f"model.kind: {model_config['kind']!r} is not trainable by this command yet; use 'mlp'"
-        )
+    if model_config["kind"] == "gru":
+        from bitwave.models.gru import BitwiseGRU
+
+        if model_config["wbits"] != 1 or model_config["abits"] != 1:
+            raise BitwaveError("model: the GRU is bitwise only (wbits: 1, abits: 1)")
+        return BitwiseGRU(input_width, list(model_config["hidden"]), features.N_BINS, seed=seed)
     widths = [input_width, *model_config["hidden"], features.N_BINS]
     if is_float(model_config):
         if model_config["abits"] != FLOAT_BITS:
@@ -160,8 +162,12 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
             coding=features.fit_input_coding(train_frames.noisy_mag, bits=bits, seed=seed)
         )
     input_width = features.N_BINS * (inputs.coding.bits if inputs.coding else 1)
-    model = build_model(model_config, input_width)
+    model = build_model(model_config, input_width, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=train_config["lr"])
+    if model_config["kind"] == "gru":
+        return _train_gru(
+            config, out, model, optimizer, inputs, train_frames, valid_frames, resume, progress
+        )
 
     epochs, batch = train_config["epochs"], train_config["batch_size"]
     steps_per_epoch = math.ceil(len(train_frames) / batch)
@@ -234,6 +240,105 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
             )
     write_text(out / "train.json", json.dumps(summary, indent=1))
     return summary
+
+
+def _sequence_batches(
+    frames: features.FrameSet, inputs: Inputs, length: int, batch: int, seed: int
+) -> Any:
+    """batches_fn for the GRU: ``batch`` random windows of ``length`` frames from whole
+    utterances (shorter utterances are tiled), as +/-1 bit-plane inputs and IBM targets."""
+    bits = features.bitplane_input(frames.noisy_mag, inputs.coding)
+
+    def batches(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([seed, step])
+        rows = []
+        for utterance in rng.integers(0, frames.utterances, size=batch):
+            span = frames.utterance(int(utterance))
+            index = np.arange(span.start, span.stop)
+            index = np.resize(index, max(length, index.size))
+            start = int(rng.integers(0, index.size - length + 1))
+            rows.append(index[start : start + length])
+        rows = np.stack(rows)
+        x = torch.from_numpy(bits[rows].astype(np.float32) * 2 - 1)
+        return x, torch.from_numpy(frames.ibm[rows].astype(np.float32))
+
+    return batches
+
+
+def _train_gru(config: dict, out: Path, model: nn.Module, optimizer: Any, inputs: Inputs,
+               train_frames: features.FrameSet, valid_frames: features.FrameSet,
+               resume: bool, progress: bool) -> dict:  # fmt: skip
+    """Incremental binarization (real -> 10% steps of binary weights -> hard gates -> binary
+    fine-tune) with checkpoints; then export and the torch == golden check per utterance."""
+    from bitwave.models.gru import export_gru, train_incremental
+
+    train_config, seed = config["train"], config["seed"]
+    checkpoint_path = out / "checkpoint.pt"
+    start_step = 0
+    if resume:
+        state = torch.load(checkpoint_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step = int(state["step"]) + 1
+    every = train_config["checkpoint_every"] * 50
+
+    def checkpoint(step: int, stage: Any, loss: float) -> None:
+        if (step + 1) % every == 0:
+            with atomic_write(checkpoint_path) as handle:
+                torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "inputs": inputs.state()}, handle)  # fmt: skip
+
+    batches = _sequence_batches(
+        train_frames,
+        inputs,
+        train_config["sequence_frames"],
+        train_config["sequences_per_batch"],
+        seed,
+    )
+    log = train_incremental(model, batches, train_config["steps_per_stage"], lr=train_config["lr"], progress=progress,
+                            optimizer=optimizer, start_step=start_step, on_step=checkpoint)  # fmt: skip
+    model.eval()
+    with atomic_write(out / "model.pt") as handle:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "inputs": inputs.state(),
+                "model_config": config["model"],
+            },
+            handle,
+        )
+    net = export_gru(
+        model, config["name"], coding=inputs.coding, provenance={"run": out.name, "seed": seed}
+    )
+    summary: dict[str, Any] = {"model": config["model"], "frames": {"train": len(train_frames), "valid": len(valid_frames)},
+                               "history": [{"epoch": 1, "loss": log.losses[-1] if log.losses else float("nan"),
+                                            "valid_ibm_accuracy": _gru_accuracy(net, valid_frames)}],
+                               "stages": log.stages, "seconds": log.seconds}  # fmt: skip
+    summary["ir_sha256"] = ir.save(net, out / "model.bwir")
+    checked = mismatches = 0
+    for u in range(min(3, valid_frames.utterances)):
+        bits = features.bitplane_input(
+            valid_frames.noisy_mag[valid_frames.utterance(u)], net.coding
+        )
+        with torch.no_grad():
+            torch_codes = model.infer_codes(torch.from_numpy(bits.astype(np.int64))).numpy()
+        mismatches += int((torch_codes != golden.run(net, bits)).sum())
+        checked += bits.shape[0]
+    summary["bit_exact"] = {"frames": checked, "mismatches": mismatches}
+    if mismatches:
+        raise BitwaveError(f"torch and golden disagree on {mismatches} bits: GRU export is broken")
+    write_text(out / "train.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def _gru_accuracy(net: ir.Network, frames: features.FrameSet) -> float:
+    """IBM accuracy of the exported GRU, each validation utterance run as one sequence."""
+    correct = 0
+    for u in range(frames.utterances):
+        span = frames.utterance(u)
+        mask = golden.run(net, features.bitplane_input(frames.noisy_mag[span], net.coding))
+        correct += int((mask == frames.ibm[span]).sum())
+    return correct / frames.ibm.size
 
 
 def load_model(run: str | Path) -> tuple[nn.Module, Inputs, dict]:

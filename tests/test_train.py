@@ -100,3 +100,19 @@ def test_float_baseline_trains_and_evaluates(tmp_path):
 def test_cli_rejects_mixed_float_config(tmp_path, capsys):
     assert main(["train", str(tiny_config(tmp_path, wbits=32, abits=1)), "--out", str(tmp_path / "r"), "--quiet"]) == 2
     assert "a float model (wbits: 32) needs abits: 32" in capsys.readouterr().err
+
+
+def test_bitwise_gru_trains_incrementally_and_exports_bit_exactly(tmp_path):
+    from bitwave.models.evaluate import evaluate_run
+    from bitwave.models.train import train
+
+    path = tiny_config(tmp_path, kind="gru", hidden=[12])
+    user = yaml.safe_load(path.read_text())
+    user["train"].update({"steps_per_stage": 2, "sequence_frames": 20, "sequences_per_batch": 4})
+    path.write_text(yaml.safe_dump(user))
+    summary = train(config.load(path), tmp_path / "gru", progress=False)
+    net = ir.load(tmp_path / "gru" / "model.bwir")
+    assert [layer.op for layer in net.layers] == ["binary_gru", "binary_dense"]
+    assert summary["bit_exact"]["mismatches"] == 0 and summary["bit_exact"]["frames"] > 0
+    assert [stage["name"] for stage in summary["stages"]][:2] == ["real", "weights 10%"]
+    assert evaluate_run(tmp_path / "gru", progress=False)["kind"] == "bitwise"
