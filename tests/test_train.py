@@ -18,7 +18,11 @@ TINY_DATA = {"train_utterances": 6, "valid_utterances": 2, "test_utterances": 2,
 
 def tiny_config(tmp_path, **model):
     data = {**TINY_DATA, "cache_dir": str(tmp_path / "cache")}
-    user = {"data": data, "model": {"hidden": [24], **model}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.01}}
+    user = {
+        "data": data,
+        "model": {"hidden": [24], **model},
+        "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+    }
     path = tmp_path / f"cfg_{len(list(tmp_path.glob('cfg_*')))}.yaml"
     path.write_text(yaml.safe_dump(user))
     return path
@@ -85,20 +89,35 @@ def test_eval_uses_the_golden_model_on_the_ir(bitwise_run):
     _, mask_fn = mask_function(tmp / "run")
     magnitudes = np.abs(np.random.default_rng(0).normal(size=(7, 513))).astype(np.float32)
     net = ir.load(tmp / "run" / "model.bwir")
-    assert np.array_equal(mask_fn(magnitudes), golden.run(net, features.bitplane_input(magnitudes, net.coding)))
+    assert np.array_equal(
+        mask_fn(magnitudes), golden.run(net, features.bitplane_input(magnitudes, net.coding))
+    )
 
 
 def test_float_baseline_trains_and_evaluates(tmp_path):
     from bitwave.models.evaluate import evaluate_run
     from bitwave.models.train import train
 
-    summary = train(config.load(tiny_config(tmp_path, wbits=32, abits=32)), tmp_path / "f", progress=False)
+    summary = train(
+        config.load(tiny_config(tmp_path, wbits=32, abits=32)), tmp_path / "f", progress=False
+    )
     assert "bit_exact" not in summary and not (tmp_path / "f" / "model.bwir").exists()
     assert evaluate_run(tmp_path / "f", progress=False)["kind"] == "float"
 
 
 def test_cli_rejects_mixed_float_config(tmp_path, capsys):
-    assert main(["train", str(tiny_config(tmp_path, wbits=32, abits=1)), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(tiny_config(tmp_path, wbits=32, abits=1)),
+                "--out",
+                str(tmp_path / "r"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "a float model (wbits: 32) needs abits: 32" in capsys.readouterr().err
 
 
