@@ -18,7 +18,8 @@ N = 4
 ACCUMULATIONS = 40
 
 
-def _run(sim, sources, top, params, tmp_path):
+def _run(sim, sources, top, params, tmp_path, build_dir=None):
+    """Build (unless ``build_dir`` holds a build already) and run the cocotb test once."""
     from cocotb_tools.runner import get_runner
 
     from bitwave.sim.runner import simulator_env
@@ -27,20 +28,22 @@ def _run(sim, sources, top, params, tmp_path):
     params["results_json"] = str(tmp_path / "results.json")
     params_path.write_text(json.dumps(params))
     runner = get_runner(sim)
-    build_dir = tmp_path / f"build_{sim}"
     args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
     with simulator_env(sim):
-        runner.build(
-            sources=sources,
-            hdl_toplevel=top,
-            build_dir=build_dir,
-            build_args=args,
-            timescale=("1ns", "1ps"),
-            always=True,
-        )
+        if build_dir is None:
+            build_dir = tmp_path / f"build_{sim}"
+            runner.build(
+                sources=sources,
+                hdl_toplevel=top,
+                build_dir=build_dir,
+                build_args=args,
+                timescale=("1ns", "1ps"),
+                always=True,
+            )
         with contextlib.suppress(SystemExit):
             runner.test(
-                test_module="bitwave.synth.cocotb_node", hdl_toplevel=top, build_dir=build_dir, test_dir=tmp_path,
+                test_module="bitwave.synth.cocotb_node", hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                build_dir=build_dir, test_dir=tmp_path,
                 extra_env={"BITWAVE_NODE_PARAMS": str(params_path)}, timescale=("1ns", "1ps"),
             )  # fmt: skip
     return json.loads((tmp_path / "results.json").read_text())
@@ -84,8 +87,9 @@ def test_float32_mac_node_is_bit_exact_with_numpy_in_cocotb(tmp_path):
     params["expected"] = [expected[0] ^ 1, *expected[1:]]
     bad_dir = tmp_path / "mutant"
     bad_dir.mkdir()
-    shutil.copytree(tmp_path / "build_verilator", bad_dir / "build_verilator")
-    result = _run("verilator", [rtl], "fnode", params, bad_dir)
+    result = _run(
+        "verilator", [rtl], "fnode", params, bad_dir, build_dir=tmp_path / "build_verilator"
+    )
     assert not result["passed"] and result["first_mismatch"]["accumulation"] == 0
 
 
