@@ -27,7 +27,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
         )
     if args.target in ("ice40", "ecp5", "xilinx"):
         from bitwave.paths import inside
-        from bitwave.synth.design import read_manifest
+        from bitwave.synth.design import binary_macs_per_frame, read_manifest
         from bitwave.synth.flow import write_json
         from bitwave.synth.fpga import fpga_resources
 
@@ -40,11 +40,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
             workdir=out / f"fpga_{args.target}",
             clock_port=manifest.clock_port,
         )
-        macs = sum(
-            int(layer.get("macs_per_frame", 0))
-            for layer in manifest.layers
-            if isinstance(layer, dict)
-        )
+        macs = binary_macs_per_frame(manifest.layers)
         parallel_macs = sum(
             int(layer.get("pe", 1)) * int(layer.get("simd", 1))
             for layer in manifest.layers

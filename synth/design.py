@@ -120,6 +120,19 @@ def read_manifest(design_dir: str | Path) -> Manifest:
     )
 
 
+def binary_macs_per_frame(layers: list[dict]) -> int:
+    """MACs of one frame: a layer's macs_per_frame, else in_width x out_width (dense layers)."""
+    total = 0
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue
+        if "macs_per_frame" in layer:
+            total += int(layer["macs_per_frame"])
+        elif "in_width" in layer and "out_width" in layer:
+            total += int(layer["in_width"]) * int(layer["out_width"])
+    return total
+
+
 def load_frames(
     manifest: Manifest, inputs: str | Path | None, lanes: int, per_lane: int, seed: int = 0
 ) -> np.ndarray:
@@ -220,9 +233,7 @@ def write_reports(
     timing = result.timing.to_json()
     timing["clock_mhz"] = mhz
     timing["slack_ns"] = period_s * 1e9 - result.timing.min_period_s * 1e9
-    macs = sum(
-        int(layer.get("macs_per_frame", 0)) for layer in manifest.layers if isinstance(layer, dict)
-    )
+    macs = binary_macs_per_frame(manifest.layers)
     power_json = power.to_json()
     power_json.update({
         "energy_per_frame_j": energy_per_frame,
@@ -236,7 +247,9 @@ def write_reports(
         "opensta": result.opensta,
     })  # fmt: skip
     if not macs:
-        power_json["energy_per_binary_mac_note"] = "manifest layers give no macs_per_frame"
+        power_json["energy_per_binary_mac_note"] = (
+            "manifest layers give neither macs_per_frame nor in_width/out_width"
+        )
     write_json(out / "area.json", area)
     write_json(out / "timing.json", timing)
     write_json(out / "power.json", power_json)
@@ -254,6 +267,9 @@ def write_reports(
         f"| leakage power | {power.leakage_w * 1e3:.4f} mW |",
         f"| total power | {power.total_w * 1e3:.4f} mW |",
         f"| energy per frame | {energy_per_frame * 1e9:.4f} nJ ({manifest.cycles_per_frame} cycles) |",
+        f"| energy per binary MAC | {energy_per_frame / macs * 1e15:.3f} fJ ({macs} MACs/frame) |"
+        if macs
+        else "| energy per binary MAC | n/a |",
         f"| mean net activity | {power.mean_activity:.4f} transitions/cycle over {stream.cycles} cycles x {stream.lanes} lanes |",
         "",
         "## By block",
