@@ -18,6 +18,7 @@ def _handle_verify(args: argparse.Namespace) -> int:
         waves=args.waves,
         gate_level=args.gate_level,
         load_ir_weights=args.load_ir_weights,
+        fast_build=args.fast_build,
     )
     result = verify(args.design, options)
     for line in summary(result):
@@ -71,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--gate-level",
         action="store_true",
         help="simulate DIR/synth's netlist with cell models from its liberty",
+    )
+    parser.add_argument(
+        "--fast-build",
+        action="store_true",
+        help="Verilator: compile the model with -O0 (several times faster builds of large designs, slower runs)",
     )
     parser.add_argument(
         "--load-ir-weights",

@@ -68,13 +68,36 @@ def compare(expected: np.ndarray, got: np.ndarray) -> dict:
     }
 
 
+def load_params() -> dict:
+    return json.loads(Path(os.environ[PARAMS_ENV]).read_text())
+
+
+def finish(params: dict, results: dict) -> None:
+    """Write the findings for verify.py, then fail the cocotb test if anything is wrong."""
+    Path(params["results_json"]).write_text(json.dumps(results))
+    assert not results["timed_out"], (
+        f"timed out after {results['cycles']} cycles: {results['frames_received']} of {results['frames']} frames"
+    )
+    assert results["mismatches"] == 0, (
+        f"{results['mismatches']} mismatches, first {results['first_mismatch']}"
+    )
+    assert results["extra_output_beats"] == 0, (
+        f"{results['extra_output_beats']} output beats after the last frame"
+    )
+
+
 @cocotb.test()
 async def network_stream(dut: object) -> None:
-    params = json.loads(Path(os.environ[PARAMS_ENV]).read_text())
-    fmt_in = StreamFormat(**params["input_stream"])
-    fmt_out = StreamFormat(**params["output_stream"])
+    params = load_params()
     inputs = np.load(params["inputs_npy"])
     expected = np.load(params["expected_npy"])
+    finish(params, await drive_frames(dut, params, inputs, expected))
+
+
+async def drive_frames(dut: object, params: dict, inputs: np.ndarray, expected: np.ndarray) -> dict:
+    """Stream ``inputs`` through the design as described above and compare with ``expected``."""
+    fmt_in = StreamFormat(**params["input_stream"])
+    fmt_out = StreamFormat(**params["output_stream"])
     frames = len(inputs)
     steady = min(frames, params["steady_frames"])
     rng = random.Random(params["seed"])
@@ -181,11 +204,4 @@ async def network_stream(dut: object) -> None:
         "sim_seconds": time.perf_counter() - wall,
         **compare(expected, got),
     }
-    Path(params["results_json"]).write_text(json.dumps(results))
-    assert not results["timed_out"], (
-        f"timed out after {cycle} cycles: {len(received)} of {frames} frames"
-    )
-    assert results["mismatches"] == 0, (
-        f"{results['mismatches']} mismatches, first {results['first_mismatch']}"
-    )
-    assert extra_beats == 0, f"{extra_beats} output beats after the last frame"
+    return results

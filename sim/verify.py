@@ -30,9 +30,10 @@ class VerifyOptions:
     inputs: Path | None = None
     waves: bool = False
     gate_level: bool = False
-    load_ir_weights: bool = (
-        False  # memory designs: load --ir's weights instead of the built-from ones
-    )
+    # memory designs: load --ir's weights instead of the built-from ones
+    load_ir_weights: bool = False
+    fast_build: bool = False  # Verilator: compile the model at -O0 (large designs)
+    testbench: str = TB_MODULE  # cocotb test module (component testbenches for single blocks)
     p_valid: float = 0.7  # probability that the input offers a beat in a stall-phase cycle
     p_ready: float = 0.7  # probability that the output accepts a beat in a stall-phase cycle
 
@@ -81,14 +82,41 @@ def _check_interface(design: GeneratedDesign, net: ir.Network, source: str) -> N
             )
 
 
+GATE_NETLISTS = ("mapped.v", "mapped_flat.v")  # bitwave synth's netlists, preferred first
+
+
 def gate_level_sources(design: GeneratedDesign, work: Path) -> tuple[list[Path], str]:
-    """The synthesized netlist plus Verilog models of its cells from the same liberty."""
+    """The netlist ``bitwave synth`` wrote plus Verilog models of its cells generated from the
+    liberty it was mapped onto (named in DIR/synth/area.json)."""
+    from bitwave.synth.cells import write_cell_models
+
     synth_dir = design.root / "synth"
-    if not synth_dir.is_dir():
+    netlist = next(
+        (synth_dir / name for name in GATE_NETLISTS if (synth_dir / name).is_file()), None
+    )
+    if netlist is None:
         raise BitwaveError(
-            f"--gate-level needs {synth_dir} with the mapped netlist: run bitwave synth {design.root} first"
+            f"--gate-level needs the mapped netlist {synth_dir / GATE_NETLISTS[0]}: run bitwave synth {design.root} first"
         )
-    raise BitwaveError("--gate-level: the synthesis stage does not provide cell models yet")
+    area_path = synth_dir / "area.json"
+    if not area_path.is_file():
+        raise BitwaveError(
+            f"--gate-level: {area_path} (naming the liberty of the netlist) is missing; rerun bitwave synth"
+        )
+    area = json.loads(area_path.read_text())
+    liberty = Path(area.get("liberty", ""))
+    if not liberty.is_absolute():
+        liberty = synth_dir / liberty
+    if not liberty.is_file():
+        raise BitwaveError(
+            f"--gate-level: the liberty {liberty} that {netlist.name} was mapped onto is not found"
+        )
+    if area.get("top", design.top) != design.top:
+        raise BitwaveError(
+            f"--gate-level: {area_path} is for top {area.get('top')!r}, the manifest says {design.top!r}"
+        )
+    cells = write_cell_models(liberty, work / "cells.v")
+    return [cells, netlist], design.top
 
 
 def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
@@ -131,7 +159,12 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
     else:
         sources, top = [design.rtl], design.top
     built = runner.build(
-        options.sim, sources, top, runner.build_root(out / "build"), waves=options.waves
+        options.sim,
+        sources,
+        top,
+        runner.build_root(out / "build"),
+        waves=options.waves,
+        fast_build=options.fast_build,
     )
 
     weight_writes, layout_error = None, None
@@ -178,10 +211,11 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         ),
         "drain_cycles": 2 * per_frame + 16,
         "weight_writes": weight_writes,
+        "ir_path": str(Path(options.ir or design.ir_path).resolve()),
     }
     waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
     start = time.perf_counter()
-    tb = runner.run_test(built, TB_MODULE, params, work, waves_file)
+    tb = runner.run_test(built, options.testbench, params, work, waves_file)
     run_seconds = time.perf_counter() - start
 
     measured_cpf = tb["cycles_per_frame"]
@@ -200,7 +234,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "inputs": str(options.inputs) if options.inputs else f"random, seed {options.seed}",
         "seed": options.seed,
         "stall_probabilities": {"valid": options.p_valid, "ready": options.p_ready},
-        "vectors": int(len(inputs)),
+        "vectors": tb["frames"],  # a component testbench adds its directed frames
         "frames_received": tb["frames_received"],
         "timed_out": tb["timed_out"],
         "mismatches": tb["mismatches"],
@@ -226,11 +260,12 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "build": {
             "seconds": round(built.seconds, 3),
             "cached": built.cached,
+            "fast_build": built.fast_build,
             "dir": str(built.build_dir),
         },
         "wall_seconds": round(run_seconds, 3),
         "testbench_seconds": round(tb["sim_seconds"], 3),
-        "vectors_per_second": round(len(inputs) / run_seconds, 1),
+        "vectors_per_second": round(tb["frames"] / run_seconds, 1),
         "waves": str(waves_file) if waves_file else None,
         "log": str(work / "sim.log"),
         "passed": bits_ok and cpf_ok and latency_ok and layout_error is None,
