@@ -13,6 +13,7 @@ BENCHES = {
     "gru": "bitwave.models.gru_bench:run",
     "data": "bitwave.models.data.bench:run",
     "popcount-area": "bitwave.hw.popcount_bench:run",
+    "verify": "bitwave.sim.bench:run",
 }
 
 
