@@ -3,9 +3,11 @@
 ``bitwave.hw.mvu``), each built from one IR layer by hw/'s own classes.
 
 A layer block is written as a design folder that follows the generated-design contract with
-whole frames per beat (``i``/``o`` streams), so ``bitwave.sim.verify`` runs it; its testbench
-(``tb_mvtu`` / ``tb_mvu``) adds directed vectors (``bitwave.sim.vectors``). The neuron has no
-handshake (a registered output one cycle after its input) and its own testbench, ``tb_neuron``.
+whole frames per beat (``i``/``o`` streams), so the network testbench's stream driver
+(``tb_network``, with its no-stall and random-stall phases) runs it, fed with directed vectors
+(``bitwave.sim.vectors``: threshold edges for the MVTU; accumulator extremes and threshold
+edges for the k-bit MVU) before random ones. The neuron has no handshake (a registered output
+one cycle after its input) and its own cocotb testbench, ``tb_neuron``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from bitwave import golden, ir
 from bitwave.errors import BitwaveError
 from bitwave.paths import sanitize_identifier, write_text
 from bitwave.sim import runner
-
-BLOCK_TESTBENCHES = {"mvtu": "bitwave.sim.tb_mvtu", "mvu": "bitwave.sim.tb_mvu"}
 
 
 def _single_layer_network(layer: ir.Dense, name: str) -> ir.Network:
@@ -142,7 +142,7 @@ def verify_layer_block(
         vectors=max(3, random_vectors),
         seed=seed,
         ir=reference,
-        testbench=BLOCK_TESTBENCHES[kind],
+        stimulus=kind,
     )
     return verify(design, options)
 
@@ -182,6 +182,7 @@ def verify_neuron(
     random_vectors: int = 1000,
     seed: int = 0,
     reference: Path | None = None,
+    fast_build: bool = False,
 ) -> dict:
     """Drive one input vector per cycle into a neuron block and check every output against
     its own IR or ``reference``."""
@@ -201,6 +202,7 @@ def verify_neuron(
         [design / "rtl" / f"{spec['top']}.v"],
         spec["top"],
         runner.build_root(design / "verify" / "build"),
+        fast_build=fast_build,
     )
     params = {**spec, "inputs_npy": str(work / "inputs.npy"), "expected_npy": str(work / "expected.npy"),
               "outputs_npy": str(work / "outputs.npy"), "results_json": str(work / "tb_results.json")}  # fmt: skip

@@ -102,15 +102,3 @@ def block_frames(layer: ir.Dense, random_count: int, seed: int, kind: str) -> np
     frames = np.concatenate(parts)
     golden.check_input(ir.Network("block", layer.in_width, layer.in_type, [layer]), frames)
     return frames
-
-
-def block_stimulus(params: dict, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Inside a component testbench: directed + random frames for the IR's one layer and the
-    golden outputs; saved over the run's inputs/expected files so the records stay truthful."""
-    net = ir.load(params["ir_path"])
-    random_count = len(np.load(params["inputs_npy"]))
-    inputs = block_frames(net.layers[0], random_count, params["seed"], kind)
-    expected = golden.run(net, inputs).astype(np.int64)
-    np.save(params["inputs_npy"], inputs)
-    np.save(params["expected_npy"], expected)
-    return inputs, expected

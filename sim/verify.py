@@ -33,7 +33,9 @@ class VerifyOptions:
     # memory designs: load --ir's weights instead of the built-from ones
     load_ir_weights: bool = False
     fast_build: bool = False  # Verilator: compile the model at -O0 (large designs)
-    testbench: str = TB_MODULE  # cocotb test module (component testbenches for single blocks)
+    # "random" frames, or a component testbench's directed + random frames for a one-layer
+    # block ("mvtu", "mvu": see bitwave.sim.vectors)
+    stimulus: str = "random"
     p_valid: float = 0.7  # probability that the input offers a beat in a stall-phase cycle
     p_ready: float = 0.7  # probability that the output accepts a beat in a stall-phase cycle
 
@@ -148,6 +150,14 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
             )
     else:
         inputs = random_inputs(reference, options.vectors or DEFAULT_VECTORS, options.seed)
+    if options.stimulus != "random":
+        from bitwave.sim.vectors import block_frames
+
+        if len(reference.layers) != 1 or options.inputs is not None:
+            raise BitwaveError(
+                f"stimulus {options.stimulus!r} is for one-layer blocks with random inputs"
+            )
+        inputs = block_frames(reference.layers[0], len(inputs), options.seed, options.stimulus)
     expected = golden.run(reference, inputs).astype(np.int64)
 
     out = design.root / "verify"
@@ -215,7 +225,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
     }
     waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
     start = time.perf_counter()
-    tb = runner.run_test(built, options.testbench, params, work, waves_file)
+    tb = runner.run_test(built, TB_MODULE, params, work, waves_file)
     run_seconds = time.perf_counter() - start
 
     measured_cpf = tb["cycles_per_frame"]
@@ -231,10 +241,12 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "ir": str(options.ir or design.ir_path),
         "ir_sha256": reference.sha256,
         "built_from_ir_sha256": built_from.sha256,
-        "inputs": str(options.inputs) if options.inputs else f"random, seed {options.seed}",
+        "inputs": str(options.inputs)
+        if options.inputs
+        else f"{options.stimulus}, seed {options.seed}",
         "seed": options.seed,
         "stall_probabilities": {"valid": options.p_valid, "ready": options.p_ready},
-        "vectors": tb["frames"],  # a component testbench adds its directed frames
+        "vectors": tb["frames"],
         "frames_received": tb["frames_received"],
         "timed_out": tb["timed_out"],
         "mismatches": tb["mismatches"],

@@ -82,11 +82,13 @@ def test_kbit_mvu_block_with_memory_weights(tmp_path):
 def test_neuron_block(tmp_path, sim):
     layer = random_network([64, 1], seed=5, name="n").layers[0]
     design = write_neuron(layer, tmp_path / "neuron")
-    result = verify_neuron(design, sim=sim, random_vectors=300)
+    result = verify_neuron(design, sim=sim, random_vectors=300, fast_build=True)
     assert result["passed"] and result["frames"] > 300
     # threshold +1 and -1: the edge vectors alone catch both
     for delta in (1, -1):
         mutated = apply(ir.load(design / "model.bwir"), Mutation("threshold", 0, 0, 0, delta))
         ir.save(mutated, tmp_path / "b.bwir")
-        failed = verify_neuron(design, sim=sim, random_vectors=0, reference=tmp_path / "b.bwir")
+        failed = verify_neuron(
+            design, sim=sim, random_vectors=0, reference=tmp_path / "b.bwir", fast_build=True
+        )
         assert not failed["passed"] and failed["mismatches"] >= 1

@@ -80,7 +80,8 @@ def _on(shape, sim):
 )  # fmt: skip
 def test_generated_design_matches_golden(designs, shape, sim):
     design = designs(shape)
-    result = verify(design, VerifyOptions(sim=sim, vectors=VECTORS, seed=11))
+    # -O0 C++ (fast_build) for Verilator: these small designs build faster and run fast enough
+    result = verify(design, VerifyOptions(sim=sim, vectors=VECTORS, seed=11, fast_build=True))
     assert result["passed"], result
     assert result["frames_received"] == VECTORS and result["mismatches"] == 0
     assert result["cycles_per_frame"]["measured"] == result["cycles_per_frame"]["manifest"]
@@ -96,7 +97,9 @@ def test_design_from_a_fails_against_mutated_b(designs, tmp_path, kind):
     inputs = random_inputs(net, VECTORS, 0)
     mutated, mutation, changed = effective_mutation(net, inputs, kind)
     ir.save(mutated, tmp_path / "b.bwir")
-    result = verify(design, VerifyOptions(vectors=VECTORS, seed=0, ir=tmp_path / "b.bwir"))
+    result = verify(
+        design, VerifyOptions(vectors=VECTORS, seed=0, ir=tmp_path / "b.bwir", fast_build=True)
+    )
     assert not result["passed"], mutation.describe(net)
     assert result["mismatches"] == changed > 0
     frame, index = np.argwhere(golden.run(net, inputs) != golden.run(mutated, inputs))[0]
@@ -115,3 +118,16 @@ def test_memory_design_runs_the_weights_loaded_through_the_write_port(designs, t
     assert not verify(design, VerifyOptions(**options))["passed"]  # built-from weights loaded
     # loading B's weights makes the hardware compute B: proves the write path works
     assert verify(design, VerifyOptions(**options, load_ir_weights=True))["passed"]
+
+
+@pytest.mark.slow
+def test_large_folded_network_on_verilator(tmp_path):
+    """2052-1024-1024-513 binary, folded to ~1200 cycles per frame (the bench's design)."""
+    from bitwave.sim.bench import BEAT_BITS, FOLD, WIDTHS
+
+    ir.save(random_network(list(WIDTHS), seed=0, name="large"), tmp_path / "large.bwir")
+    generate(tmp_path / "large.bwir", tmp_path / "large", fold_spec=FOLD, beat_bits=BEAT_BITS)
+    # 12 frames: 10 without stalls (cycles per frame, latency), 2 with random stalls
+    result = verify(tmp_path / "large", VerifyOptions(vectors=12, seed=1, fast_build=True))
+    assert result["passed"], result
+    assert result["frames_received"] == 12 and result["mismatches"] == 0
