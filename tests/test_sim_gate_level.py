@@ -17,7 +17,8 @@ generate = pytest.importorskip("bitwave.hw.generate").generate
 synthesize_design = pytest.importorskip("bitwave.synth.design").synthesize_design
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 pytestmark = pytest.mark.skipif(
-    not HAVE_ICARUS, reason="gate-level tests run on Icarus, which is not installed: apt-get install -y iverilog"
+    not HAVE_ICARUS,
+    reason="gate-level tests run on Icarus, which is not installed: apt-get install -y iverilog",
 )
 FOLD = "fc0:pe=3,simd=8,pad;fc1:pe=2,simd=4,pad"
 VECTORS = 24
@@ -36,7 +37,9 @@ def synthesized(tmp_path_factory):
     ir.save(random_network([37, 11, 7], seed=3, name="gate"), root / "a.bwir")
     designs = {}
     for storage in ("const", "memory"):
-        generate(root / "a.bwir", root / storage, fold_spec=FOLD, weight_storage=storage, beat_bits=8)
+        generate(
+            root / "a.bwir", root / storage, fold_spec=FOLD, weight_storage=storage, beat_bits=8
+        )
         synthesize_design(root / storage)
         designs[storage] = root / storage
     return designs
@@ -44,7 +47,9 @@ def synthesized(tmp_path_factory):
 
 @pytest.mark.parametrize("storage", ["const", "memory"])
 def test_gate_level_netlist_matches_golden(synthesized, storage):
-    result = verify(synthesized[storage], VerifyOptions(sim="icarus", vectors=VECTORS, gate_level=True))
+    result = verify(
+        synthesized[storage], VerifyOptions(sim="icarus", vectors=VECTORS, gate_level=True)
+    )
     assert result["passed"], result
     assert result["level"] == "gate" and result["mismatches"] == 0
     assert result["cycles_per_frame"]["match"] and result["latency_cycles"]["match"]
@@ -57,7 +62,10 @@ def test_gate_level_mutation_is_reported(synthesized, tmp_path):
     net = ir.load(design / "model.bwir")
     mutated, _, changed = effective_mutation(net, random_inputs(net, VECTORS, 0), "threshold")
     ir.save(mutated, tmp_path / "b.bwir")
-    result = verify(design, VerifyOptions(sim="icarus", vectors=VECTORS, gate_level=True, ir=tmp_path / "b.bwir"))
+    result = verify(
+        design,
+        VerifyOptions(sim="icarus", vectors=VECTORS, gate_level=True, ir=tmp_path / "b.bwir"),
+    )
     assert not result["passed"] and result["mismatches"] == changed
 
 
