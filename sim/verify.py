@@ -136,6 +136,12 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         raise BitwaveError("--load-ir-weights needs a design generated with --weights memory")
     _check_interface(design, reference, str(options.ir or design.ir_path))
 
+    if options.seed < 0:
+        raise BitwaveError(f"--seed must be a non-negative integer, got {options.seed}")
+    if not (0 < options.p_valid <= 1 and 0 < options.p_ready <= 1):
+        raise BitwaveError(
+            f"stall probabilities must lie in (0, 1], got {options.p_valid}, {options.p_ready}"
+        )
     if options.vectors is not None and options.vectors < MIN_VECTORS:
         raise BitwaveError(
             f"--vectors must be at least {MIN_VECTORS} (to measure cycles per frame), got {options.vectors}"

@@ -146,6 +146,8 @@ def test_bad_requests_name_the_problem(design, tmp_path):
     np.save(tmp_path / "wide.npy", np.zeros((5, 21), np.int64))
     with pytest.raises(BitwaveError, match=r"shape \(frames, 20\)"):
         verify(design, VerifyOptions(inputs=tmp_path / "wide.npy"))
+    with pytest.raises(BitwaveError, match="non-negative"):
+        verify(design, VerifyOptions(seed=-1))
     with pytest.raises(BitwaveError, match="at least 3"):
         verify(design, VerifyOptions(vectors=2))
     other = tmp_path / "other.bwir"
