@@ -371,8 +371,6 @@ def run_comparison(
     """Synthesize every (kind, form, N) and write out/README.md, out/nodes.json, out/nodes.png."""
     from tqdm import tqdm
 
-    from bitwave.paths import write_text
-
     kinds = kinds or list(KINDS)
     for kind in kinds:
         if kind not in KINDS:
@@ -402,11 +400,20 @@ def run_comparison(
         "skipped": skipped,
         "ratios_vs_xnor": _ratios(results),
     }
+    write_report(data, out)
+    return data
+
+
+def write_report(data: dict, out: Path) -> None:
+    """Write nodes.json, nodes.png and README.md for comparison data (as run_comparison builds
+    it, or as read back from a nodes.json)."""
+    from bitwave.paths import write_text
+
+    results = [NodeResult(**entry) for entry in data["results"]]
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "nodes.json", json.dumps(data, indent=2) + "\n")
     _plot(results, out / "nodes.png")
     write_text(out / "README.md", _readme(data, results))
-    return data
 
 
 def _ratios(results: list[NodeResult]) -> list[dict]:
@@ -470,13 +477,19 @@ def _readme(data: dict, results: list[NodeResult]) -> str:
         "",
         "`parallel` = N MACs per cycle (N products + pairwise adder tree, registered); `serial` = one MAC per cycle into an accumulator.",
         "",
+        f"Sizes: N = {', '.join(str(n) for n in sorted({r.n for r in results}))}. Power and energy are at the common "
+        f"{data['clock_mhz']:g} MHz clock; nodes marked '(below clock)' have a longer critical path than that period "
+        "(unpipelined trees) and would need pipeline registers to run there, which would add area.",
+        "",
         "| node | form | N | area um^2 | cells | area/MAC um^2 | power mW | energy/MAC fJ | max clock MHz | yosys s | flow s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    clock = data["clock_mhz"]
     for r in results:
+        slow = " (below clock)" if r.max_clock_mhz < clock else ""
         lines.append(
             f"| {r.kind} | {r.form} | {r.n} | {r.area_um2:,.1f} | {r.cells} | {r.area_per_mac_um2:,.2f} | {r.total_w * 1e3:.4f} | "
-            f"{r.energy_per_mac_j * 1e15:,.3f} | {r.max_clock_mhz:,.0f} | {r.yosys_seconds:.1f} | {r.flow_seconds:.1f} |"
+            f"{r.energy_per_mac_j * 1e15:,.3f} | {r.max_clock_mhz:,.0f}{slow} | {r.yosys_seconds:.1f} | {r.flow_seconds:.1f} |"
         )
     lines += [
         "",
