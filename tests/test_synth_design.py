@@ -129,7 +129,9 @@ def test_synth_on_a_design_from_the_hw_generator(tmp_path):
     area = json.loads((design / "synth" / "area.json").read_text())
     assert power["stimulus"]["frames_out"] == power["stimulus"]["frames_in"] > 0
     assert power["dynamic_w"] > 0 and power["energy_per_frame_j"] > 0
-    assert power["energy_per_binary_mac_j"] == pytest.approx(power["energy_per_frame_j"] / (32 * 8 + 8 * 4))
+    assert power["energy_per_binary_mac_j"] == pytest.approx(
+        power["energy_per_frame_j"] / (32 * 8 + 8 * 4)
+    )
     manifest = json.loads((design / "manifest.json").read_text())
     layer_modules = {layer["module"] for layer in manifest["layers"]}
     assert layer_modules <= set(area["by_block"])
