@@ -154,3 +154,11 @@ def test_bad_requests_name_the_problem(design, tmp_path):
     ir.save(random_network([20, 7], seed=0), other)
     with pytest.raises(BitwaveError, match="7 output elements"):
         verify(design, VerifyOptions(ir=other))
+
+
+@pytest.mark.skipif(not HAVE_ICARUS, reason=NO_ICARUS)
+def test_waves_are_written_and_reported(design, capsys):
+    assert main(["verify", str(design), "--sim", "icarus", "--vectors", "4", "--waves"]) == 0
+    waves = design / "verify" / "icarus-rtl" / "waves.fst"
+    assert f"waves: {waves.resolve()}" in capsys.readouterr().out
+    assert waves.stat().st_size > 100
