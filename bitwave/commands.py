@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -47,28 +46,11 @@ def _random_ir(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_frames(path: str) -> np.ndarray:
-    file = Path(path)
-    if not file.is_file():
-        raise BitwaveError(f"{path}: no such input file (expected a .npy array of frames)")
-    try:
-        return np.load(file, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise BitwaveError(f"{path}: not a readable .npy array ({error})") from None
-
-
 def _run_golden(args: argparse.Namespace) -> int:
-    from bitwave import coding, golden, ir
+    from bitwave import golden, ir
 
     net = ir.load(args.model)
-    frames = load_frames(args.input)
-    if args.encode:
-        if net.coding is None:
-            raise BitwaveError(
-                f"{args.model}: --encode needs an IR with an input coding; this one has none"
-            )
-        frames = coding.encode(net.coding, frames)
-    out = golden.run(net, frames)
+    out = golden.run(net, golden.load_input_frames(args.input, net))
     with atomic_write(args.output, "wb") as handle:
         np.save(handle, out, allow_pickle=False)
     print(f"wrote {args.output}: {out.shape[0]} frames x {out.shape[1]} {net.output_type}")
@@ -155,14 +137,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run-golden",
         help="run the golden model on a batch of frames",
         description="Execute an IR with exact integer semantics. Input: a .npy array (frames, "
-        "input_width) of codes (bits 0/1 for bipolar inputs), or float features with --encode.",
+        "input_width) of integer codes (bits 0/1 for bipolar inputs), or float features (frames, "
+        "features) that the IR's bit-plane coding encodes.",
     )
     p.add_argument("model", help="IR file (.bwir)")
     p.add_argument("--input", required=True, help="input frames (.npy)")
     p.add_argument("--output", required=True, help="output codes (.npy)")
-    p.add_argument(
-        "--encode", action="store_true", help="apply the IR's bit-plane coding to float features"
-    )
     p.set_defaults(func=_run_golden)
 
     p = subparsers.add_parser(

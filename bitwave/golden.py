@@ -12,6 +12,9 @@ Dense-only networks are frame-by-frame, so ``starts`` changes nothing for them.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from bitwave.errors import BitwaveError
@@ -219,3 +222,30 @@ def run_sequences(net: Network, sequences: list[np.ndarray]) -> list[np.ndarray]
     starts[np.cumsum([0] + lengths[:-1])] = True
     out = run(net, np.concatenate(arrays), starts)
     return np.split(out, np.cumsum(lengths)[:-1])
+
+
+def load_input_frames(path: str | os.PathLike, net: Network) -> np.ndarray:
+    """Input frames from a .npy file: integer codes of the IR's input type (frames, width), or
+    float features that the IR's bit-plane coding turns into codes. Every stage that takes
+    ``--inputs`` reads them through here."""
+    from bitwave.coding import encode
+
+    path = Path(path)
+    if not path.is_file():
+        raise BitwaveError(f"{path}: no such input file (expected a .npy array of frames)")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise BitwaveError(f"{path}: not a readable numeric .npy array ({error})") from None
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.dtype.kind == "f":
+        if net.coding is None:
+            raise BitwaveError(
+                f"{path} holds float features but IR {net.name} has no input coding; give integer "
+                f"codes of type {net.input_type} with shape (frames, {net.input_width})"
+            )
+        if not np.all(np.isfinite(x)):
+            raise BitwaveError(f"{path} contains NaN or infinite values")
+        x = encode(net.coding, x)
+    return check_input(net, x)

@@ -114,3 +114,15 @@ class FrameSerializer(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [buffer.eq(self.i.payload), self.o.valid.eq(1)]
         return m
+
+
+def codes_to_frame_bits(codes: np.ndarray, element_bits: int, frame_bits: int) -> np.ndarray:
+    """(frames, elements) codes -> (frames, frame_bits) booleans laid out as the stream carries
+    them (element e at bits [e*k, (e+1)*k), LSB first), zero-padded to ``frame_bits``; the
+    vectorized form of ``frame_to_int``."""
+    codes = np.asarray(codes, dtype=np.int64)
+    shifts = np.arange(element_bits)
+    bits = ((codes[:, :, None] >> shifts) & 1).reshape(codes.shape[0], -1).astype(bool)
+    if bits.shape[1] > frame_bits:
+        raise ValueError(f"{bits.shape[1]} frame bits do not fit in {frame_bits}")
+    return np.pad(bits, ((0, 0), (0, frame_bits - bits.shape[1])))

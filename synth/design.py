@@ -15,7 +15,7 @@ from bitwave.paths import inside, sanitize_identifier, write_text
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.flow import AsicResult, require_ok, run_asic, write_json
 from bitwave.synth.gatesim import GateSimulator
-from bitwave.synth.stimulus import Stream, StreamRun, frames_to_bits, stream_frames
+from bitwave.synth.stimulus import Stream, StreamRun, stream_frames
 
 DEFAULT_LANES = 64
 DEFAULT_FRAMES_PER_LANE = 8
@@ -136,19 +136,35 @@ def binary_macs_per_frame(layers: list[dict]) -> int:
 def load_frames(
     manifest: Manifest, inputs: str | Path | None, lanes: int, per_lane: int, seed: int = 0
 ) -> np.ndarray:
-    """(lanes, per_lane, bits_per_frame) booleans: the given frames, or random ones."""
+    """(lanes, per_lane, bits_per_frame) booleans as the input stream carries them.
+
+    A design that carries its IR (every ``bitwave generate`` output) takes ``inputs`` as the
+    other stages do (IR input codes, or float features its coding encodes) and otherwise
+    random codes of its input type; a hand-made design without an IR takes random frames."""
+    from bitwave import golden, ir
+    from bitwave.hw.framing import codes_to_frame_bits
+    from bitwave.random_ir import random_codes
+
     bits = manifest.source.bits_per_frame
+    rng = np.random.default_rng(seed)
+    ir_path = manifest.root / "model.bwir"
+    if not ir_path.is_file():
+        if inputs is not None:
+            raise BitwaveError(
+                f"--inputs needs the design's IR ({ir_path}) to interpret the frames"
+            )
+        return rng.integers(0, 2, (lanes, per_lane, bits)).astype(bool)
+    net = ir.load(ir_path)
     if inputs is None:
-        return np.random.default_rng(seed).integers(0, 2, (lanes, per_lane, bits)).astype(bool)
-    path = Path(inputs)
-    if not path.is_file():
-        raise BitwaveError(f"--inputs {path} does not exist (a .npy of shape (n_frames, {bits}))")
-    frames = frames_to_bits(np.load(path, allow_pickle=False), bits)
-    if len(frames) < 1:
-        raise BitwaveError(f"--inputs {path} holds no frames")
-    # Spread the frames over the lanes, reusing them cyclically when there are fewer.
-    index = np.arange(lanes * per_lane) % len(frames)
-    return frames[index].reshape(lanes, per_lane, bits)
+        codes = random_codes(net.input_type, lanes * per_lane, net.input_width, rng)
+    else:
+        codes = golden.load_input_frames(inputs, net)
+        if len(codes) < 1:
+            raise BitwaveError(f"--inputs {inputs} holds no frames")
+        # Spread the frames over the lanes, reusing them cyclically when there are fewer.
+        codes = codes[np.arange(lanes * per_lane) % len(codes)]
+    frames = codes_to_frame_bits(codes, net.input_type.bits, bits)
+    return frames.reshape(lanes, per_lane, bits)
 
 
 def synthesize_design(

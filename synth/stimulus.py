@@ -29,21 +29,6 @@ class Stream:
         return self.bits_per_beat * self.beats_per_frame
 
 
-def frames_to_bits(frames: np.ndarray, bits_per_frame: int) -> np.ndarray:
-    """Accept frames as 0/1 or -1/+1 values of shape (n, bits_per_frame): +1/1 -> bit 1."""
-    frames = np.asarray(frames)
-    if frames.ndim != 2 or frames.shape[1] != bits_per_frame:
-        raise BitwaveError(
-            f"input frames must have shape (n_frames, {bits_per_frame}), got {frames.shape}"
-        )
-    values = set(np.unique(frames).tolist())
-    if not values <= {0, 1} and not values <= {-1, 1}:
-        raise BitwaveError(
-            f"input frames must hold 0/1 or -1/+1 values, found {sorted(values)[:6]}"
-        )
-    return frames > 0
-
-
 @dataclass
 class StreamRun:
     cycles: int

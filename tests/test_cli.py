@@ -79,8 +79,8 @@ def test_inspect_json(tmp_path, capsys):
     assert info["layers"][0]["op"] == "binary_dense" and len(info["sha256"]) == 64
 
 
-def test_encode_features(tmp_path):
-    from bitwave.coding import fit_lloyd_max
+def test_float_features_are_encoded_with_the_irs_coding(tmp_path):
+    from bitwave.coding import encode, fit_lloyd_max
 
     features = np.abs(np.random.default_rng(0).normal(size=(50, 5)))
     net = ir.load(_saved(tmp_path))
@@ -96,12 +96,13 @@ def test_encode_features(tmp_path):
                 str(tmp_path / "f.npy"),
                 "--output",
                 str(tmp_path / "y.npy"),
-                "--encode",
             ]
         )
         == 0
     )
-    assert np.load(tmp_path / "y.npy").shape == (50, 3)
+    assert np.array_equal(
+        np.load(tmp_path / "y.npy"), golden.run(net, encode(net.coding, features))
+    )
 
 
 def _saved(tmp_path):
@@ -142,22 +143,15 @@ def _saved(tmp_path):
             "shape (frames, 10)",
         ),
         (
-            [
-                "run-golden",
-                "{tmp}/n.bwir",
-                "--input",
-                "{tmp}/wide.npy",
-                "--output",
-                "{tmp}/y.npy",
-                "--encode",
-            ],
-            "needs an IR with an input coding",
+            ["run-golden", "{tmp}/n.bwir", "--input", "{tmp}/float.npy", "--output", "{tmp}/y.npy"],
+            "holds float features but IR random has no input coding",
         ),
     ],
 )
 def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
     _saved(tmp_path)
     np.save(tmp_path / "wide.npy", np.zeros((3, 11), np.uint8))
+    np.save(tmp_path / "float.npy", np.zeros((3, 10), np.float32))
     result = bitwave(*[a.format(tmp=tmp_path) for a in args])
     assert result.returncode == 2
     assert message in result.stderr
@@ -173,5 +167,7 @@ def test_bench_golden_prints_json():
 def test_outputs_get_normal_permissions(tmp_path):
     model = tmp_path / "m.bwir"
     main(["random-ir", "--layers", "10,4", "--out", str(model)])
-    assert model.stat().st_mode & 0o044, "group/other can read what bitwave writes (umask permitting)"
+    assert model.stat().st_mode & 0o044, (
+        "group/other can read what bitwave writes (umask permitting)"
+    )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left"

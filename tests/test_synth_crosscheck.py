@@ -5,7 +5,6 @@ import shutil
 import numpy as np
 import pytest
 
-from bitwave.synth.demo_design import write_demo_design
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.flow import run_asic
 from bitwave.synth.fpga import fpga_resources
@@ -40,9 +39,11 @@ def test_opensta_agrees_on_timing_and_roughly_on_power(tmp_path):
 def test_fpga_ice40_resources_and_fmax_through_the_cli(tmp_path):
     import json
 
+    from conftest import generated_design
+
     from bitwave.cli import main
 
-    design = write_demo_design(tmp_path / "demo", sizes=(16, 4), beat_bits=8)
+    design = generated_design(tmp_path / "demo", (16, 4))
     assert main(["synth", str(design), "--target", "ice40"]) == 0
     result = json.loads((design / "synth" / "fpga_ice40.json").read_text())
     resources = result["resources"]

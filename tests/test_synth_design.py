@@ -1,14 +1,15 @@
-"""`bitwave synth DIR` on a small streaming XNOR network written to the generated-design contract."""
+"""`bitwave synth DIR` on small streaming networks from `bitwave generate`."""
 
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import generated_design
 
+from bitwave import golden, ir
 from bitwave.cli import main
 from bitwave.errors import BitwaveError
-from bitwave.synth.demo_design import demo_weights, reference_outputs, write_demo_design
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.design import load_frames, read_manifest
 from bitwave.synth.flow import run_asic
@@ -20,11 +21,11 @@ FULL = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
 
 @pytest.fixture
 def design(tmp_path):
-    return write_demo_design(tmp_path / "demo", sizes=SIZES, beat_bits=8)
+    return generated_design(tmp_path / "demo", SIZES)
 
 
 def test_synth_cli_writes_all_reports(design, capsys):
-    frames = np.random.default_rng(3).integers(0, 2, (20, SIZES[0])) * 2 - 1  # +-1 frames
+    frames = np.random.default_rng(3).integers(0, 2, (20, SIZES[0])).astype(np.uint8)  # IR codes
     np.save(design / "frames.npy", frames)
     assert (
         main(["synth", str(design), "--clock-mhz", "250", "--inputs", str(design / "frames.npy")])
@@ -46,13 +47,16 @@ def test_synth_cli_writes_all_reports(design, capsys):
     timing = json.loads((out / "timing.json").read_text())
     assert area["total_area_um2"] == pytest.approx(area["yosys_stat_area_um2"])
     assert area["total_area_um2"] == pytest.approx(sum(area["by_block"].values()))
-    assert set(area["layers"]) == {"dense0", "dense1"}
+    assert set(area["layers"]) == {"fc0", "fc1"}
     assert power["dynamic_w"] > 0 and power["leakage_w"] > 0
     assert power["total_w"] == pytest.approx(power["dynamic_w"] + power["leakage_w"])
     assert power["energy_per_frame_j"] > 0 and power["energy_per_binary_mac_j"] > 0
     assert power["clock_mhz"] == 250
     assert power["stimulus"]["frames_out"] > 0
-    assert set(power["by_block"]) >= {"demo_net.layer0", "demo_net.layer1"}
+    modules = {
+        layer["module"] for layer in json.loads((design / "manifest.json").read_text())["layers"]
+    }
+    assert set(power["by_block"]) >= modules
     assert 0 < timing["critical_path_ns"] < 10 and timing["max_clock_mhz"] > 50
     assert not list(out.glob(".yosys_*")), "the Yosys working folder is removed after success"
 
@@ -78,20 +82,21 @@ def test_gate_level_stream_outputs_match_the_reference(design):
     run_asic(
         [manifest.rtl], manifest.top, COMPACT_LIBRARY, 100e6, drive, lanes=64, cross_check=False
     )
-    expected = reference_outputs(demo_weights(SIZES), frames.reshape(-1, SIZES[0])).reshape(
-        64, 3, -1
-    )
-    weights = 1 << np.arange(expected.shape[2])
+    net = ir.load(design / "model.bwir")
+    codes = frames.reshape(-1, frames.shape[-1])[:, : SIZES[0]].astype(np.uint8)
+    weights = 1 << np.arange(SIZES[-1])
+
+    def beats(outputs: np.ndarray) -> np.ndarray:
+        return (outputs.reshape(64, 3, -1) * weights).sum(axis=2)
+
+    expected = beats(golden.run(net, codes))
     for lane in range(64):
-        assert runs["r"].outputs[lane] == [int(v) for v in (expected[lane] * weights).sum(axis=1)]
+        assert runs["r"].outputs[lane] == [int(v) for v in expected[lane]]
     # Mutation: a flipped weight bit gives a reference that the netlist no longer matches.
-    wrong = demo_weights(SIZES)
-    wrong[0][:, :] = ~wrong[0]
-    bad = reference_outputs(wrong, frames.reshape(-1, SIZES[0])).reshape(64, 3, -1)
-    assert any(
-        runs["r"].outputs[lane] != [int(v) for v in (bad[lane] * weights).sum(axis=1)]
-        for lane in range(64)
-    )
+    net.layers[0].weights[0, 0] ^= np.uint64(1)
+    wrong = beats(golden.run(net, codes))
+    assert not np.array_equal(wrong, expected)
+    assert any(runs["r"].outputs[lane] != [int(v) for v in wrong[lane]] for lane in range(64))
 
 
 def test_bad_inputs_are_clear_errors(design, tmp_path, capsys):
@@ -99,7 +104,7 @@ def test_bad_inputs_are_clear_errors(design, tmp_path, capsys):
     assert "manifest.json is missing" in capsys.readouterr().err
     np.save(tmp_path / "wrong.npy", np.zeros((4, 7)))
     assert main(["synth", str(design), "--inputs", str(tmp_path / "wrong.npy")]) == 2
-    assert "shape (n_frames, 32)" in capsys.readouterr().err
+    assert "shape (frames, 32)" in capsys.readouterr().err
     manifest = json.loads((design / "manifest.json").read_text())
     manifest["top"] = "../evil"
     (design / "manifest.json").write_text(json.dumps(manifest))
