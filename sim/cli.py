@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Stream frames through a generated design (bitwave generate) in a cocotb testbench "
             "with random valid/ready stalls, compare every output bit with the golden model, and "
-            "check the manifest's cycles per frame. Exit 0 only if everything matched. "
+            "check the manifest's cycles per frame and latency. Exit 0 only if everything matched. "
             "Writes DIR/verify/result.json."
         ),
     )
