@@ -46,31 +46,6 @@ def random_inputs(net: ir.Network, count: int, seed: int) -> np.ndarray:
     return rng.integers(0, net.input_type.levels, size=(count, net.input_width), dtype=np.int64)
 
 
-def load_inputs(path: Path, net: ir.Network) -> np.ndarray:
-    """Input frames from .npy: integer codes of the IR input type, or float features that the
-    IR's bit-plane coding turns into codes."""
-    from bitwave.coding import encode
-
-    if not Path(path).is_file():
-        raise BitwaveError(f"--inputs {path}: no such file")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise BitwaveError(f"--inputs {path}: not a numeric .npy array ({error})") from error
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.dtype.kind == "f":
-        if net.coding is None:
-            raise BitwaveError(
-                f"--inputs {path} holds float features but IR {net.name} has no input coding; "
-                f"give integer codes of type {net.input_type} with shape (frames, {net.input_width})"
-            )
-        if not np.all(np.isfinite(x)):
-            raise BitwaveError(f"--inputs {path} contains NaN or infinite values")
-        x = encode(net.coding, x)
-    return golden.check_input(net, x)
-
-
 def _check_interface(design: GeneratedDesign, net: ir.Network, source: str) -> None:
     """The IR to compare with must have the design's input and output framing."""
     for role, fmt, width, value_type in (
@@ -147,7 +122,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
             f"--vectors must be at least {MIN_VECTORS} (to measure cycles per frame), got {options.vectors}"
         )
     if options.inputs is not None:
-        inputs = load_inputs(options.inputs, reference)
+        inputs = golden.load_input_frames(options.inputs, reference)
         if options.vectors is not None:
             inputs = inputs[: options.vectors]
         if len(inputs) < MIN_VECTORS:
