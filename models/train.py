@@ -170,6 +170,11 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
         )
 
     epochs, batch = train_config["epochs"], train_config["batch_size"]
+    if isinstance(model, QuantMLP) and train_config["relaxed_epochs"] >= epochs:
+        raise BitwaveError(
+            f"train.relaxed_epochs ({train_config['relaxed_epochs']}) must be less than train.epochs "
+            f"({epochs}): the last epochs train the binary network that is exported"
+        )
     steps_per_epoch = math.ceil(len(train_frames) / batch)
     total_steps = epochs * steps_per_epoch
     history: list[dict] = []
@@ -192,6 +197,8 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
     )
     for epoch in range(first_epoch, epochs):
         model.train()
+        if isinstance(model, QuantMLP):
+            model.set_relaxed(epoch < train_config["relaxed_epochs"])
         order = np.random.default_rng([seed, epoch]).permutation(len(train_frames))
         losses = []
         for step in range(steps_per_epoch):

@@ -15,7 +15,7 @@ TINY = {
              "train_speakers": 3, "test_speakers": 1},
     "features": {"bits": 1},
     "model": {"hidden": [8]},
-    "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+    "train": {"epochs": 1, "relaxed_epochs": 0, "batch_size": 64, "lr": 0.01},
     "flow": {"verify_vectors": 6},
 }  # fmt: skip
 

@@ -137,3 +137,13 @@ def test_training_step_runs_and_changes_weights():
 def test_bad_weight_bits_rejected(wbits):
     with pytest.raises(ValueError, match="wbits must be 1..8"):
         QuantLinear(4, 4, wbits)
+
+
+def test_relaxed_round_is_real_valued_and_the_binary_round_is_not():
+    model = QuantMLP([20, 16, 4])
+    x = torch.sign(torch.randn(8, 20)) + 0.0
+    model.set_relaxed(True)
+    hidden = model.blocks[0](x)
+    assert not set(hidden.unique().tolist()) <= {-1.0, 1.0}, "hardtanh, not sign"
+    model.set_relaxed(False)
+    assert set(model.blocks[0](x).unique().tolist()) <= {-1.0, 1.0}

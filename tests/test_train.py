@@ -21,7 +21,7 @@ def tiny_config(tmp_path, **model):
     user = {
         "data": data,
         "model": {"hidden": [24], **model},
-        "train": {"epochs": 1, "batch_size": 64, "lr": 0.01},
+        "train": {"epochs": 1, "relaxed_epochs": 0, "batch_size": 64, "lr": 0.01},
     }
     path = tmp_path / f"cfg_{len(list(tmp_path.glob('cfg_*')))}.yaml"
     path.write_text(yaml.safe_dump(user))
@@ -135,3 +135,16 @@ def test_bitwise_gru_trains_incrementally_and_exports_bit_exactly(tmp_path):
     assert summary["bit_exact"]["mismatches"] == 0 and summary["bit_exact"]["frames"] > 0
     assert [stage["name"] for stage in summary["stages"]][:2] == ["real", "weights 10%"]
     assert evaluate_run(tmp_path / "gru", progress=False)["kind"] == "bitwise"
+
+
+def test_relaxed_epochs_must_leave_binary_epochs(tmp_path):
+    from bitwave.models.train import train
+
+    path = tiny_config(tmp_path)
+    user = yaml.safe_load(path.read_text())
+    user["train"]["relaxed_epochs"] = 1  # with epochs: 1
+    path.write_text(yaml.safe_dump(user))
+    with pytest.raises(
+        BitwaveError, match=r"relaxed_epochs \(1\) must be less than train.epochs \(1\)"
+    ):
+        train(config.load(path), tmp_path / "r", progress=False)
