@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,3 +36,33 @@ def generated_design(
     save(random_network(list(sizes), seed=seed, name="demo_net"), folder / "model.bwir")
     generate(folder / "model.bwir", folder / "design", beat_bits=beat_bits)
     return folder / "design"
+
+
+def rewrite_ir(
+    src: Path, dst: Path, manifest_edit=None, arrays_edit=None, redeclare: bool = False
+) -> Path:
+    """Copy an IR archive with edits to its manifest and/or arrays. With ``redeclare`` the
+    manifest's array declarations follow the edited arrays; the content hash is left stale
+    either way (field validation runs first, so a field error is what gets reported)."""
+    with zipfile.ZipFile(src) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        arrays = {
+            n[:-4]: np.load(io.BytesIO(archive.read(n)))
+            for n in archive.namelist()
+            if n.endswith(".npy")
+        }
+    if arrays_edit:
+        arrays_edit(arrays)
+    if redeclare:
+        manifest["arrays"] = {
+            k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()
+        }
+    if manifest_edit:
+        manifest_edit(manifest)
+    with zipfile.ZipFile(dst, "w") as archive:
+        archive.writestr("manifest.json", json.dumps(manifest))
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+    return dst

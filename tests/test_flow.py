@@ -17,6 +17,7 @@ TINY = {
     "model": {"hidden": [8]},
     "train": {"epochs": 1, "relaxed_epochs": 0, "batch_size": 64, "lr": 0.01},
     "flow": {"verify_vectors": 6},
+    "hw": {"fold": None},  # the solver's folding for this shape
 }  # fmt: skip
 
 

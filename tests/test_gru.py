@@ -4,13 +4,13 @@ the incremental-binarization mechanics, and training on a toy sequence task."""
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 
 import numpy as np
 import pytest
 import torch
+from conftest import rewrite_ir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -351,29 +351,7 @@ def saved(tmp_path):
 
 
 def rewrite(src, dst, manifest_edit=None, arrays_edit=None):
-    """Copy an IR archive with edits, re-declaring the arrays (the hash is left stale: the
-    field validation runs before the hash check, so the field error is what is reported)."""
-    with zipfile.ZipFile(src) as archive:
-        manifest = json.loads(archive.read("manifest.json"))
-        arrays = {
-            n[:-4]: np.load(io.BytesIO(archive.read(n)))
-            for n in archive.namelist()
-            if n.endswith(".npy")
-        }
-    if arrays_edit:
-        arrays_edit(arrays)
-    manifest["arrays"] = {
-        k: {"dtype": v.dtype.str, "shape": list(v.shape)} for k, v in arrays.items()
-    }
-    if manifest_edit:
-        manifest_edit(manifest)
-    with zipfile.ZipFile(dst, "w") as archive:
-        archive.writestr("manifest.json", json.dumps(manifest))
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.save(buffer, array)
-            archive.writestr(f"{name}.npy", buffer.getvalue())
-    return dst
+    return rewrite_ir(src, dst, manifest_edit, arrays_edit, redeclare=True)
 
 
 def test_gru_round_trip_is_version_2_and_dense_networks_stay_version_1(tmp_path, saved):

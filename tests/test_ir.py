@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
-
 import numpy as np
 import pytest
+from conftest import rewrite_ir
 
 from bitwave import ir
 from bitwave.errors import IRError
@@ -26,26 +23,8 @@ def saved(tmp_path, net):
     return path
 
 
-def rewrite(src, dst, manifest_edit=None, arrays_edit=None, keep_hash=False):
-    """Copy an IR archive, editing its manifest and/or arrays (and optionally the hash)."""
-    with zipfile.ZipFile(src) as archive:
-        manifest = json.loads(archive.read("manifest.json"))
-        arrays = {
-            n[:-4]: np.load(io.BytesIO(archive.read(n)))
-            for n in archive.namelist()
-            if n.endswith(".npy")
-        }
-    if manifest_edit:
-        manifest_edit(manifest)
-    if arrays_edit:
-        arrays_edit(arrays)
-    with zipfile.ZipFile(dst, "w") as archive:
-        archive.writestr("manifest.json", json.dumps(manifest))
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.save(buffer, array)
-            archive.writestr(f"{name}.npy", buffer.getvalue())
-    return dst
+def rewrite(src, dst, manifest_edit=None, arrays_edit=None):
+    return rewrite_ir(src, dst, manifest_edit, arrays_edit)
 
 
 def test_round_trip_preserves_everything(saved, net):
