@@ -148,3 +148,33 @@ def test_relaxed_epochs_must_leave_binary_epochs(tmp_path):
         BitwaveError, match=r"relaxed_epochs \(1\) must be less than train.epochs \(1\)"
     ):
         train(config.load(path), tmp_path / "r", progress=False)
+
+
+def _voicebank_folder(root, rate=48000, files=4, seconds=1.2):
+    """A tiny VoiceBank+DEMAND-style paired folder: harmonic 'speech' plus white noise."""
+    from bitwave.models.data import write_wav
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(rate * seconds)) / rate
+    for split, count in (("trainset", files), ("testset", 2)):
+        for index in range(count):
+            pitch = rng.uniform(100, 220)
+            envelope = 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(2, 5) * t))
+            clean = 0.1 * envelope * sum(np.sin(2 * np.pi * k * pitch * t) / k for k in range(1, 6))
+            noisy = clean + 0.03 * rng.standard_normal(t.size)
+            name = f"p{index:03d}_{split}.wav"
+            write_wav(root / f"clean_{split}_wav" / name, clean.astype(np.float32), rate)
+            write_wav(root / f"noisy_{split}_wav" / name, noisy.astype(np.float32), rate)
+    return root
+
+
+def test_train_and_eval_on_a_real_data_folder(tmp_path, capsys):
+    folder = _voicebank_folder(tmp_path / "vb")
+    user = {"data": {"folder": str(folder)}, "model": {"hidden": [16]},
+            "train": {"epochs": 1, "relaxed_epochs": 0, "batch_size": 32}}  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(user))
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert ir.load(tmp_path / "run" / "model.bwir").widths == [2052, 16, 513]
+    assert main(["eval", str(tmp_path / "run"), "--data", str(folder), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert metrics["utterances"] == 2 and np.isfinite(metrics["model"]["si_sdri"])
