@@ -63,7 +63,8 @@ def flatten_module_names(verilog: str, top: str) -> str:
     return pattern.sub(plain, verilog)
 
 
-def _ports(top: NetworkTop) -> list[dict]:
+def ports_of(top: object) -> list[dict]:
+    """Every top-level port of a component as the manifest lists it (clock and reset first)."""
     ports = [
         {"name": "clk", "direction": "input", "width": 1},
         {"name": "rst", "direction": "input", "width": 1},
@@ -196,7 +197,7 @@ def generate(
         "ir_name": net.name,
         "clock": {"port": "clk", "mhz": clock},
         "reset": {"port": "rst", "synchronous": True, "active": "high"},
-        "ports": _ports(top),
+        "ports": ports_of(top),
         "input_stream": _stream(
             "data_in", top.in_beat_bits, top.in_beats, net.input_type, net.input_width
         ),

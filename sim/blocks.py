@@ -30,19 +30,6 @@ def _single_layer_network(layer: ir.Dense, name: str) -> ir.Network:
     )
 
 
-def _ports(component: object) -> list[dict]:
-    ports = [
-        {"name": "clk", "direction": "input", "width": 1},
-        {"name": "rst", "direction": "input", "width": 1},
-    ]
-    for path, member, value in component.signature.flatten(component):
-        direction = "input" if member.flow.name == "In" else "output"
-        ports.append(
-            {"name": "__".join(map(str, path)), "direction": direction, "width": len(value)}
-        )
-    return ports
-
-
 def write_layer_block(
     layer: ir.Dense, out: str | Path, pe: int, simd: int, weight_storage: str = "const"
 ) -> Path:
@@ -50,6 +37,7 @@ def write_layer_block(
     from amaranth.back import verilog
 
     from bitwave.hw.folding import LayerFold
+    from bitwave.hw.generate import ports_of
     from bitwave.hw.network import build_layer
 
     out = Path(out)
@@ -71,7 +59,7 @@ def write_layer_block(
         "ir_name": net.name,
         "clock": {"port": "clk", "mhz": 100.0},
         "reset": {"port": "rst", "synchronous": True, "active": "high"},
-        "ports": _ports(block),
+        "ports": ports_of(block),
         "input_stream": stream("i", frame_in, layer.in_type, layer.in_width),
         "output_stream": stream("o", frame_out, layer.out_type, layer.out_width),
         "layers": [
