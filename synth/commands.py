@@ -88,6 +88,7 @@ def _handle_nodes(args: argparse.Namespace) -> int:
         Path(args.out),
         kinds=kinds,
         float_max_parallel=args.float_max_parallel,
+        workers=args.jobs,
     )
     return 0
 
@@ -144,6 +145,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=64,
         help="largest fully parallel float32 node synthesized (default 64)",
+    )
+    nodes.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="nodes synthesized at once, one process each (default 1)",
     )
     nodes.set_defaults(func=_handle_nodes)
 

@@ -6,6 +6,10 @@
 * ``xnor``: XNOR-popcount with variable weights (weights are inputs, as in the talk);
 * ``xnor_const``: XNOR-popcount with constant weights baked into the logic.
 
+The parallel XNOR nodes count with the generator's compressor tree (bitwave.hw.popcount), the
+circuit a generated neuron uses, so that the cost table calibrated on them (``bitwave cost
+--make-table``) prices generated networks; the multi-bit nodes sum with a pairwise adder tree.
+
 Each in two forms at the same clock: ``parallel`` (N MACs per cycle: N products and an adder
 tree, result registered) and ``serial`` (one MAC per cycle into an accumulator; ``start``
 restarts the accumulation with the current product).
@@ -26,6 +30,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from bitwave.errors import BitwaveError
+from bitwave.hw.popcount import popcount_tree
 from bitwave.synth.fp32 import fp_add, fp_mul, reference_add, reference_mul
 
 KINDS = ("float32", "int16", "int8", "xnor", "xnor_const")
@@ -86,16 +91,41 @@ class Node(wiring.Component):
         else:
             weights = [self.w[i * width : (i + 1) * width] for i in range(lanes)]
         xs = [self.x[i * width : (i + 1) * width] for i in range(lanes)]
-        products = [
-            self._product(m, x, w, i) for i, (x, w) in enumerate(zip(xs, weights, strict=True))
-        ]
-        total = self._tree(m, products)
+        if self.kind.startswith("xnor") and self.form == "parallel":
+            total = self._popcount(m, xs, weights)
+        else:
+            products = [
+                self._product(m, x, w, i) for i, (x, w) in enumerate(zip(xs, weights, strict=True))
+            ]
+            total = self._tree(m, products)
         if self.form == "parallel":
             m.d.sync += self.y.eq(total)
         else:
             accumulated = self._add(m, self.y, total, "acc")
             m.d.sync += self.y.eq(Mux(self.start, total, accumulated))
         return m
+
+    def _popcount(self, m: Module, xs: list, weights: list) -> object:
+        """The generator's own compressor tree (bitwave.hw.popcount), so that the node costs
+        what a generated neuron costs: XNOR(x, w) = ~(x ^ w) enters as a negated bit, and a
+        constant weight of -1 (0) as a negated x, which costs no gate at all."""
+        if self.kind == "xnor_const":
+            bits = xs
+            negate = [not bool(w.value) for w in weights]
+        else:
+            bits = [
+                self._signal(m, x ^ w, f"differ{i}")
+                for i, (x, w) in enumerate(zip(xs, weights, strict=True))
+            ]
+            negate = [True] * len(bits)
+        count, _ = popcount_tree(m, bits, negate)
+        return count
+
+    @staticmethod
+    def _signal(m: Module, expr: object, name: str) -> Signal:
+        signal = Signal(name=name)
+        m.d.comb += signal.eq(expr)
+        return signal
 
     def _product(self, m: Module, x: object, w: object, i: int) -> object:
         if self.kind.startswith("xnor"):
@@ -367,9 +397,12 @@ def run_comparison(
     kinds: list[str] | None = None,
     float_max_parallel: int = 64,
     liberty: Path | None = None,
+    workers: int = 1,
 ) -> dict:
-    """Synthesize every (kind, form, N) and write out/README.md, out/nodes.json, out/nodes.png."""
-    from tqdm import tqdm
+    """Synthesize every (kind, form, N) and write out/README.md, out/nodes.json, out/nodes.png;
+    ``workers`` nodes at a time (each in its own process)."""
+    if workers < 1:
+        raise BitwaveError(f"--jobs must be at least 1, got {workers}")
 
     kinds = kinds or list(KINDS)
     for kind in kinds:
@@ -390,9 +423,7 @@ def run_comparison(
                     )
                     continue
                 jobs.append((kind, form, n))
-    results: list[NodeResult] = []
-    for kind, form, n in tqdm(jobs, desc="node synthesis", unit="node"):
-        results.append(synthesize_node(kind, n, form, clock_mhz, liberty=liberty))
+    results = _synthesize_all(jobs, clock_mhz, liberty, workers)
     data = {
         "clock_mhz": clock_mhz,
         "liberty": str(liberty or "synth/nangate45_compact.lib (NanGate45 typical, compact)"),
@@ -402,6 +433,36 @@ def run_comparison(
     }
     write_report(data, out)
     return data
+
+
+def _synthesize_all(
+    jobs: list[tuple[str, str, int]], clock_mhz: float, liberty: Path | None, workers: int
+) -> list[NodeResult]:
+    """Results in the order of ``jobs``, whatever order they finish in."""
+    from tqdm import tqdm
+
+    if workers == 1:
+        return [
+            synthesize_node(kind, n, form, clock_mhz, liberty=liberty)
+            for kind, form, n in tqdm(jobs, desc="node synthesis", unit="node")
+        ]
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: dict[int, NodeResult] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Largest nodes first, so that the long ones do not start last.
+        order = sorted(range(len(jobs)), key=lambda index: -jobs[index][2])
+        futures = {
+            pool.submit(
+                synthesize_node, jobs[i][0], jobs[i][2], jobs[i][1], clock_mhz, liberty=liberty
+            ): i
+            for i in order
+        }
+        for future in tqdm(
+            as_completed(futures), total=len(jobs), desc="node synthesis", unit="node"
+        ):
+            results[futures[future]] = future.result()
+    return [results[index] for index in range(len(jobs))]
 
 
 def write_report(data: dict, out: Path) -> None:
@@ -475,7 +536,9 @@ def _readme(data: dict, results: list[NodeResult]) -> str:
         "gate-level simulation of the mapped netlist on random operands (64 lanes), whose outputs are checked against "
         "the numpy reference (float32: IEEE-754 RNE per multiply and per add, subnormals flushed).",
         "",
-        "`parallel` = N MACs per cycle (N products + pairwise adder tree, registered); `serial` = one MAC per cycle into an accumulator.",
+        "`parallel` = N MACs per cycle, registered: N products and a pairwise adder tree (float32, int16, int8), or for "
+        "XNOR the generator's own full-adder compressor tree (bitwave.hw.popcount; a constant weight of -1 costs no gate); "
+        "`serial` = one MAC per cycle into an accumulator.",
         "",
         f"Sizes: N = {', '.join(str(n) for n in sorted({r.n for r in results}))}. Power and energy are at the common "
         f"{data['clock_mhz']:g} MHz clock; nodes marked '(below clock)' have a longer critical path than that period "
