@@ -257,34 +257,24 @@ def _mac_entries(nodes: list[dict]) -> dict[str, dict]:
 
 
 def _storage_from_liberty(path: str | os.PathLike) -> dict[str, dict]:
-    """Register bit = DFF_X1; register-file bit = DFF_X1 + MUX2_X1 (a D-deep read tree has
-    D - 1 2:1 muxes per bit column). Energies: the cells' internal-power tables at the
-    library's default slew, loaded by one X1 input, with 50% data activity."""
+    """Register bit = the library's plain flip-flop; register-file bit = flip-flop + 2:1 mux
+    (a D-deep read tree has D - 1 muxes per bit column). The per-bit figures are the memory
+    macro model's (``bitwave.synth.memory_macro``), so the cost model and synthesis agree."""
     from bitwave.synth.liberty import load_library
+    from bitwave.synth.memory_macro import bit_figures
 
-    library = load_library(path)
-    dff, mux, inv = library.cell("DFF_X1"), library.cell("MUX2_X1"), library.cell("INV_X1")
-    slew, load = library.default_input_slew_s, inv.pins["A"].capacitance_f
-
-    def mean_energy(cell: Any, pin_filter: Any) -> float:
-        values = [p.energy(slew, load) for p in cell.internal_power if pin_filter(p)]
-        return float(np.mean(values)) if values else 0.0
-
-    clock = next(p.name for p in dff.pins.values() if p.is_clock)
-    clock_energy = 2 * mean_energy(dff, lambda p: p.pin == clock)  # two clock edges per cycle
-    data_energy = 0.5 * mean_energy(dff, lambda p: p.pin != clock)
-    mux_energy = 0.5 * mean_energy(mux, lambda p: True)
+    figures = bit_figures(load_library(path))
     name = Path(path).name
     return {
         "register_bit": {
-            "area_um2": dff.area_um2,
-            "energy_j": clock_energy + data_energy,
-            "from": f"liberty {name}: DFF_X1 area; internal energy per clock cycle (2 clock edges + 50% data activity)",
+            "area_um2": figures.flop_area_um2,
+            "energy_j": figures.register_bit_energy_j,
+            "from": f"liberty {name}: {figures.flop} area; internal energy per clock cycle (2 clock edges + 50% data activity)",
         },
         "regfile_bit_read": {
-            "area_um2": dff.area_um2 + mux.area_um2,
-            "energy_j": mux_energy,
-            "from": f"liberty {name}: DFF_X1 + MUX2_X1 per stored bit (no SRAM macro in the open library); energy per read per mux level at 50% activity",
+            "area_um2": figures.flop_area_um2 + figures.mux_area_um2,
+            "energy_j": figures.mux_level_energy_j,
+            "from": f"liberty {name}: {figures.flop} + {figures.mux} per stored bit (the memory macro model; no SRAM macro in the open library); energy per read per mux level at 50% activity",
         },
     }
 
