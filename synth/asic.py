@@ -4,6 +4,11 @@ Recipe (fast and full-adder aware, see TOOLCHAIN.md): ``synth -noabc`` keeps the
 hierarchy (one block per Amaranth component), ``extract_fa`` finds full and half adders, a
 generated techmap puts them on the library's FA / HA cells (abc never maps to multi-output
 cells), ``dfflibmap`` picks flip-flops and ``abc -liberty`` maps the remaining logic.
+
+Memories (``memories``): "macro" (default) keeps every inferred memory as a Yosys ``$mem_v2``
+cell, a macro that ``bitwave.synth.memory_macro`` prices, by running ``synth``'s script without
+its ``memory_map`` step; "cells" maps memories to flip-flops and logic like any other RTL
+(``memory_map``), which for weight ROMs of speech-enhancement size is an enormous logic cloud.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from bitwave.synth.liberty import Library, load_library
 from bitwave.synth.yosys import run_yosys
 
 LIB_NAME = "cells.lib"
+MEMORY_MODES = ("macro", "cells")
+# ``synth``'s "fine" and "check" steps (Yosys 0.70 ``help synth``, with -noabc and no -lut)
+# without ``memory_map``: techmap leaves $mem_v2 cells alone, so they reach the netlist.
+_FINE_WITHOUT_MEMORY_MAP = ["opt -fast -full", "opt -full", "techmap", "opt -fast"]
+_CHECK = ["hierarchy -check", "stat", "check"]
 _MAJ3 = 0b11101000  # carry of A,B,C (truth table over rows 0..7, A = bit 0)
 _XOR3 = 0b10010110
 _AND2 = 0b1000
@@ -48,6 +58,7 @@ class MappedDesign:
     yosys_seconds: float
     liberty: Library
     liberty_path: Path
+    memories: str = "cells"
 
 
 def find_adder(library: Library, n_inputs: int) -> AdderCell | None:
@@ -122,9 +133,12 @@ def map_to_cells(
     workdir: str | os.PathLike | None = None,
     library: Library | None = None,
     flatten: bool = False,
+    memories: str = "macro",
 ) -> MappedDesign:
     """Synthesize ``top`` from ``verilog_files`` onto the liberty's cells in ``workdir`` (a new
-    temporary folder if None). Keeps the hierarchy unless ``flatten``."""
+    temporary folder if None). Keeps the hierarchy unless ``flatten``. ``memories``: "macro"
+    keeps memories as ``$mem_v2`` macro cells, "cells" maps them to flip-flops and logic."""
+    check_memory_mode(memories)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", top):
         raise BitwaveError(f"top module name {top!r} is not a Verilog identifier")
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bitwave_synth_"))
@@ -139,10 +153,12 @@ def map_to_cells(
     full, half = find_adder(library, 3), find_adder(library, 2)
     script = [f"read_liberty -lib {LIB_NAME}"]
     script += [f"read_verilog -sv {name}" for name in sources]
-    script += [
-        f"hierarchy -check -top {_escape(top)}",
-        f"synth -noabc -top {_escape(top)}" + (" -flatten" if flatten else ""),
-    ]
+    synth = f"synth -noabc -top {_escape(top)}" + (" -flatten" if flatten else "")
+    script.append(f"hierarchy -check -top {_escape(top)}")
+    if memories == "macro":
+        script += [f"{synth} -run begin:fine", *_FINE_WITHOUT_MEMORY_MAP, *_CHECK]
+    else:
+        script.append(synth)
     if full is not None:
         (workdir / "adders_map.v").write_text(adder_techmap(full, half))
         script += ["extract_fa", "techmap -map adders_map.v"]
@@ -175,7 +191,16 @@ def map_to_cells(
         yosys_seconds=run.seconds,
         liberty=library,
         liberty_path=Path(liberty_path),
+        memories=memories,
     )
+
+
+def check_memory_mode(memories: str) -> None:
+    if memories not in MEMORY_MODES:
+        raise BitwaveError(
+            f"memories must be one of {', '.join(MEMORY_MODES)} (macro: memory macros priced by "
+            f"the macro model; cells: flip-flops and logic), got {memories!r}"
+        )
 
 
 def _escape(name: str) -> str:

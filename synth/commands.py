@@ -25,6 +25,10 @@ def _handle_synth(args: argparse.Namespace) -> int:
         raise BitwaveError(
             "--liberty applies to the ASIC flow only: drop --target or use --target asic45"
         )
+    if args.target != "asic45" and args.memories is not None:
+        raise BitwaveError(
+            "--memories applies to the ASIC flow only (FPGA synthesis maps memories to block RAM itself)"
+        )
     if args.target in ("ice40", "ecp5", "xilinx"):
         from bitwave.paths import inside
         from bitwave.synth.design import binary_macs_per_frame, read_manifest
@@ -58,7 +62,11 @@ def _handle_synth(args: argparse.Namespace) -> int:
     from bitwave.synth.design import synthesize_design
 
     summary = synthesize_design(
-        args.design, liberty=args.liberty, clock_mhz=args.clock_mhz, inputs=args.inputs
+        args.design,
+        liberty=args.liberty,
+        clock_mhz=args.clock_mhz,
+        inputs=args.inputs,
+        memories=args.memories or "macro",
     )
     print(
         json.dumps(
@@ -122,6 +130,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--inputs",
         help=".npy of input frames (n_frames, bits_per_frame), 0/1 or -1/+1; default random",
+    )
+    parser.add_argument(
+        "--memories",
+        choices=("macro", "cells"),
+        help="ASIC flow: keep memories as macros priced by bitwave's memory macro model "
+        "(macro, the default) or map them to flip-flops and logic (cells)",
     )
     parser.set_defaults(func=_handle_synth)
 

@@ -1,5 +1,10 @@
 """``bitwave synth DIR``: synthesize a generated design folder (DIR/manifest.json, DIR/rtl/<top>.v)
-and write DIR/synth/ (mapped netlist, area.json, timing.json, power.json, report.md)."""
+and write DIR/synth/ (mapped netlist, area.json, timing.json, power.json, report.md).
+
+The power simulation doubles as a functional check: a design generated with ``--weights
+memory`` first gets its IR's weights through the write port (the documented layout,
+``bitwave.sim.weight_loading``), and every output frame of the mapped netlist is compared
+with the golden model of the design's IR. A mismatch is an error, not a result."""
 
 from __future__ import annotations
 
@@ -12,10 +17,11 @@ import numpy as np
 
 from bitwave.errors import BitwaveError
 from bitwave.paths import inside, sanitize_identifier, write_text
+from bitwave.synth.asic import check_memory_mode
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.flow import AsicResult, require_ok, run_asic, write_json
 from bitwave.synth.gatesim import GateSimulator
-from bitwave.synth.stimulus import Stream, StreamRun, stream_frames
+from bitwave.synth.stimulus import Stream, StreamRun, load_weights, stream_frames
 
 DEFAULT_LANES = 64
 DEFAULT_FRAMES_PER_LANE = 8
@@ -167,6 +173,53 @@ def load_frames(
     return frames.reshape(lanes, per_lane, bits)
 
 
+def frame_codes(frames: np.ndarray, elements: int, element_bits: int) -> np.ndarray:
+    """(..., bits_per_frame) booleans -> (..., elements) integer codes (LSB first)."""
+    bits = frames[..., : elements * element_bits].reshape(
+        *frames.shape[:-1], elements, element_bits
+    )
+    return (bits.astype(np.int64) << np.arange(element_bits)).sum(axis=-1)
+
+
+def expected_beats(manifest: Manifest, frames: np.ndarray) -> list[list[int]] | None:
+    """Per lane, the output beats the golden model of DIR/model.bwir gives for ``frames``
+    (each lane its own sequence of frames); None for a design without its IR."""
+    from bitwave import golden, ir
+    from bitwave.hw.framing import frame_to_beats
+
+    ir_path = manifest.root / "model.bwir"
+    if not ir_path.is_file():
+        return None
+    net = ir.load(ir_path)
+    codes = frame_codes(frames, net.input_width, net.input_type.bits)
+    outputs = golden.run_sequences(net, list(codes))
+    bits, beat = net.output_type.bits, manifest.sink.bits_per_beat
+    return [[b for frame in lane for b in frame_to_beats(frame, bits, beat)] for lane in outputs]
+
+
+def check_outputs(expected: list[list[int]] | None, stream: StreamRun, beats: int) -> dict:
+    """Compare the netlist's output beats with the golden model's, frame by frame."""
+    if expected is None:
+        return {"checked": False, "reason": "the design folder has no model.bwir"}
+    frames = mismatched = 0
+    first = None
+    for lane, (want, got) in enumerate(zip(expected, stream.outputs, strict=True)):
+        for index in range(len(want) // beats):
+            frames += 1
+            if (
+                got[index * beats : (index + 1) * beats]
+                != want[index * beats : (index + 1) * beats]
+            ):
+                mismatched += 1
+                first = first or {"lane": lane, "frame": index}
+    return {
+        "checked": True,
+        "frames": frames,
+        "mismatched_frames": mismatched,
+        "first_mismatch": first,
+    }
+
+
 def synthesize_design(
     design_dir: str | Path,
     liberty: str | Path | None = None,
@@ -174,8 +227,11 @@ def synthesize_design(
     inputs: str | Path | None = None,
     lanes: int = DEFAULT_LANES,
     frames_per_lane: int = DEFAULT_FRAMES_PER_LANE,
+    memories: str = "macro",
 ) -> dict:
-    """Run the ASIC flow on a generated design and write DIR/synth/. Returns the summary."""
+    """Run the ASIC flow on a generated design and write DIR/synth/. Returns the summary.
+    ``memories``: "macro" keeps memories as modelled macros, "cells" maps them to cells."""
+    check_memory_mode(memories)
     manifest = read_manifest(design_dir)
     liberty_path = Path(liberty) if liberty else COMPACT_LIBRARY
     mhz = float(clock_mhz) if clock_mhz else manifest.clock_mhz
@@ -197,7 +253,22 @@ def synthesize_design(
         if direction == "input" and name not in driven
     ]
 
+    weight_memory = manifest.data.get("weight_memory")
+    writes = None
+    if weight_memory is not None:
+        from bitwave import ir
+        from bitwave.sim.weight_loading import weight_writes
+
+        ir_path = manifest.root / "model.bwir"
+        if not ir_path.is_file():
+            raise BitwaveError(f"{ir_path} is missing: the weights to load come from the IR")
+        writes = weight_writes(weight_memory, ir.load(ir_path))
+        idle = [name for name in idle if name not in (writes.en, writes.addr, writes.data)]
+
     def drive(sim: GateSimulator) -> None:
+        if writes is not None:
+            run["weights"] = load_weights(sim, writes, manifest.reset_port)
+            sim.reset_activity()  # power describes inference, not the weight load
         run["stream"] = stream_frames(
             sim, frames, manifest.source, manifest.sink, manifest.reset_port,
             manifest.cycles_per_frame, manifest.latency_cycles, idle,
@@ -213,6 +284,7 @@ def synthesize_design(
         lanes=lanes,
         keep_dir=out,
         clock_port=manifest.clock_port,
+        memories=memories,
     )
     require_ok(result)
     stream = run["stream"]
@@ -220,8 +292,16 @@ def synthesize_design(
         raise BitwaveError(
             f"the design produced no output frame in {stream.cycles} simulated cycles: check the stream ports"
         )
+    check = check_outputs(expected_beats(manifest, frames), stream, manifest.sink.beats_per_frame)
+    check["weights_loaded"] = run.get("weights", 0)
     seconds = time.perf_counter() - start
-    summary = write_reports(out, manifest, result, stream, mhz, seconds, inputs)
+    summary = write_reports(out, manifest, result, stream, mhz, seconds, inputs, check)
+    if check.get("mismatched_frames"):
+        raise BitwaveError(
+            f"the mapped netlist's outputs differ from the golden model of {manifest.root / 'model.bwir'} "
+            f"in {check['mismatched_frames']} of {check['frames']} frames (first: lane "
+            f"{check['first_mismatch']['lane']}, frame {check['first_mismatch']['frame']}); reports in {out}"
+        )
     return summary
 
 
@@ -233,6 +313,7 @@ def write_reports(
     mhz: float,
     seconds: float,
     inputs: object,
+    check: dict | None = None,
 ) -> dict:
     period_s = 1e-6 / mhz
     power = result.power
@@ -261,6 +342,8 @@ def write_reports(
             "frames_in": stream.frames_in, "frames_out": stream.frames_out,
         },
         "opensta": result.opensta,
+        "opensta_skipped": result.extra.get("opensta_skipped"),
+        "golden_check": check,
     })  # fmt: skip
     if not macs:
         power_json["energy_per_binary_mac_note"] = (
@@ -273,10 +356,20 @@ def write_reports(
         f"# Synthesis report: {manifest.top}",
         "",
         f"Liberty: `{Path(result.liberty).name}`; clock {mhz:g} MHz; Yosys {result.yosys_seconds:.1f} s, whole flow {seconds:.1f} s.",
+        f"Memories: `{result.memories}` ("
+        + (
+            "kept as macros, priced by the memory macro model (an estimate, see synth/README.md)"
+            if result.memories == "macro"
+            else "mapped to flip-flops and logic"
+        )
+        + ").",
         "",
         "| figure | value |",
         "|---|---|",
-        f"| area | {result.area_um2:,.1f} um^2 ({area['cells']} cells) |",
+        f"| area | {result.area_um2:,.1f} um^2 ({area['cells']} cells"
+        + (f" + {len(result.macros)} memory macros" if result.macros else "")
+        + ") |",
+        f"| area: standard cells / macros | {result.standard_cell_area_um2:,.1f} / {result.macro_area_um2:,.1f} um^2 |",
         f"| critical path | {result.timing.critical_path_s * 1e9:.3f} ns + setup {result.timing.setup_s * 1e9:.3f} ns |",
         f"| max clock | {result.timing.max_clock_mhz:,.1f} MHz |",
         f"| dynamic power | {power.dynamic_w * 1e3:.4f} mW |",
@@ -287,6 +380,14 @@ def write_reports(
         if macs
         else "| energy per binary MAC | n/a |",
         f"| mean net activity | {power.mean_activity:.4f} transitions/cycle over {stream.cycles} cycles x {stream.lanes} lanes |",
+        f"| timing endpoint | {result.timing.endpoint} |",
+        "| golden-model check | "
+        + (
+            f"{check['frames'] - check['mismatched_frames']} of {check['frames']} output frames equal"
+            if check and check.get("checked")
+            else "not run" + (f" ({check['reason']})" if check else "")
+        )
+        + " |",
         "",
         "## By block",
         "",
@@ -298,6 +399,22 @@ def write_reports(
         lines.append(
             f"| {block} | {block_module.get(block, '')} | {block_area:,.1f} | {watts * 1e3:.4f} |"
         )
+    if result.macros:
+        accesses = {m["name"]: m for m in power.macros}
+        lines += [
+            "", "## Memory macros", "",
+            "| macro | block | kind | words x bits | area um^2 | access ns | reads | bits written | "
+            "read energy pJ | power mW |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]  # fmt: skip
+        for macro in result.macros:
+            used = accesses.get(macro["name"], {})
+            lines.append(
+                f"| {macro['name']} | {macro['block']} | {macro['kind']} | {macro['depth']} x {macro['width']} "
+                f"| {macro['area_um2']:,.1f} | {macro['access_ns']:.3f} | {used.get('reads', 0)} "
+                f"| {used.get('bits_written', 0)} | {macro['read_energy_j'] * 1e12:.4f} "
+                f"| {used.get('total_w', 0.0) * 1e3:.4f} |"
+            )
     lines += ["", "## By cell", "", "| cell | count | area um^2 |", "|---|---|---|"]
     for cell, entry in result.by_cell.items():
         lines.append(f"| {cell} | {entry['count']} | {entry['area_um2']:,.1f} |")
@@ -317,9 +434,16 @@ def write_reports(
     ]
     write_text(out / "report.md", "\n".join(lines))
     return {
+        "memories": result.memories,
         "total_area_um2": result.area_um2,
+        "standard_cell_area_um2": result.standard_cell_area_um2,
+        "macro_area_um2": result.macro_area_um2,
+        "macros": len(result.macros),
         "max_clock_mhz": result.timing.max_clock_mhz,
         "total_w": power.total_w,
         "energy_per_frame_j": energy_per_frame,
+        "golden_mismatched_frames": (check or {}).get("mismatched_frames"),
+        "yosys_seconds": result.yosys_seconds,
+        "seconds": seconds,
         "out": str(out),
     }

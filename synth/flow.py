@@ -1,10 +1,15 @@
 """One mapped design, all the numbers: area (by cell, by block), static timing, and power from
-a gate-level simulation, plus the OpenSTA cross-check where ``sta`` is installed."""
+a gate-level simulation, plus the OpenSTA cross-check where ``sta`` is installed.
+
+Memory macros (``memories="macro"``, the default) are priced by ``bitwave.synth.memory_macro``:
+their area is added to the standard cells', which alone are checked against Yosys ``stat``
+(it cannot price ``$mem_v2``); their count is checked against ``stat`` separately."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,12 +20,13 @@ import numpy as np
 
 from bitwave.errors import BitwaveError
 from bitwave.paths import write_text
-from bitwave.synth.asic import MappedDesign, map_to_cells, stat_total_area
+from bitwave.synth.asic import MappedDesign, check_memory_mode, map_to_cells, stat_total_area
 from bitwave.synth.gatesim import GateSimulator
 from bitwave.synth.liberty import Library, load_library
-from bitwave.synth.netlist import FlatNetlist, area_by, load_netlist
+from bitwave.synth.memory_macro import macro_model
+from bitwave.synth.netlist import MACRO_CELL, FlatNetlist, area_by, load_netlist
 from bitwave.synth.opensta import run_opensta, sta_available
-from bitwave.synth.power import PowerReport, estimate_power
+from bitwave.synth.power import MacroActivity, PowerReport, estimate_power
 from bitwave.synth.timing import TimingReport, analyze
 
 KEPT_FILES = (
@@ -49,17 +55,39 @@ class AsicResult:
     lanes: int
     opensta: dict | None = None
     extra: dict = field(default_factory=dict)
+    memories: str = "macro"
+    macros: list[dict] = field(default_factory=list)  # per macro: name, block, model figures
+    yosys_macro_count: int = 0
+
+    @property
+    def macro_area_um2(self) -> float:
+        return sum(macro["area_um2"] for macro in self.macros)
+
+    @property
+    def standard_cell_area_um2(self) -> float:
+        return self.area_um2 - self.macro_area_um2
 
     def area_json(self) -> dict:
         return {
             "top": self.top,
             "liberty": self.liberty,
+            "memories": self.memories,
             "total_area_um2": self.area_um2,
+            "standard_cell_area_um2": self.standard_cell_area_um2,
+            "macro_area_um2": self.macro_area_um2,
             "yosys_stat_area_um2": self.yosys_area_um2,
-            "cells": sum(entry["count"] for entry in self.by_cell.values()),
+            "cells": sum(
+                entry["count"] for name, entry in self.by_cell.items() if not _is_macro(name)
+            ),
+            "macro_count": len(self.macros),
             "by_cell": self.by_cell,
             "by_block": self.by_block,
+            "macros": self.macros,
         }
+
+
+def _is_macro(by_cell_name: str) -> bool:
+    return by_cell_name.startswith("macro ")
 
 
 def run_asic(
@@ -73,17 +101,22 @@ def run_asic(
     library: Library | None = None,
     clock_port: str = "clk",
     cross_check: bool = True,
+    memories: str = "macro",
 ) -> AsicResult:
-    """Map ``top`` onto the liberty, then measure. ``drive(sim)`` runs the stimulus (set inputs,
+    """Map ``top`` onto the liberty (memories as macros or as cells, see ``map_to_cells``),
+    then measure. ``drive(sim)`` runs the stimulus (set inputs,
     evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes. Outputs of Yosys are copied to
     ``keep_dir`` when given; the Yosys working folder is deleted on success, kept on failure."""
+    check_memory_mode(memories)
     library = library or load_library(liberty_path)
     parent = keep_dir if keep_dir is not None else None
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".yosys_", dir=parent))
     # A Yosys failure keeps its folder (the error names the log in it); anything else cleans up.
-    mapped = map_to_cells(verilog, top, liberty_path, workdir=workdir, library=library)
+    mapped = map_to_cells(
+        verilog, top, liberty_path, workdir=workdir, library=library, memories=memories
+    )
     try:
         result = measure(mapped, library, clock_hz, drive, lanes, clock_port, cross_check)
         if keep_dir is not None:
@@ -106,14 +139,28 @@ def measure(
 ) -> AsicResult:
     netlist = load_netlist(mapped.netlist_json, mapped.top, library)
     total, by_cell, by_block = area_by(netlist, library)
-    yosys_area = stat_total_area(mapped.stat_report.read_text())
+    yosys_area = stat_total_area(mapped.stat_report.read_text())  # standard cells only
     timing = analyze(netlist, library, clock_port)
     sim = GateSimulator(netlist, library, lanes, clock_port)
     drive(sim)
     activity = sim.activity()
+    edges = max(1, sim.clock_edges) * lanes
+    accesses = [
+        MacroActivity(stats.reads / edges, stats.bits_written / edges)
+        for stats in sim.macro_stats()
+    ]
     power = estimate_power(
-        netlist, library, activity, clock_hz, timing.net_load_f, timing.net_slew_s, clock_port
-    )
+        netlist, library, activity, clock_hz, timing.net_load_f, timing.net_slew_s, clock_port,
+        macro_activity=accesses,
+    )  # fmt: skip
+    for entry, stats in zip(power.macros, sim.macro_stats(), strict=True):
+        entry["reads"], entry["bits_written"] = stats.reads, stats.bits_written
+    stat_text = mapped.stat_report.read_text()
+    macros = []
+    for macro in netlist.macros:
+        model = macro_model(library, macro.kind, macro.depth, macro.width)
+        macros.append({"name": macro.name, "block": macro.block, "memid": macro.memid,
+                       "shape": macro.shape, **model.to_json()})  # fmt: skip
     result = AsicResult(
         top=mapped.top,
         liberty=str(mapped.liberty_path),
@@ -126,8 +173,16 @@ def measure(
         power=power,
         cycles=sim.cycles,
         lanes=lanes,
+        memories=mapped.memories,
+        macros=macros,
+        yosys_macro_count=stat_macro_count(stat_text),
     )
-    if cross_check and sta_available():
+    if cross_check and netlist.macros:
+        # OpenSTA would need a liberty model of every macro; the memory model is bitwave's own.
+        result.extra["opensta_skipped"] = (
+            f"{len(netlist.macros)} memory macros: OpenSTA has no model of them"
+        )
+    elif cross_check and sta_available():
         result.opensta = opensta_cross_check(
             mapped, netlist, library, timing, power, clock_hz, clock_port
         )
@@ -194,12 +249,30 @@ def _plain(value: object) -> object:
     return value
 
 
+def stat_macro_count(stat_text: str) -> int:
+    """How many ``$mem_v2`` cells the whole hierarchy holds, from ``stat`` output."""
+    hierarchy = stat_text.rsplit("=== design hierarchy ===", 1)[-1]
+    counts = re.findall(r"^\s*(\d+)\s+\S+\s+" + re.escape(MACRO_CELL) + r"\s*$", hierarchy, re.M)
+    return int(counts[-1]) if counts else 0
+
+
 def require_ok(result: AsicResult) -> None:
-    """Refuse results that would mislead: unmapped area, zero dynamic power."""
-    if abs(result.area_um2 - result.yosys_area_um2) > 1e-3 * max(1.0, result.area_um2):
+    """Refuse results that would mislead: unmapped area, macros lost or unpriced, zero dynamic
+    power. Yosys ``stat`` prices standard cells only: they are compared with it, the macros
+    are counted against its ``$mem_v2`` count and must each have a positive modelled area."""
+    cells = result.standard_cell_area_um2
+    if abs(cells - result.yosys_area_um2) > 1e-3 * max(1.0, cells):
         raise BitwaveError(
-            f"area from the netlist ({result.area_um2:.3f} um^2) disagrees with yosys stat "
+            f"standard-cell area from the netlist ({cells:.3f} um^2) disagrees with yosys stat "
             f"({result.yosys_area_um2:.3f} um^2): the netlist was not read completely"
         )
+    if len(result.macros) != result.yosys_macro_count:
+        raise BitwaveError(
+            f"the netlist holds {len(result.macros)} memory macros, yosys stat counts "
+            f"{result.yosys_macro_count} {MACRO_CELL} cells: the netlist was not read completely"
+        )
+    unpriced = [m["name"] for m in result.macros if not m["area_um2"] > 0]
+    if unpriced:
+        raise BitwaveError(f"memory macros without a modelled area: {', '.join(unpriced)}")
     if result.power.dynamic_w <= 0:
         raise BitwaveError("zero dynamic power")

@@ -6,6 +6,15 @@ This is exact for the synchronous single-clock designs bitwave generates (every 
 the one clock, no latches); glitches inside a cycle are not counted (zero-delay model).
 Cells are evaluated from their liberty ``function`` strings, grouped by (level, cell, pin) so
 each group is one numpy expression over all its instances and lanes.
+
+Memory macros (``$mem_v2`` kept by ``--memories macro``) are simulated exactly, per lane, with
+the flip-flops' cycle semantics: on a rising edge the read register takes the word at the read
+address if the read enable is high, reading the contents from before this edge's write
+(non-transparent, Amaranth's default read port), and the write port updates the bits whose
+write enable is high. A ROM holds its INIT; a RAM has no defined power-up contents and starts
+at 0 like the flip-flops, so its contents are what the write port loaded. Addresses outside
+the memory read 0 and write nothing. Enabled reads and written bits are counted per lane for
+the power estimate.
 """
 
 from __future__ import annotations
@@ -18,7 +27,13 @@ import numpy as np
 
 from bitwave.errors import BitwaveError
 from bitwave.synth.liberty import Library
-from bitwave.synth.netlist import CONST0, CONST1, FlatNetlist, combinational_order
+from bitwave.synth.netlist import (
+    CONST0,
+    CONST1,
+    FlatNetlist,
+    MacroInstance,
+    combinational_order,
+)
 
 ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -63,6 +78,39 @@ class _FlopGroup:
     outputs: list[tuple[Callable[..., np.ndarray], np.ndarray]]  # f(state, ~state) -> net
 
 
+@dataclass
+class MacroStats:
+    """Per macro: enabled read accesses and bits written, summed over counted lanes."""
+
+    reads: int = 0
+    bits_written: int = 0
+
+
+class _MacroState:
+    """One macro's contents and its port nets, lane-packed like the simulator's values."""
+
+    def __init__(self, macro: MacroInstance, words: int) -> None:
+        self.macro = macro
+        pins = macro.pins
+        self.addr = np.array(pins["RD_ADDR"], dtype=np.int64)
+        self.enable = pins["RD_EN"][0]
+        data = np.array(pins["RD_DATA"], dtype=np.int64)
+        # Unused read-data bits are tied to constants in the netlist: never drive those.
+        self.data_columns = np.flatnonzero(data > CONST1)
+        self.data = data[self.data_columns]
+        self.writable = macro.kind == "ram"
+        if self.writable:
+            self.w_addr = np.array(pins["WR_ADDR"], dtype=np.int64)
+            self.w_data = np.array(pins["WR_DATA"], dtype=np.int64)
+            self.w_enable = np.array(pins["WR_EN"], dtype=np.int64)
+            # (depth, width, words): bit k of word w is lane 64*w+k; a RAM starts at 0.
+            self.contents = np.zeros((macro.depth, macro.width, words), dtype=np.uint64)
+        else:
+            self.rom = macro.init  # (depth, width) booleans shared by every lane
+        self.output = np.zeros((macro.width, words), dtype=np.uint64)
+        self.stats = MacroStats()
+
+
 class GateSimulator:
     """Simulate ``netlist`` for ``lanes`` independent runs. Usage: ``set_input`` for each
     input port, ``evaluate()``, read ``get_output``, then ``clock()``; repeat."""
@@ -88,6 +136,8 @@ class GateSimulator:
         bits = np.zeros(self.words * 64, dtype=bool)
         bits[:lanes] = True
         self.lane_mask = pack_lanes(bits[:, None])[0]
+        self.lane_index = np.arange(self.words * 64)
+        self.clock_edges = 0
         self._build()
 
     # -- construction ------------------------------------------------------------------------
@@ -126,6 +176,7 @@ class GateSimulator:
                 )
             )
         self._build_flops()
+        self._build_macros()
         undriven = self._undriven_nets(drivers)
         if undriven:
             names = ", ".join(netlist.net_names.get(n, f"net{n}") for n in sorted(undriven)[:8])
@@ -214,8 +265,22 @@ class GateSimulator:
             )
         self._drive_flop_outputs()
 
+    def _build_macros(self) -> None:
+        self.macros: list[_MacroState] = []
+        for macro in self.netlist.macros:
+            for pin in ("RD_CLK", "WR_CLK"):
+                if any(net not in self.clock_nets for net in macro.pins[pin]):
+                    raise BitwaveError(
+                        f"memory {macro.name}: {pin} is not the clock port: single-clock designs only"
+                    )
+            self.macros.append(_MacroState(macro, self.words))
+        self._drive_macro_outputs()
+
     def _undriven_nets(self, drivers: dict[int, tuple[int, str]]) -> set[int]:
         read = set()
+        for macro in self.netlist.macros:
+            for nets in macro.input_pins().values():
+                read.update(nets)
         for inst in self.netlist.instances:
             cell = self.library.cell(inst.cell)
             for pin, net in inst.pins.items():
@@ -225,6 +290,7 @@ class GateSimulator:
             if port.direction == "output":
                 read.update(port.nets)
         sources = set(drivers) | self.netlist.input_nets() | {CONST0, CONST1}
+        sources.update(n for macro in self.netlist.macros for n in macro.output_nets())
         return read - sources
 
     # -- running -----------------------------------------------------------------------------
@@ -256,8 +322,12 @@ class GateSimulator:
         self.previous = values.copy()
 
     def clock(self) -> None:
-        """A rising clock edge: every flip-flop takes its next state."""
+        """A rising clock edge: every flip-flop takes its next state, every macro reads and
+        writes (all from the values settled before the edge)."""
         values = self.values
+        for state in self.macros:
+            self._clock_macro(state)
+        self.clock_edges += 1
         for group in self.flop_groups:
             new = group.next_state(*(values[idx] for idx in group.next_inputs))
             if group.clear is not None:
@@ -266,6 +336,74 @@ class GateSimulator:
                 new = new | group.preset(*(values[idx] for idx in group.preset_inputs))
             self.state[group.state] = new
         self._drive_flop_outputs()
+        self._drive_macro_outputs()
+
+    def _lane_ints(self, nets: np.ndarray) -> np.ndarray:
+        """Per lane (all 64*words of them), the unsigned integer on ``nets`` (LSB first)."""
+        bits = unpack_lanes(self.values[nets], self.words * 64)
+        return bits.astype(np.int64) @ (np.int64(1) << np.arange(len(nets), dtype=np.int64))
+
+    def _lane_bits(self, nets: np.ndarray) -> np.ndarray:
+        """(lanes incl. padding, len(nets)) booleans."""
+        return unpack_lanes(self.values[nets], self.words * 64)
+
+    def _clock_macro(self, state: _MacroState) -> None:
+        macro = state.macro
+        lanes = self.lane_index
+        counted = lanes < self.lanes
+        enable = self._lane_bits(np.array([state.enable]))[:, 0]
+        word = self._lane_ints(state.addr) - macro.offset
+        valid = (word >= 0) & (word < macro.depth)
+        row = np.where(valid, word, 0)
+        if state.writable:
+            # stored[l, j] = contents[row[l], j, l // 64]; the lane's own bit is l % 64
+            stored = state.contents[
+                row[:, None], np.arange(macro.width)[None, :], (lanes // 64)[:, None]
+            ]
+            read = ((stored >> (lanes % 64).astype(np.uint64)[:, None]) & np.uint64(1)).astype(bool)
+        else:
+            read = macro.init[row]
+        read &= valid[:, None]
+        new_output = pack_lanes(read)
+        # Lanes whose read enable is low keep their previous read data.
+        enable_words = pack_lanes(enable[:, None])[0]
+        state.output = (new_output & enable_words) | (state.output & ~enable_words)
+        state.stats.reads += int(np.count_nonzero(enable & counted))
+        if state.writable:
+            self._write_macro(state, counted)
+
+    def _write_macro(self, state: _MacroState, counted: np.ndarray) -> None:
+        macro = state.macro
+        enables = self._lane_bits(state.w_enable)  # (lanes, width): per-bit write enables
+        word = self._lane_ints(state.w_addr) - macro.offset
+        enables &= ((word >= 0) & (word < macro.depth))[:, None]
+        if not enables.any():
+            return
+        data = self._lane_bits(state.w_data)
+        lane, bit = np.nonzero(enables)
+        index = (word[lane], bit, lane // 64)
+        mask = np.uint64(1) << (lane % 64).astype(np.uint64)
+        np.bitwise_and.at(state.contents, index, ~mask)
+        np.bitwise_or.at(state.contents, index, np.where(data[lane, bit], mask, np.uint64(0)))
+        state.stats.bits_written += int(np.count_nonzero(enables & counted[:, None]))
+
+    def _drive_macro_outputs(self) -> None:
+        for state in self.macros:
+            self.values[state.data] = state.output[state.data_columns]
+
+    def macro_stats(self) -> list[MacroStats]:
+        """Reads and bits written per macro (in ``netlist.macros`` order) since the last reset."""
+        return [state.stats for state in self.macros]
+
+    def reset_activity(self) -> None:
+        """Forget the transitions, cycles and macro accesses counted so far (e.g. after loading
+        weights), so that the activity describes only what runs next."""
+        self.toggles[:] = 0
+        self.cycles = 0
+        self.clock_edges = 0
+        self.previous = None
+        for state in self.macros:
+            state.stats = MacroStats()
 
     def _drive_flop_outputs(self) -> None:
         for group in self.flop_groups:

@@ -1,5 +1,7 @@
 """A mapped Yosys netlist (``write_json``) flattened into liberty-cell instances on global
-nets, each instance tagged with the hierarchy block it came from."""
+nets, each instance tagged with the hierarchy block it came from. Memories kept as Yosys
+``$mem_v2`` cells (``bitwave synth --memories macro``) become ``MacroInstance``s, priced by
+``bitwave.synth.memory_macro``; the forms this flow does not model are refused by name."""
 
 from __future__ import annotations
 
@@ -9,10 +11,43 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bitwave.errors import BitwaveError
 from bitwave.synth.liberty import Library
 
 CONST0, CONST1 = 0, 1
+MACRO_CELL = "$mem_v2"
+MACRO_PINS = ("RD_ADDR", "RD_DATA", "RD_EN", "RD_CLK", "RD_SRST", "RD_ARST",
+              "WR_ADDR", "WR_DATA", "WR_EN", "WR_CLK")  # fmt: skip
+
+
+@dataclass
+class MacroInstance:
+    """A memory macro: one synchronous, non-transparent read port and at most one write port
+    (per-bit write enables) on one rising clock. ``init`` holds the initial contents,
+    (depth, width) booleans, word 0 first, LSB first; a RAM's write port may change them."""
+
+    name: str
+    block: str
+    memid: str
+    kind: str  # "rom" (no write port) or "ram"
+    depth: int
+    width: int
+    abits: int
+    offset: int
+    init: np.ndarray
+    pins: dict[str, list[int]]  # MACRO_PINS -> nets, LSB first
+
+    @property
+    def shape(self) -> str:
+        return f"macro {self.kind} {self.depth}x{self.width}"
+
+    def output_nets(self) -> list[int]:
+        return [n for n in self.pins["RD_DATA"] if n > CONST1]
+
+    def input_pins(self) -> dict[str, list[int]]:
+        return {pin: nets for pin, nets in self.pins.items() if pin != "RD_DATA"}
 
 
 @dataclass
@@ -38,6 +73,7 @@ class FlatNetlist:
     ports: dict[str, Port]
     net_names: dict[int, str]
     blocks: list[str] = field(default_factory=list)
+    macros: list[MacroInstance] = field(default_factory=list)
 
     def drivers(self, library: Library) -> dict[int, tuple[int, str]]:
         """net -> (instance index, output pin)."""
@@ -77,6 +113,7 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
         )
     counter = [2]
     instances: list[Instance] = []
+    macros: list[MacroInstance] = []
     net_names: dict[int, str] = {}
     blocks: list[str] = [top]
 
@@ -157,6 +194,12 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
                         raise BitwaveError(f"cell {cell_name} pin {pin} has {len(bits)} bits")
                     pins[pin] = bit_to_net(bits[0], local)
                 instances.append(Instance(f"{prefix}{cell_name}", kind, block, pins))
+            elif kind == MACRO_CELL:
+                pins = {
+                    pin: [bit_to_net(bit, local) for bit in cell["connections"].get(pin, [])]
+                    for pin in MACRO_PINS
+                }
+                macros.append(_macro(f"{prefix}{cell_name}", block, cell, pins))
             else:
                 raise BitwaveError(
                     f"netlist cell {prefix}{cell_name} has type {kind!r}, which is neither a module "
@@ -182,6 +225,9 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
         inst.pins = {pin: renumber[net] for pin, net in inst.pins.items()}
     for port in ports.values():
         port.nets = [renumber[net] for net in port.nets]
+    for macro in macros:
+        macro.pins = {pin: [renumber[net] for net in nets] for pin, nets in macro.pins.items()}
+        _check_macro_clocks(macro)
     names: dict[int, str] = {}
     for net, name in net_names.items():
         names.setdefault(renumber[net], name)
@@ -192,7 +238,96 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
         ports=ports,
         net_names={n: v for n, v in names.items() if n > CONST1},
         blocks=blocks,
+        macros=macros,
     )
+
+
+def _param(cell: dict, name: str, macro: str) -> int:
+    """An integer parameter of a Yosys cell (JSON writes them as binary strings)."""
+    value = cell.get("parameters", {}).get(name)
+    if value is None:
+        raise BitwaveError(f"memory {macro}: the netlist gives no parameter {name}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text or any(c not in "01xz" for c in text):
+        raise BitwaveError(f"memory {macro}: parameter {name}={value!r} is not a bit string")
+    return int(text.replace("x", "0").replace("z", "0"), 2)
+
+
+def _macro(name: str, block: str, cell: dict, pins: dict[str, list[int]]) -> MacroInstance:
+    """Read one ``$mem_v2`` cell, refusing (by memory and parameter) what is not modelled."""
+    size, width = _param(cell, "SIZE", name), _param(cell, "WIDTH", name)
+    read_ports, write_ports = _param(cell, "RD_PORTS", name), _param(cell, "WR_PORTS", name)
+
+    def refuse(parameter: str, value: object, why: str) -> BitwaveError:
+        return BitwaveError(
+            f"memory {name}: {parameter}={value} ({why}) is not modelled as a macro; "
+            "modelled: one synchronous non-transparent read port and at most one write port on "
+            "one rising clock. Synthesize with --memories cells instead"
+        )
+
+    if read_ports != 1:
+        raise refuse("RD_PORTS", read_ports, "macros have exactly one read port")
+    if write_ports > 1:
+        raise refuse("WR_PORTS", write_ports, "more than one write port")
+    if _param(cell, "RD_CLK_ENABLE", name) != 1:
+        raise refuse("RD_CLK_ENABLE", 0, "an asynchronous read port")
+    if _param(cell, "RD_CLK_POLARITY", name) != 1:
+        raise refuse("RD_CLK_POLARITY", 0, "a falling-edge read port")
+    if _param(cell, "RD_TRANSPARENCY_MASK", name) != 0:
+        raise refuse("RD_TRANSPARENCY_MASK", 1, "a transparent read port")
+    if _param(cell, "RD_WIDE_CONTINUATION", name) != 0:
+        raise refuse("RD_WIDE_CONTINUATION", 1, "a wide read port")
+    for pin in ("RD_SRST", "RD_ARST"):
+        if any(net != CONST0 for net in pins[pin]):
+            raise refuse(pin, "connected", "a read-port reset")
+    if write_ports:
+        if _param(cell, "WR_CLK_ENABLE", name) != 1:
+            raise refuse("WR_CLK_ENABLE", 0, "an asynchronous write port")
+        if _param(cell, "WR_CLK_POLARITY", name) != 1:
+            raise refuse("WR_CLK_POLARITY", 0, "a falling-edge write port")
+        if _param(cell, "WR_WIDE_CONTINUATION", name) != 0:
+            raise refuse("WR_WIDE_CONTINUATION", 1, "a wide write port")
+    abits = _param(cell, "ABITS", name)
+    expected = {"RD_ADDR": abits, "RD_DATA": width, "RD_EN": 1, "RD_CLK": 1}
+    if write_ports:
+        expected.update({"WR_ADDR": abits, "WR_DATA": width, "WR_EN": width, "WR_CLK": 1})
+    for pin, bits in expected.items():
+        if len(pins[pin]) != bits:
+            raise BitwaveError(
+                f"memory {name}: pin {pin} has {len(pins[pin])} bits, expected {bits}"
+            )
+    init_text = str(cell.get("parameters", {}).get("INIT", ""))
+    if init_text and any(c not in "01xz" for c in init_text):
+        raise BitwaveError(f"memory {name}: INIT is not a bit string")
+    bits = np.zeros(size * width, dtype=bool)
+    if init_text:
+        # INIT is one integer, MSB first: word i at bits [i*WIDTH, (i+1)*WIDTH). x reads as 0.
+        lsb_first = np.frombuffer(init_text[::-1].encode(), dtype=np.uint8) == ord("1")
+        bits[: min(len(lsb_first), bits.size)] = lsb_first[: bits.size]
+    memid = str(cell.get("parameters", {}).get("MEMID", "")).lstrip("\\")
+    return MacroInstance(
+        name=name,
+        block=block,
+        memid=memid,
+        kind="ram" if write_ports else "rom",
+        depth=size,
+        width=width,
+        abits=abits,
+        offset=_param(cell, "OFFSET", name),
+        init=bits.reshape(size, width),
+        pins=pins,
+    )
+
+
+def _check_macro_clocks(macro: MacroInstance) -> None:
+    clocks = {n for pin in ("RD_CLK", "WR_CLK") for n in macro.pins[pin]}
+    if len(clocks) > 1:
+        raise BitwaveError(
+            f"memory {macro.name}: read and write ports on different clocks (RD_CLK, WR_CLK) "
+            "are not modelled as a macro; synthesize with --memories cells instead"
+        )
 
 
 def combinational_order(netlist: FlatNetlist, library: Library) -> list[int]:
@@ -243,7 +378,10 @@ def combinational_order(netlist: FlatNetlist, library: Library) -> list[int]:
 def area_by(
     netlist: FlatNetlist, library: Library
 ) -> tuple[float, dict[str, dict], dict[str, float]]:
-    """Total area, {cell: {count, area_um2}} and {block: area_um2}."""
+    """Total area, {cell: {count, area_um2}} and {block: area_um2}; memory macros are priced
+    by their model and listed by shape ("macro rom 512x64")."""
+    from bitwave.synth.memory_macro import macro_model
+
     by_cell: dict[str, dict] = {}
     by_block: dict[str, float] = {block: 0.0 for block in netlist.blocks}
     total = 0.0
@@ -254,4 +392,14 @@ def area_by(
         entry["area_um2"] += area
         by_block[inst.block] = by_block.get(inst.block, 0.0) + area
         total += area
-    return total, dict(sorted(by_cell.items())), by_block
+    macro_cells: dict[str, dict] = {}
+    for macro in netlist.macros:
+        area = macro_model(library, macro.kind, macro.depth, macro.width).area_um2
+        entry = macro_cells.setdefault(macro.shape, {"count": 0, "area_um2": 0.0})
+        entry["count"] += 1
+        entry["area_um2"] += area
+        by_block[macro.block] = by_block.get(macro.block, 0.0) + area
+        total += area
+    by_cell = dict(sorted(by_cell.items()))
+    by_cell.update(sorted(macro_cells.items()))
+    return total, by_cell, by_block

@@ -5,18 +5,33 @@
 with rate = transitions per second (activity per cycle x clock frequency), the internal
 energies read from the liberty tables at each net's load and slew, and the clock net toggling
 twice per cycle. A result with zero dynamic power or with nets lacking activity is refused.
+
+Memory macros (``bitwave.synth.memory_macro``) add their own power:
+
+    P_macro = leakage + f x (E_cycle + reads per cycle x E_read + bits written per cycle x E_bit)
+
+with the reads and written bits counted per lane and cycle by the gate-level simulation.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from bitwave.errors import BitwaveError
 from bitwave.synth.liberty import Library
+from bitwave.synth.memory_macro import macro_model
 from bitwave.synth.netlist import CONST1, FlatNetlist
+
+
+@dataclass(frozen=True)
+class MacroActivity:
+    """One macro's accesses per clock cycle (averaged over lanes and cycles)."""
+
+    reads_per_cycle: float
+    bits_written_per_cycle: float
 
 
 @dataclass
@@ -29,6 +44,9 @@ class PowerReport:
     leakage_w: float
     by_block: dict[str, dict[str, float]]
     mean_activity: float
+    macro_dynamic_w: float = 0.0
+    macro_leakage_w: float = 0.0
+    macros: list[dict] = field(default_factory=list)
 
     @property
     def total_w(self) -> float:
@@ -44,6 +62,9 @@ class PowerReport:
             "leakage_w": self.leakage_w,
             "total_w": self.total_w,
             "mean_activity_per_cycle": self.mean_activity,
+            "macro_dynamic_w": self.macro_dynamic_w,
+            "macro_leakage_w": self.macro_leakage_w,
+            "macros": self.macros,
             "by_block": self.by_block,
         }
 
@@ -64,8 +85,10 @@ def estimate_power(
     net_load_f: dict[int, float],
     net_slew_s: dict[int, float] | None = None,
     clock_port: str = "clk",
+    macro_activity: list[MacroActivity] | None = None,
 ) -> PowerReport:
-    """Power at ``clock_hz`` given each net's transitions per cycle (``activity[net]``)."""
+    """Power at ``clock_hz`` given each net's transitions per cycle (``activity[net]``) and,
+    for a netlist with memory macros, each macro's accesses (``macro_activity``)."""
     if clock_hz <= 0:
         raise BitwaveError(f"clock frequency must be positive, got {clock_hz} Hz")
     if len(activity) != netlist.n_nets:
@@ -82,17 +105,26 @@ def estimate_power(
     for net in clock_nets:
         rate[net] = 2.0  # one rising and one falling edge per cycle
     rate[: CONST1 + 1] = 0.0
+    if netlist.macros and (macro_activity is None or len(macro_activity) != len(netlist.macros)):
+        raise BitwaveError(
+            f"the netlist has {len(netlist.macros)} memory macros but the activity gives the "
+            f"accesses of {0 if macro_activity is None else len(macro_activity)}: macros are unannotated"
+        )
     blocks: dict[str, dict[str, float]] = defaultdict(
-        lambda: {"switching_w": 0.0, "internal_w": 0.0, "leakage_w": 0.0}
+        lambda: {"switching_w": 0.0, "internal_w": 0.0, "leakage_w": 0.0, "macro_dynamic_w": 0.0}
     )
     drivers = netlist.drivers(library)
+    macro_driven = {n: m.block for m in netlist.macros for n in m.output_nets()}
     switching = internal = clock_power = leakage = 0.0
     # Net switching power goes to the block of the driving cell (inputs: the top block).
     for net, load in net_load_f.items():
         if net <= CONST1:
             continue
         watts = 0.5 * load * v2 * rate[net] * clock_hz
-        block = netlist.instances[drivers[net][0]].block if net in drivers else netlist.top
+        if net in drivers:
+            block = netlist.instances[drivers[net][0]].block
+        else:
+            block = macro_driven.get(net, netlist.top)
         blocks[block]["switching_w"] += watts
         if net in clock_nets:
             clock_power += watts
@@ -114,13 +146,39 @@ def estimate_power(
                 clock_power += watts
             else:
                 internal += watts
-    dynamic = switching + internal + clock_power
+    macro_dynamic = macro_leakage = 0.0
+    macros = []
+    for macro, accesses in zip(netlist.macros, macro_activity or [], strict=True):
+        model = macro_model(library, macro.kind, macro.depth, macro.width)
+        read_w = accesses.reads_per_cycle * model.read_energy_j * clock_hz
+        write_w = accesses.bits_written_per_cycle * model.write_bit_energy_j * clock_hz
+        cycle_w = model.cycle_energy_j * clock_hz
+        macro_dynamic += read_w + write_w + cycle_w
+        macro_leakage += model.leakage_w
+        blocks[macro.block]["macro_dynamic_w"] += read_w + write_w + cycle_w
+        blocks[macro.block]["leakage_w"] += model.leakage_w
+        macros.append({
+            "name": macro.name, "block": macro.block, "shape": macro.shape,
+            "reads_per_cycle": accesses.reads_per_cycle,
+            "bits_written_per_cycle": accesses.bits_written_per_cycle,
+            "read_energy_j": model.read_energy_j, "write_bit_energy_j": model.write_bit_energy_j,
+            "cycle_energy_j": model.cycle_energy_j,
+            "read_w": read_w, "write_w": write_w, "clock_w": cycle_w,
+            "leakage_w": model.leakage_w, "total_w": read_w + write_w + cycle_w + model.leakage_w,
+        })  # fmt: skip
+    leakage += macro_leakage
+    dynamic = switching + internal + clock_power + macro_dynamic
     if dynamic <= 0.0:
         raise BitwaveError(
             "the simulation produced zero dynamic power: the stimulus never toggled the design"
         )
     for entry in blocks.values():
-        entry["total_w"] = entry["switching_w"] + entry["internal_w"] + entry["leakage_w"]
+        entry["total_w"] = (
+            entry["switching_w"]
+            + entry["internal_w"]
+            + entry["leakage_w"]
+            + entry["macro_dynamic_w"]
+        )
     signal_nets = [n for n in range(CONST1 + 1, netlist.n_nets) if n not in clock_nets]
     return PowerReport(
         clock_hz=clock_hz,
@@ -131,4 +189,7 @@ def estimate_power(
         leakage_w=leakage,
         by_block={k: dict(v) for k, v in blocks.items()},
         mean_activity=float(np.mean(activity[signal_nets])) if signal_nets else 0.0,
+        macro_dynamic_w=macro_dynamic,
+        macro_leakage_w=macro_leakage,
+        macros=macros,
     )

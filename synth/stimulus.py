@@ -38,6 +38,21 @@ class StreamRun:
     outputs: list[list[int]]  # per lane, the output beats' data in order
 
 
+def load_weights(sim: GateSimulator, writes: object, reset_port: str) -> int:
+    """Write ``writes`` (a ``bitwave.sim.weight_loading.WeightWrites``: port names and
+    (address, word) pairs) through the weight port in every lane, one word per cycle, with the
+    design held in reset; returns the number of words written."""
+    sim.set_input_int(reset_port, 1)
+    for address, word in tqdm(writes.writes, desc="weight load", unit="word", leave=False):
+        sim.set_input_int(writes.en, 1)
+        sim.set_input_int(writes.addr, address)
+        sim.set_input_int(writes.data, word)
+        sim.evaluate()
+        sim.clock()
+    sim.set_input_int(writes.en, 0)
+    return len(writes.writes)
+
+
 def stream_frames(
     sim: GateSimulator,
     frames: np.ndarray,

@@ -1,12 +1,17 @@
 """Static timing of a mapped netlist from the liberty tables: the longest register-to-register
 (or port-to-register / register-to-port) path, with slews propagated through the arcs and each
-net's load = the input capacitance of its sinks (no wire load: pre-layout estimate)."""
+net's load = the input capacitance of its sinks (no wire load: pre-layout estimate).
+
+Memory macros (``bitwave.synth.memory_macro``): read data start at the read register's
+clock-to-q (the model's flip-flop arc at the net's load); read address and enable pins are
+endpoints needing the macro's access time (mux levels + setup), write pins the setup time."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bitwave.synth.liberty import Library
+from bitwave.synth.memory_macro import bit_figures, macro_model
 from bitwave.synth.netlist import CONST1, FlatNetlist, combinational_order
 
 LAUNCH_TYPES = ("rising_edge",)
@@ -24,9 +29,11 @@ class TimingReport:
     path: list[dict]  # startpoint first: {"instance", "cell", "pin", "net", "arrival_ns"}
     net_load_f: dict[int, float]
     net_slew_s: dict[int, float]
+    endpoint: str = ""
 
     def to_json(self) -> dict:
         return {
+            "endpoint": self.endpoint,
             "critical_path_ns": self.critical_path_s * 1e9,
             "setup_ns": self.setup_s * 1e9,
             "min_period_ns": self.min_period_s * 1e9,
@@ -43,6 +50,21 @@ def net_loads(netlist: FlatNetlist, library: Library) -> dict[int, float]:
         for pin, net in inst.pins.items():
             if cell.pins[pin].direction == "input":
                 loads[net] = loads.get(net, 0.0) + cell.pins[pin].capacitance_f
+    if netlist.macros:
+        # A macro's read address/enable drive mux selects, its write pins flip-flop inputs
+        # (one cell input each: the macro buffers them inside); clocks are inside its model.
+        figures = bit_figures(library)
+        per_pin = {
+            "RD_ADDR": figures.mux_select_capacitance_f,
+            "RD_EN": figures.flop_data_capacitance_f,
+        }
+        per_pin.update(
+            dict.fromkeys(("WR_ADDR", "WR_DATA", "WR_EN"), figures.flop_data_capacitance_f)
+        )
+        for macro in netlist.macros:
+            for pin, capacitance in per_pin.items():
+                for net in macro.pins[pin]:
+                    loads[net] = loads.get(net, 0.0) + capacitance
     return loads
 
 
@@ -68,6 +90,18 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
                 if delay >= arrival.get(net, -1.0):
                     arrival[net], slew[net] = delay, arc.transition(default_slew, load)
                     came_from[net] = (index, arc.pin, None)
+    models = [macro_model(library, m.kind, m.depth, m.width) for m in netlist.macros]
+    if netlist.macros:
+        flop = library.cell(bit_figures(library).flop)
+        launch = [a for a in flop.arcs if a.timing_type in LAUNCH_TYPES]
+        for number, macro in enumerate(netlist.macros):
+            for net in macro.output_nets():
+                load = loads.get(net, 0.0)
+                delay = max((a.delay(default_slew, load) for a in launch), default=0.0)
+                if delay >= arrival.get(net, -1.0):
+                    arrival[net] = delay
+                    slew[net] = max((a.transition(default_slew, load) for a in launch), default=0.0)
+                    came_from[net] = (-1 - number, "RD_DATA", None)
     for index in combinational_order(netlist, library):
         inst = netlist.instances[index]
         cell = library.cell(inst.cell)
@@ -90,7 +124,7 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
             else:
                 slew[target] = max(slew.get(target, 0.0), arc.transition(slew[source], load))
     # Endpoints: flip-flop data pins (plus setup) and output ports.
-    worst, worst_net, worst_setup = 0.0, None, 0.0
+    worst, worst_net, worst_setup, endpoint = 0.0, None, 0.0, ""
     for inst in netlist.instances:
         cell = library.cell(inst.cell)
         if cell.sequential is None:
@@ -102,11 +136,22 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
                     setup = arc.constraint(slew[net])
                     if arrival[net] + setup > worst + worst_setup:
                         worst, worst_net, worst_setup = arrival[net], net, setup
+                        endpoint = f"{inst.name}.{arc.pin} ({inst.cell})"
+    for macro, model in zip(netlist.macros, models, strict=True):
+        for pin, nets in macro.input_pins().items():
+            if pin in ("RD_CLK", "WR_CLK", "RD_SRST", "RD_ARST"):
+                continue
+            setup = model.access_s if pin.startswith("RD_") else model.setup_s
+            for net in nets:
+                if net in arrival and net > CONST1 and arrival[net] + setup > worst + worst_setup:
+                    worst, worst_net, worst_setup = arrival[net], net, setup
+                    endpoint = f"{macro.name}.{pin} ({macro.shape})"
     for port in netlist.ports.values():
         if port.direction == "output":
             for net in port.nets:
                 if net in arrival and arrival[net] > worst + worst_setup:
                     worst, worst_net, worst_setup = arrival[net], net, 0.0
+                    endpoint = f"output port {port.name}"
     path = _trace(netlist, library, came_from, arrival, worst_net)
     period = worst + worst_setup
     return TimingReport(
@@ -117,6 +162,7 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
         path=path,
         net_load_f=loads,
         net_slew_s=slew,
+        endpoint=endpoint,
     )
 
 
@@ -126,9 +172,13 @@ def _trace(
     steps = []
     while net is not None and net in came_from:
         index, pin, source = came_from[net]
-        inst = netlist.instances[index]
+        if index < 0:  # a memory macro's read data
+            macro = netlist.macros[-1 - index]
+            name, cell = macro.name, macro.shape
+        else:
+            name, cell = netlist.instances[index].name, netlist.instances[index].cell
         steps.append({
-            "instance": inst.name, "cell": inst.cell, "pin": pin,
+            "instance": name, "cell": cell, "pin": pin,
             "net": netlist.net_names.get(net, f"net{net}"), "arrival_ns": arrival[net] * 1e9,
         })  # fmt: skip
         net = source
