@@ -193,15 +193,12 @@ def clock_gate(library: Library) -> Cell | None:
     return min(cells, key=lambda c: c.area_um2) if cells else None
 
 
-_FIGURES: dict[tuple[str, int], BitFigures] = {}
-
-
 def bit_figures(library: Library) -> BitFigures:
-    """Per-bit figures of ``library`` (computed once per library object)."""
-    key = (library.path, id(library))
-    if key not in _FIGURES:
-        _FIGURES[key] = _bit_figures(library)
-    return _FIGURES[key]
+    """Per-bit figures of ``library`` (computed once per library object, kept on it)."""
+    figures = library.__dict__.get("_bitwave_macro_figures")
+    if figures is None:
+        figures = library.__dict__["_bitwave_macro_figures"] = _bit_figures(library)
+    return figures
 
 
 def _bit_figures(library: Library) -> BitFigures:
@@ -298,11 +295,14 @@ def macro_model(library: Library, kind: str, depth: int, width: int) -> MacroMod
                 f"liberty has no integrated clock gate: every storage flip-flop is clocked every cycle "
                 f"and recirculates through a {f.mux}"
             )
-    area = leakage = 0.0
-    for name, count in cells.items():
-        cell = library.cell(name)
-        area += count * cell.area_um2
-        leakage += count * cell.leakage_w
+    per_cell = {
+        f.flop: (f.flop_area_um2, f.flop_leakage_w),
+        f.mux: (f.mux_area_um2, f.mux_leakage_w),
+    }
+    if f.clock_gate is not None:
+        per_cell[f.clock_gate] = (f.clock_gate_area_um2, f.clock_gate_leakage_w)
+    area = sum(count * per_cell[name][0] for name, count in cells.items())
+    leakage = sum(count * per_cell[name][1] for name, count in cells.items())
     read_energy = width * (levels * f.mux_level_energy_j + f.register_bit_energy_j)
     write_bit = f.register_bit_energy_j if kind == "ram" else 0.0
     return MacroModel(
