@@ -202,3 +202,23 @@ def test_cells_mode_maps_memories_to_flip_flops(designs):
     assert summary["golden_mismatched_frames"] == 0
     assert area["total_area_um2"] == pytest.approx(area["yosys_stat_area_um2"])
     np.testing.assert_array_less(0, area["by_cell"]["DFF_X1"]["count"])
+
+
+def test_memory_init_blocks_become_readmemh():
+    from bitwave.synth.asic import hoist_memory_inits
+
+    verilog = "\n".join([
+        "  reg [11:0] mem [2:0];",
+        "  initial begin",
+        "    mem[0] = 12'h0ab;",
+        "    mem[1] = 12'hfff;",
+        "    mem[2] = 12'h1;",
+        "  end",
+        "  initial begin",  # not in word order: left as written
+        "    other[1] = 4'h1;",
+        "  end",
+    ])  # fmt: skip
+    text, files = hoist_memory_inits(verilog, "d_mem")
+    assert files == {"d_mem_0.hex": "0ab\nfff\n001\n"}
+    assert '  initial $readmemh("d_mem_0.hex", mem);' in text.splitlines()
+    assert "    other[1] = 4'h1;" in text.splitlines()
