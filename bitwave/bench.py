@@ -14,6 +14,7 @@ BENCHES = {
     "data": "bitwave.models.data.bench:run",
     "popcount-area": "bitwave.hw.popcount_bench:run",
     "verify": "bitwave.sim.bench:run",
+    "synth-memories": "bitwave.synth.memory_bench:run",
 }
 
 
