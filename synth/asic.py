@@ -186,6 +186,9 @@ def map_to_cells(
         "flatten",
         "rename -hide w:* x:* %d",
         "opt_clean -purge",
+        # OpenSTA's reader takes no concatenations on the left of an assign: one-bit wires.
+        "splitnets",
+        "opt_clean -purge",
         "write_verilog -noattr -noexpr -nohex -nodec mapped_flat.v",
     ]
     run = run_yosys("\n".join(script) + "\n", workdir, name="synth")
