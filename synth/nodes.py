@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -374,6 +376,8 @@ def synthesize_node(
             drive_parallel if form == "parallel" else drive_serial,
             lanes=lanes,
             cross_check=False,
+            # A node's only table (the serial constant-weight node's) is logic, not a memory.
+            memories="cells",
         )
     require_ok(result)
     if checked["vectors"] == 0:
@@ -423,7 +427,8 @@ def run_comparison(
                     )
                     continue
                 jobs.append((kind, form, n))
-    results = _synthesize_all(jobs, clock_mhz, liberty, workers)
+    results, failed = _synthesize_all(jobs, clock_mhz, liberty, workers)
+    skipped += failed
     data = {
         "clock_mhz": clock_mhz,
         "liberty": str(liberty or "synth/nangate45_compact.lib (NanGate45 typical, compact)"),
@@ -437,32 +442,54 @@ def run_comparison(
 
 def _synthesize_all(
     jobs: list[tuple[str, str, int]], clock_mhz: float, liberty: Path | None, workers: int
-) -> list[NodeResult]:
-    """Results in the order of ``jobs``, whatever order they finish in."""
+) -> tuple[list[NodeResult], list[dict]]:
+    """Results in the order of ``jobs``, whatever order they finish in, and the nodes Yosys
+    could not synthesize (recorded with the reason; any other error, such as a gate-level
+    mismatch, stops the comparison)."""
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+
     from tqdm import tqdm
 
-    if workers == 1:
-        return [
-            synthesize_node(kind, n, form, clock_mhz, liberty=liberty)
-            for kind, form, n in tqdm(jobs, desc="node synthesis", unit="node")
-        ]
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from bitwave.synth.yosys import YosysError
 
-    results: dict[int, NodeResult] = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        # Largest nodes first, so that the long ones do not start last.
-        order = sorted(range(len(jobs)), key=lambda index: -jobs[index][2])
-        futures = {
-            pool.submit(
-                synthesize_node, jobs[i][0], jobs[i][2], jobs[i][1], clock_mhz, liberty=liberty
-            ): i
-            for i in order
-        }
-        for future in tqdm(
-            as_completed(futures), total=len(jobs), desc="node synthesis", unit="node"
-        ):
-            results[futures[future]] = future.result()
-    return [results[index] for index in range(len(jobs))]
+    outcomes: dict[int, NodeResult | YosysError] = {}
+
+    def settle(index: int, run: Callable[[], NodeResult]) -> None:
+        try:
+            outcomes[index] = run()
+        except YosysError as error:
+            kind, form, n = jobs[index]
+            tqdm.write(
+                f"warning: {kind} {form} N={n} not synthesized: {str(error).splitlines()[0]}"
+            )
+            outcomes[index] = error
+
+    if workers == 1:
+        for index, (kind, form, n) in enumerate(tqdm(jobs, desc="node synthesis", unit="node")):
+            settle(index, partial(synthesize_node, kind, n, form, clock_mhz, liberty=liberty))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            # Largest nodes first, so that the long ones do not start last.
+            order = sorted(range(len(jobs)), key=lambda index: -jobs[index][2])
+            futures: dict[Future, int] = {
+                pool.submit(
+                    synthesize_node, jobs[i][0], jobs[i][2], jobs[i][1], clock_mhz, liberty=liberty
+                ): i
+                for i in order
+            }
+            for future in tqdm(
+                as_completed(futures), total=len(jobs), desc="node synthesis", unit="node"
+            ):
+                settle(futures[future], future.result)
+    results, failed = [], []
+    for index, (kind, form, n) in enumerate(jobs):
+        outcome = outcomes[index]
+        if isinstance(outcome, NodeResult):
+            results.append(outcome)
+        else:
+            reason = str(outcome).splitlines()[0]
+            failed.append({"kind": kind, "form": form, "n": n, "reason": f"Yosys failed: {reason}"})
+    return results, failed
 
 
 def write_report(data: dict, out: Path) -> None:

@@ -55,3 +55,40 @@ def test_bad_node_arguments(capsys):
     assert "comma-separated integers" in capsys.readouterr().err
     assert main(["nodes", "--inputs", "8", "--kinds", "float64"]) == 2
     assert "unknown node kind" in capsys.readouterr().err
+
+
+def test_a_yosys_failure_is_recorded_and_the_rest_goes_on(tmp_path, monkeypatch):
+    """A node Yosys cannot synthesize (e.g. out of WebAssembly memory) is listed with its reason
+    under 'Not synthesized'; the other nodes are still measured."""
+    from bitwave.synth.yosys import YosysError
+
+    original = nodes.synthesize_node
+
+    def failing(kind, n, form, clock_mhz, **kwargs):
+        if kind == "int8" and form == "parallel":
+            raise YosysError("yosys failed (exit 1) running synth.ys\nlog tail")
+        return original(kind, n, form, clock_mhz, **kwargs)
+
+    monkeypatch.setattr(nodes, "synthesize_node", failing)
+    data = run_comparison([4], 100.0, tmp_path, kinds=["xnor", "int8"])
+    assert {(r["kind"], r["form"]) for r in data["results"]} == {
+        ("xnor", "parallel"),
+        ("xnor", "serial"),
+        ("int8", "serial"),
+    }
+    assert data["skipped"] == [
+        {
+            "kind": "int8",
+            "form": "parallel",
+            "n": 4,
+            "reason": "Yosys failed: yosys failed (exit 1) running synth.ys",
+        }
+    ]
+    assert "int8 parallel N=4: Yosys failed" in (tmp_path / "README.md").read_text()
+
+
+def test_a_gate_level_mismatch_is_not_recorded_as_a_yosys_failure(tmp_path, monkeypatch):
+    original = nodes.reference_tree
+    monkeypatch.setattr(nodes, "reference_tree", lambda kind, x, w: original(kind, x, w) + 1)
+    with pytest.raises(BitwaveError, match="gate-level"):
+        run_comparison([4], 100.0, tmp_path, kinds=["xnor"])
