@@ -178,3 +178,22 @@ def test_train_and_eval_on_a_real_data_folder(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "run"), "--data", str(folder), "--quiet"]) == 0
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
     assert metrics["utterances"] == 2 and np.isfinite(metrics["model"]["si_sdri"])
+
+
+def test_loss_weighting_follows_the_noisy_energy():
+    from bitwave.models.train import _loss_weight
+
+    mags = np.array([[1.0, 2.0, 3.0, 2.0]], dtype=np.float32)
+    assert _loss_weight(mags, "none") is None
+    magnitude, power = _loss_weight(mags, "magnitude"), _loss_weight(mags, "power")
+    assert np.allclose(magnitude.numpy(), mags / 2.0)
+    assert np.allclose(power.numpy(), mags**2 / np.mean(mags**2))
+    # the loudest bin counts most, and mean 1 keeps the loss scale
+    assert power.argmax() == 2 and float(power.mean()) == pytest.approx(1.0)
+
+
+def test_unknown_loss_weighting_is_refused(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"train": {"loss_weighting": "snr"}}))
+    with pytest.raises(BitwaveError, match="loss_weighting"):
+        config.load(path)
