@@ -358,7 +358,7 @@ def write_reports(
         f"Liberty: `{Path(result.liberty).name}`; clock {mhz:g} MHz; Yosys {result.yosys_seconds:.1f} s, whole flow {seconds:.1f} s.",
         f"Memories: `{result.memories}` ("
         + (
-            "kept as macros, priced by the memory macro model (an estimate, see synth/README.md)"
+            "kept as macros priced by the memory macro model, an estimate: see synth/README.md"
             if result.memories == "macro"
             else "mapped to flip-flops and logic"
         )
