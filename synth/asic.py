@@ -5,10 +5,15 @@ hierarchy (one block per Amaranth component), ``extract_fa`` finds full and half
 generated techmap puts them on the library's FA / HA cells (abc never maps to multi-output
 cells), ``dfflibmap`` picks flip-flops and ``abc -liberty`` maps the remaining logic.
 
-Memories (``memories``): "macro" (default) keeps every inferred memory as a Yosys ``$mem_v2``
-cell, a macro that ``bitwave.synth.memory_macro`` prices, by running ``synth``'s script without
-its ``memory_map`` step; "cells" maps memories to flip-flops and logic like any other RTL
-(``memory_map``), which for weight ROMs of speech-enhancement size is an enormous logic cloud.
+Memories (``memories``): "macro" keeps every synchronous memory as a Yosys ``$mem_v2`` cell, a
+macro that ``bitwave.synth.memory_macro`` prices, by running ``synth``'s script with its
+``memory_map`` step restricted to the rest; "cells" maps all memories to flip-flops and logic
+like any other RTL; "auto" (the default) keeps RAMs as macros and maps ROMs to logic, since a
+constant table minimized by logic synthesis is far smaller than any cell-built ROM macro
+(random contents: ~0.1 um^2 per bit against the macro model's 1.9 um^2 mux-tree bit), while a
+RAM as cells is only the same flip-flops and muxes, slower to synthesize. Asynchronous-read
+memories (Yosys makes them of ``case`` tables, ``proc_rom``) are logic in every mode but "macro"
+keeps no other.
 
 Memory contents: Amaranth writes a memory's initial contents as an ``initial begin mem[i] =
 ...; end`` block, which Yosys' Verilog frontend reads in time quadratic in the number of words
@@ -32,7 +37,9 @@ from bitwave.synth.liberty import Library, load_library
 from bitwave.synth.yosys import run_yosys
 
 LIB_NAME = "cells.lib"
-MEMORY_MODES = ("macro", "cells")
+MEMORY_MODES = ("auto", "macro", "cells")
+# Per mode, the memories ``memory_map`` turns into cells (a Yosys selection; "cells": all).
+_MAPPED_MEMORIES = {"auto": "r:WR_PORTS=0 r:RD_CLK_ENABLE=0", "macro": "r:RD_CLK_ENABLE=0"}
 # ``synth``'s "fine" and "check" steps (Yosys 0.70 ``help synth``, with -noabc and no -lut)
 # without ``memory_map``: techmap leaves $mem_v2 cells alone, so they reach the netlist.
 _FINE_WITHOUT_MEMORY_MAP = ["opt -fast -full", "opt -full", "techmap", "opt -fast"]
@@ -139,11 +146,11 @@ def map_to_cells(
     workdir: str | os.PathLike | None = None,
     library: Library | None = None,
     flatten: bool = False,
-    memories: str = "macro",
+    memories: str = "auto",
 ) -> MappedDesign:
     """Synthesize ``top`` from ``verilog_files`` onto the liberty's cells in ``workdir`` (a new
-    temporary folder if None). Keeps the hierarchy unless ``flatten``. ``memories``: "macro"
-    keeps memories as ``$mem_v2`` macro cells, "cells" maps them to flip-flops and logic."""
+    temporary folder if None). Keeps the hierarchy unless ``flatten``. ``memories``: see
+    the module docstring (auto, macro or cells)."""
     check_memory_mode(memories)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", top):
         raise BitwaveError(f"top module name {top!r} is not a Verilog identifier")
@@ -164,8 +171,13 @@ def map_to_cells(
     script += [f"read_verilog -sv {name}" for name in sources]
     synth = f"synth -noabc -top {_escape(top)}" + (" -flatten" if flatten else "")
     script.append(f"hierarchy -check -top {_escape(top)}")
-    if memories == "macro":
-        script += [f"{synth} -run begin:fine", *_FINE_WITHOUT_MEMORY_MAP, *_CHECK]
+    if memories in _MAPPED_MEMORIES:
+        script += [
+            f"{synth} -run begin:fine",
+            f"memory_map {_MAPPED_MEMORIES[memories]}",
+            *_FINE_WITHOUT_MEMORY_MAP,
+            *_CHECK,
+        ]
     else:
         script.append(synth)
     if full is not None:
@@ -252,8 +264,9 @@ def hoist_memory_inits(text: str, prefix: str) -> tuple[str, dict[str, str]]:
 def check_memory_mode(memories: str) -> None:
     if memories not in MEMORY_MODES:
         raise BitwaveError(
-            f"memories must be one of {', '.join(MEMORY_MODES)} (macro: memory macros priced by "
-            f"the macro model; cells: flip-flops and logic), got {memories!r}"
+            f"memories must be one of {', '.join(MEMORY_MODES)} (auto: RAMs as macros priced by the "
+            f"macro model, ROMs as logic; macro: every memory a macro; cells: flip-flops and logic), "
+            f"got {memories!r}"
         )
 
 

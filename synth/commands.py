@@ -66,7 +66,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
         liberty=args.liberty,
         clock_mhz=args.clock_mhz,
         inputs=args.inputs,
-        memories=args.memories or "macro",
+        memories=args.memories or "auto",
     )
     print(
         json.dumps(
@@ -133,9 +133,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--memories",
-        choices=("macro", "cells"),
-        help="ASIC flow: keep memories as macros priced by bitwave's memory macro model "
-        "(macro, the default) or map them to flip-flops and logic (cells)",
+        choices=("auto", "macro", "cells"),
+        help="ASIC flow: auto (default) keeps RAMs as macros priced by bitwave's memory macro "
+        "model and maps ROMs to logic; macro keeps every memory as a macro; cells maps all to "
+        "flip-flops and logic",
     )
     parser.set_defaults(func=_handle_synth)
 

@@ -227,10 +227,11 @@ def synthesize_design(
     inputs: str | Path | None = None,
     lanes: int = DEFAULT_LANES,
     frames_per_lane: int = DEFAULT_FRAMES_PER_LANE,
-    memories: str = "macro",
+    memories: str = "auto",
 ) -> dict:
     """Run the ASIC flow on a generated design and write DIR/synth/. Returns the summary.
-    ``memories``: "macro" keeps memories as modelled macros, "cells" maps them to cells."""
+    ``memories``: "auto" keeps RAMs as modelled macros and maps ROMs to logic, "macro" keeps
+    every memory as a macro, "cells" maps them all to cells (see ``bitwave.synth.asic``)."""
     check_memory_mode(memories)
     manifest = read_manifest(design_dir)
     liberty_path = Path(liberty) if liberty else COMPACT_LIBRARY
@@ -358,9 +359,11 @@ def write_reports(
         f"Liberty: `{Path(result.liberty).name}`; clock {mhz:g} MHz; Yosys {result.yosys_seconds:.1f} s, whole flow {seconds:.1f} s.",
         f"Memories: `{result.memories}` ("
         + (
-            "kept as macros priced by the memory macro model, an estimate: see synth/README.md"
-            if result.memories == "macro"
-            else "mapped to flip-flops and logic"
+            {
+                "auto": "RAMs kept as macros priced by the memory macro model, an estimate (see "
+                "synth/README.md); ROMs mapped to logic",
+                "macro": "kept as macros priced by the memory macro model, an estimate: see synth/README.md",
+            }.get(result.memories, "mapped to flip-flops and logic")
         )
         + ").",
         "",

@@ -1,7 +1,7 @@
 """One mapped design, all the numbers: area (by cell, by block), static timing, and power from
 a gate-level simulation, plus the OpenSTA cross-check where ``sta`` is installed.
 
-Memory macros (``memories="macro"``, the default) are priced by ``bitwave.synth.memory_macro``:
+Memory macros (RAMs with ``memories="auto"``, the default; every memory with "macro") are priced by ``bitwave.synth.memory_macro``:
 their area is added to the standard cells', which alone are checked against Yosys ``stat``
 (it cannot price ``$mem_v2``); their count is checked against ``stat`` separately."""
 
@@ -55,7 +55,7 @@ class AsicResult:
     lanes: int
     opensta: dict | None = None
     extra: dict = field(default_factory=dict)
-    memories: str = "macro"
+    memories: str = "auto"
     macros: list[dict] = field(default_factory=list)  # per macro: name, block, model figures
     yosys_macro_count: int = 0
 
@@ -101,7 +101,7 @@ def run_asic(
     library: Library | None = None,
     clock_port: str = "clk",
     cross_check: bool = True,
-    memories: str = "macro",
+    memories: str = "auto",
 ) -> AsicResult:
     """Map ``top`` onto the liberty (memories as macros or as cells, see ``map_to_cells``),
     then measure. ``drive(sim)`` runs the stimulus (set inputs,

@@ -49,7 +49,7 @@ def library():
 @pytest.fixture(scope="module")
 def designs(tmp_path_factory):
     """The same folded network with a weight ROM (const) and a weight RAM (memory),
-    synthesized in the default (macro) mode."""
+    synthesized with every memory as a macro."""
     root = tmp_path_factory.mktemp("macro")
     ir.save(random_network([37, 11, 7], seed=3, name="gate"), root / "a.bwir")
     out = {}
@@ -57,7 +57,7 @@ def designs(tmp_path_factory):
         generate(
             root / "a.bwir", root / storage, fold_spec=FOLD, weight_storage=storage, beat_bits=8
         )
-        summary = synthesize_design(root / storage, frames_per_lane=3)
+        summary = synthesize_design(root / storage, frames_per_lane=3, memories="macro")
         out[storage] = (root / storage, summary)
     return out
 
@@ -185,7 +185,7 @@ def test_macro_model_structure(library):
 
 def test_memory_mode_is_checked(designs, capsys):
     design, _ = designs["const"]
-    with pytest.raises(BitwaveError, match="memories must be one of macro, cells"):
+    with pytest.raises(BitwaveError, match="memories must be one of auto, macro, cells"):
         synthesize_design(design, memories="flops")
     with pytest.raises(SystemExit):
         main(["synth", str(design), "--memories", "flops"])
@@ -222,3 +222,19 @@ def test_memory_init_blocks_become_readmemh():
     assert files == {"d_mem_0.hex": "0ab\nfff\n001\n"}
     assert '  initial $readmemh("d_mem_0.hex", mem);' in text.splitlines()
     assert "    other[1] = 4'h1;" in text.splitlines()
+
+
+def test_auto_mode_keeps_rams_as_macros_and_maps_roms_to_logic(designs):
+    """The default: weight RAMs stay macros; weight and threshold ROMs become logic."""
+    for storage in ("const", "memory"):
+        design, _ = designs[storage]
+        summary = synthesize_design(design, frames_per_lane=2)
+        area = json.loads((design / "synth" / "area.json").read_text())
+        assert summary["memories"] == "auto" and summary["golden_mismatched_frames"] == 0
+        kinds = [m["kind"] for m in area["macros"]]
+        if storage == "const":
+            assert kinds == []
+        else:
+            assert kinds and set(kinds) == {"ram"}
+            assert all(m["name"].endswith("weights.mem") for m in area["macros"])
+        assert "Memories: `auto`" in (design / "synth" / "report.md").read_text()
