@@ -166,13 +166,11 @@ class FoldedLayer(wiring.Component):
 
         # stage B flags, registered from stage A
         b_valid, b_first, b_last, b_frame_last = Signal(), Signal(), Signal(), Signal()
-        b_nf = Signal.like(nf)
         m.d.sync += [
             b_valid.eq(running),
             b_first.eq(sf == 0),
             b_last.eq(last_sf),
             b_frame_last.eq(running & last_step),
-            b_nf.eq(nf),
         ]
 
         out_free = (~self.o.valid | self.o.ready) & ~(b_valid & b_frame_last)
@@ -271,10 +269,14 @@ class FoldedLayer(wiring.Component):
         group = Signal(group_bits)
         m.d.comb += group.eq(Cat(*activations))
         with m.If(b_valid & b_last):
+            # The neuron folds finish in order 0..NF-1 and a frame starts only once the last
+            # output is taken, so the groups shift in from the top: after NF writes group 0 is
+            # at the bottom. (Writing group nf in place is an NF-way write decoder: at
+            # NF = 1024 Yosys runs out of memory on it.)
             if nf_count == 1:
                 m.d.sync += obuf.eq(group)
             else:
-                m.d.sync += obuf.word_select(b_nf, group_bits).eq(group)
+                m.d.sync += obuf.eq(Cat(obuf[group_bits:], group))
         m.d.comb += self.o.payload.eq(obuf[: self.layer.out_width * self.k_out])
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
