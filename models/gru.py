@@ -618,17 +618,20 @@ def sequence_loss(
     tbptt: int,
     optimizer: torch.optim.Optimizer | None = None,
     grad_clip: float = 1.0,
+    weight: torch.Tensor | None = None,
 ) -> float:
     """Mean BCE-with-logits of the mask over a batch of sequences, in truncated-BPTT chunks of
-    ``tbptt`` frames (the state carries over, gradients stop at chunk boundaries). With an
-    optimizer, one update per chunk."""
+    ``tbptt`` frames (the state carries over, gradients stop at chunk boundaries), each bin
+    weighted by ``weight`` (same shape as ``target``) if given. With an optimizer, one update
+    per chunk."""
     state = None
     total, frames = 0.0, 0
     for start in range(0, x.shape[1], tbptt):
         chunk_x, chunk_y = x[:, start : start + tbptt], target[:, start : start + tbptt]
         logits, state = model.logits(chunk_x, state)
         state = [s.detach() for s in state]
-        loss = F.binary_cross_entropy_with_logits(logits, chunk_y)
+        chunk_w = None if weight is None else weight[:, start : start + tbptt]
+        loss = F.binary_cross_entropy_with_logits(logits, chunk_y, weight=chunk_w)
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -644,7 +647,7 @@ def sequence_loss(
 
 def train_incremental(
     model: BitwiseGRU,
-    batches_fn: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    batches_fn: Callable[[int], tuple[torch.Tensor, ...]],
     steps_per_stage: int,
     lr: float = 1e-3,
     progress: bool = True,
@@ -663,7 +666,8 @@ def train_incremental(
 
     ``batches_fn(step)`` returns one batch of sequences for global step ``step``: bipolar
     input frames (B, T, N) as -1/+1 floats (B >= 2: BatchNorm needs a batch per time step) and
-    mask targets (B, T, M) in {0, 1}. Stages (``incremental_schedule``): ``real_steps``
+    mask targets (B, T, M) in {0, 1}, optionally a third tensor of per-bin loss weights
+    (B, T, M). Stages (``incremental_schedule``): ``real_steps``
     real-valued steps (default ``steps_per_stage``), ``steps_per_stage`` at each binarized
     weight fraction (increment, ..., 100%), ``steps_per_stage`` at each partial gate hardness
     (25%, 50%, 75%), then ``binary_steps`` fully binary; the learning rate is ``lr``
@@ -697,8 +701,10 @@ def train_incremental(
                 rate = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * index / (stage.steps - 1))))
             for group in optimizer.param_groups:
                 group["lr"] = rate
-            x, target = batches_fn(step)
-            loss = sequence_loss(model, x, target, tbptt, optimizer, grad_clip)
+            x, target, *weight = batches_fn(step)
+            loss = sequence_loss(
+                model, x, target, tbptt, optimizer, grad_clip, weight[0] if weight else None
+            )
             stage_losses.append(loss)
             log.losses.append(loss)
             bar.set_description(f"GRU {stage.name}")

@@ -265,13 +265,15 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
 
 
 def _sequence_batches(
-    frames: features.FrameSet, inputs: Inputs, length: int, batch: int, seed: int
-) -> Any:
+    frames: features.FrameSet, inputs: Inputs, length: int, batch: int, seed: int,
+    weighting: str = "none",
+) -> Any:  # fmt: skip
     """batches_fn for the GRU: ``batch`` random windows of ``length`` frames from whole
-    utterances (shorter utterances are tiled), as +/-1 bit-plane inputs and IBM targets."""
+    utterances (shorter utterances are tiled), as +/-1 bit-plane inputs, IBM targets and the
+    loss weights of ``weighting`` (see ``_loss_weight``)."""
     bits = features.bitplane_input(frames.noisy_mag, inputs.coding)
 
-    def batches(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batches(step: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([seed, step])
         rows = []
         for utterance in rng.integers(0, frames.utterances, size=batch):
@@ -282,7 +284,9 @@ def _sequence_batches(
             rows.append(index[start : start + length])
         rows = np.stack(rows)
         x = torch.from_numpy(bits[rows].astype(np.float32) * 2 - 1)
-        return x, torch.from_numpy(frames.ibm[rows].astype(np.float32))
+        target = torch.from_numpy(frames.ibm[rows].astype(np.float32))
+        weight = _loss_weight(frames.noisy_mag[rows], weighting)
+        return (x, target) if weight is None else (x, target, weight)
 
     return batches
 
@@ -316,6 +320,7 @@ def _train_gru(config: dict, out: Path, model: nn.Module, optimizer: Any, inputs
         train_config["sequence_frames"],
         train_config["sequences_per_batch"],
         seed,
+        train_config["loss_weighting"],
     )
     log = train_incremental(model, batches, train_config["steps_per_stage"], lr=train_config["lr"], progress=progress,
                             optimizer=optimizer, start_step=start_step, on_step=checkpoint)  # fmt: skip

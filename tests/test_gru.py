@@ -539,3 +539,18 @@ def test_incremental_training_learns_a_memory_task():
     assert np.array_equal(np.stack(golden.run_sequences(net, list(bits.numpy()))), codes)
     accuracy = (codes[:, 1:] == target.numpy()[:, 1:]).mean()
     assert accuracy > 0.6, f"fully binary GRU accuracy {accuracy:.3f} on the delayed copy"
+
+
+def test_sequence_loss_weights_bins():
+    """Per-bin weights scale each bin's BCE: all-zero weights give zero loss, uniform weights of
+    2 double it."""
+    from bitwave.models.gru import sequence_loss
+
+    torch.manual_seed(0)
+    model = BitwiseGRU(12, 8, 6, seed=1)
+    x, target = delayed_copy_batch(3, batch=4)
+    plain = sequence_loss(model, x, target, tbptt=10)
+    assert plain > 0
+    assert sequence_loss(model, x, target, tbptt=10, weight=torch.zeros_like(target)) == 0
+    doubled = sequence_loss(model, x, target, tbptt=10, weight=torch.full_like(target, 2.0))
+    assert doubled == pytest.approx(2 * plain, rel=1e-5)
