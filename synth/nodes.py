@@ -487,9 +487,16 @@ def _synthesize_all(
         if isinstance(outcome, NodeResult):
             results.append(outcome)
         else:
-            reason = str(outcome).splitlines()[0]
-            failed.append({"kind": kind, "form": form, "n": n, "reason": f"Yosys failed: {reason}"})
+            failed.append({"kind": kind, "form": form, "n": n, "reason": _failure_reason(outcome)})
     return results, failed
+
+
+def _failure_reason(error: Exception) -> str:
+    """One line for the report: Yosys' exit status and the last line it printed (the log
+    tail and stderr follow the first line of a YosysError); no temporary paths."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    head = lines[0].split(" running ")[0] if lines else "yosys failed"
+    return f"{head}: {lines[-1]}" if len(lines) > 1 else head
 
 
 def write_report(data: dict, out: Path) -> None:

@@ -81,10 +81,12 @@ def test_a_yosys_failure_is_recorded_and_the_rest_goes_on(tmp_path, monkeypatch)
             "kind": "int8",
             "form": "parallel",
             "n": 4,
-            "reason": "Yosys failed: yosys failed (exit 1) running synth.ys",
+            "reason": "yosys failed (exit 1): log tail",
         }
     ]
-    assert "int8 parallel N=4: Yosys failed" in (tmp_path / "README.md").read_text()
+    assert (
+        "int8 parallel N=4: yosys failed (exit 1): log tail" in (tmp_path / "README.md").read_text()
+    )
 
 
 def test_a_gate_level_mismatch_is_not_recorded_as_a_yosys_failure(tmp_path, monkeypatch):
