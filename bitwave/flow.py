@@ -175,8 +175,15 @@ def run_flow(
     run = Path(out)
     if force and run.exists():
         shutil.rmtree(run)
+    saved_config = run / "flow_config.json"
+    if saved_config.exists() and json.loads(saved_config.read_text()) != config:
+        # Finished stages are reused by their outputs' presence: only with the same config.
+        raise BitwaveError(
+            f"{run} holds a flow run made with another configuration ({saved_config}); "
+            "pass --force to redo it with this one, or choose another --out"
+        )
     run.mkdir(parents=True, exist_ok=True)
-    write_text(run / "flow_config.json", json.dumps(config, indent=1))
+    write_text(saved_config, json.dumps(config, indent=1))
     flow, hw_config = config["flow"], config["hw"]
     previous = run / "flow.json"
     stages: dict[str, dict] = (

@@ -68,3 +68,15 @@ def test_flow_bad_config_exits_2(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text("flow: {verify_vectors: 1}\n")
     assert main(["flow", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 2
     assert "flow.verify_vectors: 1 is out of range" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_flow_rerun_with_another_config_is_refused(flow_run, capsys):
+    """Finished stages are reused only for the configuration that made them."""
+    tmp, _ = flow_run
+    user = yaml.safe_load((tmp / "c.yaml").read_text())
+    user["train"]["lr"] = 0.02
+    (tmp / "other.yaml").write_text(yaml.safe_dump(user))
+    assert main(["flow", str(tmp / "other.yaml"), "--out", str(tmp / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "made with another configuration" in err and "--force" in err
