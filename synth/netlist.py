@@ -271,24 +271,26 @@ def _macro(name: str, block: str, cell: dict, pins: dict[str, list[int]]) -> Mac
         raise refuse("RD_PORTS", read_ports, "macros have exactly one read port")
     if write_ports > 1:
         raise refuse("WR_PORTS", write_ports, "more than one write port")
-    if _param(cell, "RD_CLK_ENABLE", name) != 1:
-        raise refuse("RD_CLK_ENABLE", 0, "an asynchronous read port")
-    if _param(cell, "RD_CLK_POLARITY", name) != 1:
-        raise refuse("RD_CLK_POLARITY", 0, "a falling-edge read port")
-    if _param(cell, "RD_TRANSPARENCY_MASK", name) != 0:
-        raise refuse("RD_TRANSPARENCY_MASK", 1, "a transparent read port")
-    if _param(cell, "RD_WIDE_CONTINUATION", name) != 0:
-        raise refuse("RD_WIDE_CONTINUATION", 1, "a wide read port")
+    # (parameter, the value a modelled macro has, what another value would mean)
+    required = [
+        ("RD_CLK_ENABLE", 1, "an asynchronous read port"),
+        ("RD_CLK_POLARITY", 1, "a falling-edge read port"),
+        ("RD_TRANSPARENCY_MASK", 0, "a transparent read port"),
+        ("RD_WIDE_CONTINUATION", 0, "a wide read port"),
+    ]
+    if write_ports:
+        required += [
+            ("WR_CLK_ENABLE", 1, "an asynchronous write port"),
+            ("WR_CLK_POLARITY", 1, "a falling-edge write port"),
+            ("WR_WIDE_CONTINUATION", 0, "a wide write port"),
+        ]
+    for parameter, wanted, why in required:
+        value = _param(cell, parameter, name)
+        if value != wanted:
+            raise refuse(parameter, value, why)
     for pin in ("RD_SRST", "RD_ARST"):
         if any(net != CONST0 for net in pins[pin]):
             raise refuse(pin, "connected", "a read-port reset")
-    if write_ports:
-        if _param(cell, "WR_CLK_ENABLE", name) != 1:
-            raise refuse("WR_CLK_ENABLE", 0, "an asynchronous write port")
-        if _param(cell, "WR_CLK_POLARITY", name) != 1:
-            raise refuse("WR_CLK_POLARITY", 0, "a falling-edge write port")
-        if _param(cell, "WR_WIDE_CONTINUATION", name) != 0:
-            raise refuse("WR_WIDE_CONTINUATION", 1, "a wide write port")
     abits = _param(cell, "ABITS", name)
     expected = {"RD_ADDR": abits, "RD_DATA": width, "RD_EN": 1, "RD_CLK": 1}
     if write_ports:

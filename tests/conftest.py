@@ -38,6 +38,23 @@ def generated_design(
     return folder / "design"
 
 
+FOLDED_SPEC = "fc0:pe=3,simd=8,pad;fc1:pe=2,simd=4,pad"
+
+
+def folded_designs(root: Path) -> dict[str, Path]:
+    """{"const": ..., "memory": ...}: one random 37-11-7 network generated with folded layers
+    (FOLDED_SPEC) and its weights in ROMs and in RAMs."""
+    from bitwave.hw.generate import generate
+    from bitwave.ir import save
+    from bitwave.random_ir import random_network
+
+    save(random_network([37, 11, 7], seed=3, name="gate"), root / "a.bwir")
+    for storage in ("const", "memory"):
+        generate(root / "a.bwir", root / storage, fold_spec=FOLDED_SPEC, weight_storage=storage,
+                 beat_bits=8)  # fmt: skip
+    return {storage: root / storage for storage in ("const", "memory")}
+
+
 def rewrite_ir(
     src: Path, dst: Path, manifest_edit=None, arrays_edit=None, redeclare: bool = False
 ) -> Path:

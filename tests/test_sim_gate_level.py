@@ -5,22 +5,20 @@ import json
 import shutil
 
 import pytest
+from conftest import folded_designs
 
 from bitwave import ir
 from bitwave.errors import BitwaveError
-from bitwave.random_ir import random_network
 from bitwave.sim.mutation import effective_mutation
 from bitwave.sim.runner import CACHE_ENV
 from bitwave.sim.verify import VerifyOptions, random_inputs, verify
 
-generate = pytest.importorskip("bitwave.hw.generate").generate
 synthesize_design = pytest.importorskip("bitwave.synth.design").synthesize_design
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
 pytestmark = pytest.mark.skipif(
     not HAVE_ICARUS,
     reason="gate-level tests run on Icarus, which is not installed: apt-get install -y iverilog",
 )
-FOLD = "fc0:pe=3,simd=8,pad;fc1:pe=2,simd=4,pad"
 VECTORS = 24
 
 
@@ -33,15 +31,9 @@ def shared_build_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gate")
-    ir.save(random_network([37, 11, 7], seed=3, name="gate"), root / "a.bwir")
-    designs = {}
-    for storage in ("const", "memory"):
-        generate(
-            root / "a.bwir", root / storage, fold_spec=FOLD, weight_storage=storage, beat_bits=8
-        )
-        synthesize_design(root / storage)
-        designs[storage] = root / storage
+    designs = folded_designs(tmp_path_factory.mktemp("gate"))
+    for design in designs.values():
+        synthesize_design(design)
     return designs
 
 

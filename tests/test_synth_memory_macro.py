@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import folded_designs
 
-from bitwave import ir
 from bitwave.cli import main
 from bitwave.errors import BitwaveError
-from bitwave.random_ir import random_network
 from bitwave.synth import memory_macro
 from bitwave.synth.asic import map_to_cells, stat_total_area
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY
@@ -26,8 +25,6 @@ from bitwave.synth.memory_macro import macro_model, mux_levels
 from bitwave.synth.netlist import load_netlist
 from bitwave.synth.stimulus import stream_frames
 
-generate = pytest.importorskip("bitwave.hw.generate").generate
-FOLD = "fc0:pe=3,simd=8,pad;fc1:pe=2,simd=4,pad"
 MODEL_TOLERANCE = 0.35  # the macro model's area against Yosys' flip-flops + muxes
 RAM_32X8 = """
 module ram32x8(input clk, input we, input [4:0] waddr, input [7:0] wdata,
@@ -50,15 +47,9 @@ def library():
 def designs(tmp_path_factory):
     """The same folded network with a weight ROM (const) and a weight RAM (memory),
     synthesized with every memory as a macro."""
-    root = tmp_path_factory.mktemp("macro")
-    ir.save(random_network([37, 11, 7], seed=3, name="gate"), root / "a.bwir")
     out = {}
-    for storage in ("const", "memory"):
-        generate(
-            root / "a.bwir", root / storage, fold_spec=FOLD, weight_storage=storage, beat_bits=8
-        )
-        summary = synthesize_design(root / storage, frames_per_lane=3, memories="macro")
-        out[storage] = (root / storage, summary)
+    for storage, design in folded_designs(tmp_path_factory.mktemp("macro")).items():
+        out[storage] = (design, synthesize_design(design, frames_per_lane=3, memories="macro"))
     return out
 
 
