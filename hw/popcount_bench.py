@@ -20,11 +20,6 @@ from bitwave.errors import BitwaveError
 N_INPUTS = 1024
 
 
-def default_liberty() -> Path:
-    # ../shared/pdk relative to the repository (development data, never committed)
-    return Path(__file__).resolve().parents[2] / "shared" / "pdk" / "nangate45_typ.lib.gz"
-
-
 def _cells(stat_text: str, known: dict) -> dict[str, int]:
     """Cell name -> count from a ``stat -liberty`` report (lines "COUNT AREA NAME")."""
     cells = {}
@@ -41,8 +36,9 @@ def run(n: int = N_INPUTS, liberty: str | None = None, seed: int = 0) -> dict:
 
     from bitwave.hw.xnor_neuron import XnorNeuron
     from bitwave.synth.asic import map_to_cells, stat_total_area
+    from bitwave.synth.derive_liberty import default_full_library
 
-    lib_path = Path(liberty) if liberty else default_liberty()
+    lib_path = Path(liberty) if liberty else default_full_library()
     if not lib_path.is_file():
         raise BitwaveError(
             f"popcount-area needs the NanGate45 liberty at {lib_path} (../shared/pdk)"

@@ -12,8 +12,7 @@ like any other RTL; "auto" (the default) keeps RAMs as macros and maps ROMs to l
 constant table minimized by logic synthesis is far smaller than any cell-built ROM macro
 (random contents: ~0.1 um^2 per bit against the macro model's 1.9 um^2 mux-tree bit), while a
 RAM as cells is only the same flip-flops and muxes, slower to synthesize. Asynchronous-read
-memories (Yosys makes them of ``case`` tables, ``proc_rom``) are logic in every mode but "macro"
-keeps no other.
+memories (Yosys makes them of ``case`` tables, ``proc_rom``) become logic in every mode.
 
 Memory contents: Amaranth writes a memory's initial contents as an ``initial begin mem[i] =
 ...; end`` block, which Yosys' Verilog frontend reads in time quadratic in the number of words
@@ -71,7 +70,7 @@ class MappedDesign:
     yosys_seconds: float
     liberty: Library
     liberty_path: Path
-    memories: str = "cells"
+    memories: str
 
 
 def find_adder(library: Library, n_inputs: int) -> AdderCell | None:

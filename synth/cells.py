@@ -2,7 +2,7 @@
 mapped_flat.v) runs in Verilator or Icarus, e.g. under cocotb for gate-level verification:
 
     from bitwave.synth.cells import write_cell_models
-    write_cell_models("synth/nangate45_compact.lib", "build/cells.v")
+    write_cell_models("synth/compact45.lib", "build/cells.v")
     # then simulate [build/cells.v, DIR/synth/mapped.v] with the design's top module
 
 Combinational outputs become ``assign`` statements of the liberty ``function``; flip-flops

@@ -180,6 +180,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="full liberty (.lib or .lib.gz; default ../shared/pdk/nangate45_typ.lib.gz)",
     )
     derive.add_argument(
-        "out", nargs="?", help="compact liberty to write (default synth/nangate45_compact.lib)"
+        "out", nargs="?", help="compact liberty to write (default synth/compact45.lib)"
     )
     derive.set_defaults(func=_handle_derive)

@@ -114,7 +114,8 @@ def derive_compact(full_path: str | os.PathLike, out_path: str | os.PathLike) ->
         NANGATE_ATTRIBUTION if "nangate" in name.lower() else f" * Source library: {name}.\n"
     )
     out: list[str] = [ATTRIBUTION.format(source=Path(full_path).name, provenance=provenance)]
-    out.append(f"library ({name}) {{\n")
+    # bitwave's own library: its own name, the source named in the attribution above
+    out.append(f"library ({COMPACT_NAME}) {{\n")
     for key in _LIB_KEEP:
         if key in root.simple:
             out.append(_attr(key, root.simple[key], "  "))
@@ -263,7 +264,8 @@ def default_full_library() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "pdk" / "nangate45_typ.lib.gz"
 
 
-COMPACT_LIBRARY = Path(__file__).resolve().parent / "nangate45_compact.lib"
+COMPACT_LIBRARY = Path(__file__).resolve().parent / "compact45.lib"
+COMPACT_NAME = "bitwave_compact45"
 
 
 def main(argv: list[str] | None = None) -> int:

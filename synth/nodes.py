@@ -431,7 +431,7 @@ def run_comparison(
     skipped += failed
     data = {
         "clock_mhz": clock_mhz,
-        "liberty": str(liberty or "synth/nangate45_compact.lib (NanGate45 typical, compact)"),
+        "liberty": str(liberty or "synth/compact45.lib (NanGate45 typical, compact)"),
         "results": [r.__dict__ for r in results],
         "skipped": skipped,
         "ratios_vs_xnor": _ratios(results),

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import NANGATE45 as LIBERTY
 
 from bitwave import ir
 from bitwave.models.cost.adapters import from_ir
@@ -27,7 +28,6 @@ from bitwave.models.cost.hardware import estimate
 from bitwave.models.cost.tables import load_table, make_table, table_from_dict
 from bitwave.random_ir import random_network
 
-LIBERTY = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
 TOLERANCE = 0.15
 SIZES = ([64, 16], [256, 32], [1024, 16])  # input -> output widths of one binary layer
 CLOCK_MHZ = 100.0

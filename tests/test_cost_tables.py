@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import NANGATE45 as LIBERTY
 
 from bitwave.cli import main
 from bitwave.errors import BitwaveError
@@ -15,7 +16,6 @@ from bitwave.models.cost.architectures import build
 from bitwave.models.cost.hardware import Folding, estimate
 from bitwave.models.cost.tables import load_table, make_table, table_from_dict, table_yaml
 
-LIBERTY = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
 LIB = "NanGate45 typical (synthetic test nodes)"
 
 

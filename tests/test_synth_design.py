@@ -1,10 +1,10 @@
 """`bitwave synth DIR` on small streaming networks from `bitwave generate`."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NANGATE45 as FULL
 from conftest import generated_design
 
 from bitwave import golden, ir
@@ -16,7 +16,6 @@ from bitwave.synth.flow import run_asic
 from bitwave.synth.stimulus import stream_frames
 
 SIZES = (32, 8, 4)
-FULL = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
 
 
 @pytest.fixture

@@ -1,16 +1,14 @@
 """The liberty reader, boolean functions, and the compact library against the full NanGate45."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import NANGATE45 as FULL
 
 from bitwave.errors import BitwaveError
 from bitwave.synth.boolexpr import parse_function
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY, derive_compact
 from bitwave.synth.liberty import load_library
 
-FULL = Path(__file__).resolve().parents[2] / "shared/pdk/nangate45_typ.lib.gz"
 needs_full = pytest.mark.skipif(
     not FULL.is_file(), reason=f"full NanGate45 liberty not found at {FULL}"
 )
