@@ -67,6 +67,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
         clock_mhz=args.clock_mhz,
         inputs=args.inputs,
         memories=args.memories or "auto",
+        max_fanout=args.max_fanout,
     )
     print(
         json.dumps(
@@ -110,6 +111,8 @@ def _handle_derive(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from bitwave.synth.fanout import DEFAULT_MAX_FANOUT
+
     parser = subparsers.add_parser(
         "synth",
         help="synthesize a generated design: area, timing, activity-based power (or FPGA resources)",
@@ -137,6 +140,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ASIC flow: auto (default) keeps RAMs as macros priced by bitwave's memory macro "
         "model and maps ROMs to logic; macro keeps every memory as a macro; cells maps all to "
         "flip-flops and logic",
+    )
+    parser.add_argument(
+        "--max-fanout",
+        type=int,
+        default=DEFAULT_MAX_FANOUT,
+        metavar="N",
+        help=f"ASIC flow: buffer trees on nets with more than N loads before timing, power and "
+        f"the golden check (default {DEFAULT_MAX_FANOUT}; 0 = no repair; the clock net is "
+        "left ideal)",
     )
     parser.set_defaults(func=_handle_synth)
 

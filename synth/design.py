@@ -4,7 +4,11 @@ and write DIR/synth/ (mapped netlist, area.json, timing.json, power.json, report
 The power simulation doubles as a functional check: a design generated with ``--weights
 memory`` first gets its IR's weights through the write port (the documented layout,
 ``bitwave.sim.weight_loading``), and every output frame of the mapped netlist is compared
-with the golden model of the design's IR. A mismatch is an error, not a result."""
+with the golden model of the design's IR. A mismatch is an error, not a result.
+
+High-fanout nets get buffer trees first (``--max-fanout``, default 16, 0 for none; see
+``bitwave.synth.fanout``): the golden-model check, timing, power and area are all of the
+repaired netlist, so the check also proves that the repair kept the function."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from bitwave.errors import BitwaveError
 from bitwave.paths import inside, sanitize_identifier, write_text
 from bitwave.synth.asic import check_memory_mode
 from bitwave.synth.derive_liberty import COMPACT_LIBRARY
+from bitwave.synth.fanout import DEFAULT_MAX_FANOUT, check_max_fanout
 from bitwave.synth.flow import AsicResult, require_ok, run_asic, write_json
 from bitwave.synth.gatesim import GateSimulator
 from bitwave.synth.stimulus import Stream, StreamRun, load_weights, stream_frames
@@ -228,11 +233,14 @@ def synthesize_design(
     lanes: int = DEFAULT_LANES,
     frames_per_lane: int = DEFAULT_FRAMES_PER_LANE,
     memories: str = "auto",
+    max_fanout: int = DEFAULT_MAX_FANOUT,
 ) -> dict:
     """Run the ASIC flow on a generated design and write DIR/synth/. Returns the summary.
     ``memories``: "auto" keeps RAMs as modelled macros and maps ROMs to logic, "macro" keeps
-    every memory as a macro, "cells" maps them all to cells (see ``bitwave.synth.asic``)."""
+    every memory as a macro, "cells" maps them all to cells (see ``bitwave.synth.asic``).
+    ``max_fanout``: nets with more loads get buffer trees (0: no repair)."""
     check_memory_mode(memories)
+    check_max_fanout(max_fanout)
     manifest = read_manifest(design_dir)
     liberty_path = Path(liberty) if liberty else COMPACT_LIBRARY
     mhz = float(clock_mhz) if clock_mhz else manifest.clock_mhz
@@ -286,6 +294,7 @@ def synthesize_design(
         keep_dir=out,
         clock_port=manifest.clock_port,
         memories=memories,
+        max_fanout=max_fanout,
     )
     require_ok(result)
     stream = run["stream"]
@@ -331,6 +340,8 @@ def write_reports(
     timing = result.timing.to_json()
     timing["clock_mhz"] = mhz
     timing["slack_ns"] = period_s * 1e9 - result.timing.min_period_s * 1e9
+    repair = result.fanout.to_json() if result.fanout else None
+    timing["fanout_repair"] = repair
     macs = binary_macs_per_frame(manifest.layers)
     power_json = power.to_json()
     power_json.update({
@@ -373,6 +384,7 @@ def write_reports(
         + (f" + {len(result.macros)} memory macros" if result.macros else "")
         + ") |",
         f"| area: standard cells / macros | {result.standard_cell_area_um2:,.1f} / {result.macro_area_um2:,.1f} um^2 |",
+        "| fanout repair | " + _fanout_row(result) + " |",
         f"| critical path | {result.timing.critical_path_s * 1e9:.3f} ns + setup {result.timing.setup_s * 1e9:.3f} ns |",
         f"| max clock | {result.timing.max_clock_mhz:,.1f} MHz |",
         f"| dynamic power | {power.dynamic_w * 1e3:.4f} mW |",
@@ -432,7 +444,9 @@ def write_reports(
     lines += [
         "",
         "Model: zero-delay cycle simulation of the mapped netlist (no glitches), pin-capacitance loads "
-        "without wire load, ideal clock; internal energy from the liberty at each net's load and slew.",
+        "without wire load, ideal clock (excluded from fanout repair: no clock-tree synthesis), "
+        "buffer trees on nets above the max fanout (one buffer cell, no sizing); internal energy "
+        "from the liberty at each net's load and slew.",
         "",
     ]
     write_text(out / "report.md", "\n".join(lines))
@@ -442,6 +456,9 @@ def write_reports(
         "standard_cell_area_um2": result.standard_cell_area_um2,
         "macro_area_um2": result.macro_area_um2,
         "macros": len(result.macros),
+        "max_fanout": repair["max_fanout"] if repair else 0,
+        "fanout_buffers": repair["buffers"] if repair else 0,
+        "fanout_buffer_area_um2": repair["buffer_area_um2"] if repair else 0.0,
         "max_clock_mhz": result.timing.max_clock_mhz,
         "total_w": power.total_w,
         "energy_per_frame_j": energy_per_frame,
@@ -450,3 +467,19 @@ def write_reports(
         "seconds": seconds,
         "out": str(out),
     }
+
+
+def _fanout_row(result: AsicResult) -> str:
+    repair = result.fanout
+    if repair is None or repair.max_fanout == 0:
+        return "off (--max-fanout 0): every net timed with its whole load on its driver"
+    if not repair.buffers:
+        return (
+            f"max fanout {repair.max_fanout}: no net above it "
+            f"(largest {repair.largest_fanout_before}), no buffers"
+        )
+    return (
+        f"max fanout {repair.max_fanout}: {repair.buffers:,} {repair.buffer_cell} on "
+        f"{repair.nets_repaired:,} nets, {repair.buffer_area_um2:,.1f} um^2; largest fanout "
+        f"{repair.largest_fanout_before:,} -> {repair.largest_fanout_after:,} (clock excluded)"
+    )

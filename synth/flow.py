@@ -3,7 +3,14 @@ a gate-level simulation, plus the OpenSTA cross-check where ``sta`` is installed
 
 Memory macros (RAMs with ``memories="auto"``, the default; every memory with "macro") are priced by ``bitwave.synth.memory_macro``:
 their area is added to the standard cells', which alone are checked against Yosys ``stat``
-(it cannot price ``$mem_v2``); their count is checked against ``stat`` separately."""
+(it cannot price ``$mem_v2``); their count is checked against ``stat`` separately.
+
+Fanout repair (``max_fanout`` > 0, ``bitwave.synth.fanout``): the loaded netlist gets buffer
+trees on its high-fanout nets before anything is measured, so the gate-level simulation (and
+with it the golden-model check of ``bitwave synth``), timing, power and area all see the
+repaired netlist. Yosys ``stat`` knows nothing of the buffers: the area check against it leaves
+them out. Without memory macros the repaired netlist is also written as ``repaired_flat.v``,
+which the OpenSTA cross-check then reads instead of Yosys' ``mapped_flat.v``."""
 
 from __future__ import annotations
 
@@ -20,11 +27,12 @@ import numpy as np
 
 from bitwave.errors import BitwaveError
 from bitwave.paths import write_text
+from bitwave.synth import fanout
 from bitwave.synth.asic import MappedDesign, check_memory_mode, map_to_cells, stat_total_area
 from bitwave.synth.gatesim import GateSimulator
 from bitwave.synth.liberty import Library, load_library
 from bitwave.synth.memory_macro import macro_model
-from bitwave.synth.netlist import MACRO_CELL, FlatNetlist, area_by, load_netlist
+from bitwave.synth.netlist import MACRO_CELL, FlatNetlist, area_by, flat_verilog, load_netlist
 from bitwave.synth.opensta import run_opensta, sta_available
 from bitwave.synth.power import MacroActivity, PowerReport, estimate_power
 from bitwave.synth.timing import TimingReport, analyze
@@ -37,7 +45,9 @@ KEPT_FILES = (
     "synth.log",
     "synth.ys",
     "adders_map.v",
+    "repaired_flat.v",
 )
+REPAIRED_VERILOG = "repaired_flat.v"
 
 
 @dataclass
@@ -58,6 +68,12 @@ class AsicResult:
     memories: str = "auto"
     macros: list[dict] = field(default_factory=list)  # per macro: name, block, model figures
     yosys_macro_count: int = 0
+    fanout: fanout.FanoutRepair | None = None
+
+    @property
+    def buffer_area_um2(self) -> float:
+        """Area of the buffers the fanout repair inserted (not in Yosys ``stat``)."""
+        return self.fanout.buffer_area_um2 if self.fanout else 0.0
 
     @property
     def macro_area_um2(self) -> float:
@@ -83,6 +99,7 @@ class AsicResult:
             "by_cell": self.by_cell,
             "by_block": self.by_block,
             "macros": self.macros,
+            "fanout_repair": self.fanout.to_json() if self.fanout else None,
         }
 
 
@@ -102,12 +119,15 @@ def run_asic(
     clock_port: str = "clk",
     cross_check: bool = True,
     memories: str = "auto",
+    max_fanout: int = 0,
 ) -> AsicResult:
     """Map ``top`` onto the liberty (memories as macros or as cells, see ``map_to_cells``),
-    then measure. ``drive(sim)`` runs the stimulus (set inputs,
+    repair fanout above ``max_fanout`` loads (0: none, see ``bitwave.synth.fanout``), then
+    measure. ``drive(sim)`` runs the stimulus (set inputs,
     evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes. Outputs of Yosys are copied to
     ``keep_dir`` when given; the Yosys working folder is deleted on success, kept on failure."""
     check_memory_mode(memories)
+    fanout.check_max_fanout(max_fanout)
     library = library or load_library(liberty_path)
     parent = keep_dir if keep_dir is not None else None
     if parent is not None:
@@ -118,7 +138,9 @@ def run_asic(
         verilog, top, liberty_path, workdir=workdir, library=library, memories=memories
     )
     try:
-        result = measure(mapped, library, clock_hz, drive, lanes, clock_port, cross_check)
+        result = measure(
+            mapped, library, clock_hz, drive, lanes, clock_port, cross_check, max_fanout
+        )
         if keep_dir is not None:
             for name in KEPT_FILES:
                 if (workdir / name).exists():
@@ -136,8 +158,16 @@ def measure(
     lanes: int,
     clock_port: str = "clk",
     cross_check: bool = True,
+    max_fanout: int = 0,
 ) -> AsicResult:
     netlist = load_netlist(mapped.netlist_json, mapped.top, library)
+    repair = None
+    sta_verilog = mapped.sta_verilog
+    if max_fanout:
+        netlist, repair = fanout.repair_fanout(netlist, library, max_fanout, clock_port)
+        if repair.buffers and not netlist.macros:
+            sta_verilog = mapped.workdir / REPAIRED_VERILOG
+            write_text(sta_verilog, flat_verilog(netlist, library))
     total, by_cell, by_block = area_by(netlist, library)
     yosys_area = stat_total_area(mapped.stat_report.read_text())  # standard cells only
     timing = analyze(netlist, library, clock_port)
@@ -176,6 +206,7 @@ def measure(
         memories=mapped.memories,
         macros=macros,
         yosys_macro_count=stat_macro_count(stat_text),
+        fanout=repair,
     )
     if cross_check and netlist.macros:
         # OpenSTA would need a liberty model of every macro; the memory model is bitwave's own.
@@ -184,7 +215,7 @@ def measure(
         )
     elif cross_check and sta_available():
         result.opensta = opensta_cross_check(
-            mapped, netlist, library, timing, power, clock_hz, clock_port
+            mapped, netlist, library, timing, power, clock_hz, clock_port, sta_verilog
         )
     return result
 
@@ -197,13 +228,15 @@ def opensta_cross_check(
     power: PowerReport,
     clock_hz: float,
     clock_port: str = "clk",
+    sta_verilog: Path | None = None,
 ) -> dict:
     """OpenSTA report_power and bitwave's estimator, both at the simulation's mean activity on
-    every net, and OpenSTA's critical path against bitwave's."""
+    every net, and OpenSTA's critical path against bitwave's. ``sta_verilog``: the netlist
+    OpenSTA reads (default Yosys' flat netlist; the repaired one after fanout repair)."""
     activity = power.mean_activity
     sta = run_opensta(
         mapped.workdir / "cells.lib",
-        mapped.sta_verilog,
+        sta_verilog or mapped.sta_verilog,
         mapped.top,
         1e9 / clock_hz,
         activity,
@@ -260,10 +293,11 @@ def require_ok(result: AsicResult) -> None:
     """Refuse results that would mislead: unmapped area, macros lost or unpriced, zero dynamic
     power. Yosys ``stat`` prices standard cells only: they are compared with it, the macros
     are counted against its ``$mem_v2`` count and must each have a positive modelled area."""
-    cells = result.standard_cell_area_um2
+    cells = result.standard_cell_area_um2 - result.buffer_area_um2
     if abs(cells - result.yosys_area_um2) > 1e-3 * max(1.0, cells):
         raise BitwaveError(
-            f"standard-cell area from the netlist ({cells:.3f} um^2) disagrees with yosys stat "
+            f"standard-cell area from the netlist without the fanout buffers ({cells:.3f} "
+            f"um^2) disagrees with yosys stat "
             f"({result.yosys_area_um2:.3f} um^2): the netlist was not read completely"
         )
     if len(result.macros) != result.yosys_macro_count:

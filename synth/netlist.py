@@ -405,3 +405,39 @@ def area_by(
     by_cell = dict(sorted(by_cell.items()))
     by_cell.update(sorted(macro_cells.items()))
     return total, by_cell, by_block
+
+
+def flat_verilog(netlist: FlatNetlist, library: Library) -> str:
+    """Structural Verilog of the flat netlist (for OpenSTA and gate-level simulators): one
+    module with the original ports, net ``n<id>`` per net, instance ``u<index>`` per cell.
+    Memory macros have no liberty cell, so a netlist with macros is refused."""
+    if netlist.macros:
+        raise BitwaveError(
+            f"{len(netlist.macros)} memory macros have no liberty cell: no flat Verilog for them"
+        )
+
+    def port_bit(port: Port, bit: int) -> str:
+        return port.name if len(port.nets) == 1 else f"{port.name}[{bit}]"
+
+    def ref(net: int) -> str:
+        return "1'b1" if net == CONST1 else "1'b0" if net == CONST0 else f"n{net}"
+
+    lines = [f"module {netlist.top}({', '.join(netlist.ports)});"]
+    assigns = []
+    for port in netlist.ports.values():
+        width = f"[{len(port.nets) - 1}:0] " if len(port.nets) > 1 else ""
+        lines.append(f"  {port.direction} {width}{port.name};")
+        for bit, net in enumerate(port.nets):
+            if port.direction == "input":
+                if net > CONST1:
+                    assigns.append(f"  assign n{net} = {port_bit(port, bit)};")
+            else:
+                assigns.append(f"  assign {port_bit(port, bit)} = {ref(net)};")
+    lines += [f"  wire n{net};" for net in range(CONST1 + 1, netlist.n_nets)]
+    lines += assigns
+    for index, inst in enumerate(netlist.instances):
+        library.cell(inst.cell)  # refuses cells the liberty does not have
+        pins = ", ".join(f".{pin}({ref(net)})" for pin, net in sorted(inst.pins.items()))
+        lines.append(f"  {inst.cell} u{index} ({pins});")
+    lines += ["endmodule", ""]
+    return "\n".join(lines)

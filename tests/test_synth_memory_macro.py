@@ -84,7 +84,11 @@ def test_weight_memories_become_macros_and_compute_the_network(designs, storage,
         assert area["by_cell"][macro["shape"]]["count"] >= 1
     assert area["macro_area_um2"] == pytest.approx(sum(m["area_um2"] for m in area["macros"]))
     assert area["total_area_um2"] == pytest.approx(sum(area["by_block"].values()))
-    assert area["standard_cell_area_um2"] == pytest.approx(area["yosys_stat_area_um2"], rel=1e-3)
+    # yosys stat prices the mapped standard cells, without the fanout-repair buffers
+    buffers = area["fanout_repair"]["buffer_area_um2"]
+    assert area["standard_cell_area_um2"] - buffers == pytest.approx(
+        area["yosys_stat_area_um2"], rel=1e-3
+    )
     # the gate-level outputs equal the golden model (a RAM starts empty: the weights came
     # through the write port)
     check = power["golden_check"]
@@ -191,7 +195,8 @@ def test_cells_mode_maps_memories_to_flip_flops(designs):
     area = json.loads((design / "synth" / "area.json").read_text())
     assert summary["memories"] == "cells" and area["macros"] == [] and summary["macros"] == 0
     assert summary["golden_mismatched_frames"] == 0
-    assert area["total_area_um2"] == pytest.approx(area["yosys_stat_area_um2"])
+    buffers = area["fanout_repair"]["buffer_area_um2"]  # not in yosys stat
+    assert area["total_area_um2"] - buffers == pytest.approx(area["yosys_stat_area_um2"])
     np.testing.assert_array_less(0, area["by_cell"]["DFF_X1"]["count"])
 
 
