@@ -25,7 +25,7 @@ import numpy as np
 from bitwave.errors import BitwaveError
 from bitwave.paths import atomic_write, inside, write_text
 
-REPORT_FILES = ("report.md", "flow.json", "quality.png", "area.png")
+REPORT_FILES = ("report.md", "flow.json", "quality.png", "breakdown.png", "area.png")
 
 
 def _stage(name: str, log: dict, done: bool, work: Callable[[], Any]) -> Any:
@@ -104,6 +104,18 @@ def _plots(run: Path, summary: dict) -> None:
         plt.close(fig)
 
 
+def _by_noise_rows(by_noise: dict[str, dict]) -> dict[str, dict]:
+    """Per noise type: the SI-SDRi of each evaluated model and of the oracle IBM."""
+    rows: dict[str, dict] = {}
+    for model, table in by_noise.items():
+        for noise, entry in table.items():
+            row = rows.setdefault(noise, {"heldout": entry.get("heldout", False),
+                                          "utterances": entry["utterances"],
+                                          "oracle_ibm": entry["oracle_si_sdri"]})  # fmt: skip
+            row[model] = entry["si_sdri"]
+    return rows
+
+
 def _fmt(value: Any, spec: str = ".3g") -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -128,6 +140,14 @@ def _report_md(summary: dict) -> str:
     lines += ["", f"Bitwise SI-SDRi is {_fmt(summary['targets'].get('fraction_of_oracle'), '.0%')} of the oracle IBM's"
               + (f", {_fmt(summary['targets'].get('gap_to_float_db'), '.2f')} dB below the float MLP of the same shape." if "float" in q else "."),
               "", "![quality](quality.png)", ""]  # fmt: skip
+    if summary.get("quality_by_noise"):
+        lines += ["SI-SDRi (dB) per test noise type (held-out types never appear in training):", "",
+                  "| noise | utterances | bitwise | float | oracle IBM |", "|---|---|---|---|---|"]  # fmt: skip
+        for noise, row in summary["quality_by_noise"].items():
+            label = f"{noise} (held out)" if row["heldout"] else noise
+            lines.append(f"| {label} | {row['utterances']} | {_fmt(row.get('bitwise'), '.2f')} | "
+                         f"{_fmt(row.get('float'), '.2f')} | {_fmt(row['oracle_ibm'], '.2f')} |")  # fmt: skip
+        lines += ["", "![breakdown of the bitwise model](breakdown.png)", ""]
     if hw:
         lines += [
             "## Hardware (`bitwave generate`, `bitwave verify`, `bitwave synth`)",
@@ -199,6 +219,7 @@ def run_flow(
         _stage("train float baseline", stages, (run / "float" / "train.json").exists(),
                lambda: train(_baseline_config(config), run / "float"))  # fmt: skip
     quality: dict[str, dict] = {}
+    by_noise: dict[str, dict] = {}
     for name in ("bitwise", "float") if flow["baseline"] else ("bitwise",):
         metrics_path = run / name / "eval" / "metrics.json"
         _stage(
@@ -209,6 +230,7 @@ def run_flow(
         )
         result = json.loads(metrics_path.read_text())
         quality[name] = result["model"]
+        by_noise[name] = result.get("by_noise", {})
         quality["oracle_ibm"], quality["noisy"] = result["oracle_ibm"], result["noisy"]
 
     hw_dir = run / "hw"
@@ -272,8 +294,12 @@ def run_flow(
     summary = {
         "name": config["name"], "widths": net.widths, "ir_sha256": net.sha256,
         "model": f"w{config['model']['wbits']}a{config['model']['abits']} {config['model']['kind']}",
-        "quality": quality, "targets": targets, "hardware": hardware, "stages": stages,
+        "quality": quality, "quality_by_noise": _by_noise_rows(by_noise), "targets": targets,
+        "hardware": hardware, "stages": stages,
     }  # fmt: skip
+    breakdown = run / "bitwise" / "eval" / "breakdown.png"
+    if breakdown.exists():
+        shutil.copyfile(breakdown, run / "breakdown.png")
     write_text(run / "flow.json", json.dumps(summary, indent=1))
     _plots(run, summary)
     write_text(run / "report.md", _report_md(summary))

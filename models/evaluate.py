@@ -2,6 +2,9 @@
 measures it: SI-SDR improvement, STOI (pystoi), wideband PESQ (pesq), IBM accuracy, and the
 oracle-IBM ceiling on the same mixtures.
 
+metrics.json also breaks SI-SDRi down by noise type (held-out types marked) and by input SNR,
+and eval/breakdown.png plots both, beside the oracle: where a model falls short shows there.
+
 Bitwise and k-bit runs are evaluated through their IR with the golden model, i.e. exactly
 what the hardware computes; float runs through torch with their soft mask.
 """
@@ -21,7 +24,7 @@ from tqdm.auto import tqdm
 from bitwave import golden, ir
 from bitwave.errors import BitwaveError
 from bitwave.models import features, metrics
-from bitwave.models.plots import Panel, spectrogram_grid
+from bitwave.models.plots import Panel, breakdown_plot, spectrogram_grid
 from bitwave.paths import inside, write_text
 
 MaskFn = Callable[[np.ndarray], np.ndarray]
@@ -81,11 +84,46 @@ def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.nanmean([row[key] for row in rows])) for key in keys}
 
 
+SNR_BANDS_DB = (-5.0, 0.0, 5.0, 10.0)  # band edges of the by-SNR breakdown (outer bands open)
+
+
+SNR_BANDS = [f"< {SNR_BANDS_DB[0]:g} dB"] + [
+    f"{low:g} .. {high:g} dB" for low, high in zip(SNR_BANDS_DB, SNR_BANDS_DB[1:], strict=False)
+] + [f">= {SNR_BANDS_DB[-1]:g} dB", "unknown"]  # fmt: skip
+
+
+def _snr_band(snr_db: float) -> str:
+    if not np.isfinite(snr_db):
+        return SNR_BANDS[-1]
+    return SNR_BANDS[int(np.searchsorted(SNR_BANDS_DB, snr_db, side="right"))]
+
+
+def breakdown(
+    mixtures: Sequence[Any], model_sdri: Sequence[float], oracle_sdri: Sequence[float],
+    key: Callable[[Any], str], order: Callable[[str], Any] = str,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Mean SI-SDRi of the model and the oracle IBM per group of mixtures (``key`` names the
+    group of one mixture), with the model's fraction of the oracle."""
+    groups: dict[str, list[int]] = {}
+    for index, mixture in enumerate(mixtures):
+        groups.setdefault(key(mixture), []).append(index)
+    table = {}
+    for name in sorted(groups, key=order):
+        rows = groups[name]
+        model = float(np.mean([model_sdri[i] for i in rows]))
+        oracle = float(np.mean([oracle_sdri[i] for i in rows]))
+        table[name] = {"utterances": len(rows), "si_sdri": model, "oracle_si_sdri": oracle,
+                       "fraction_of_oracle": model / oracle if oracle else float("nan")}  # fmt: skip
+    return table
+
+
 def evaluate(
-    mask_fn: MaskFn, mixtures: Sequence[Any], out: str | Path | None = None, progress: bool = True
-) -> dict:
-    """Metrics of a mask estimator over ``mixtures``, beside the noisy input and the oracle IBM.
-    With ``out``, also writes a few enhanced wav examples and spectrogram PNGs there."""
+    mask_fn: MaskFn, mixtures: Sequence[Any], out: str | Path | None = None, progress: bool = True,
+    heldout_noises: Sequence[str] = (),
+) -> dict:  # fmt: skip
+    """Metrics of a mask estimator over ``mixtures``, beside the noisy input and the oracle IBM,
+    broken down by noise type and input SNR. With ``out``, also writes a few enhanced wav
+    examples, spectrogram PNGs and the breakdown plot there."""
     from bitwave.models.data import write_wav
 
     if not mixtures:
@@ -120,6 +158,15 @@ def evaluate(
     model = _mean(rows)
     model["ibm_accuracy"] = float(np.mean(accuracy))
     oracle = _mean(oracle_rows)
+    model_sdri, oracle_sdri = [r["si_sdri"] for r in rows], [r["si_sdri"] for r in oracle_rows]
+    by_noise = breakdown(mixtures, model_sdri, oracle_sdri, lambda m: m.noise_type)
+    for name, entry in by_noise.items():
+        entry["heldout"] = name in heldout_noises
+    by_snr = breakdown(
+        mixtures, model_sdri, oracle_sdri, lambda m: _snr_band(m.snr_db), SNR_BANDS.index
+    )
+    if out is not None:
+        breakdown_plot(inside(out, "breakdown.png"), mixtures, model_sdri, oracle_sdri, by_noise)
     return {
         "utterances": len(mixtures),
         "model": model,
@@ -128,6 +175,8 @@ def evaluate(
         "fraction_of_oracle_si_sdri": model["si_sdri"] / oracle["si_sdri"]
         if oracle["si_sdri"]
         else float("nan"),
+        "by_noise": by_noise,
+        "by_snr": by_snr,
     }
 
 
@@ -150,7 +199,13 @@ def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = Tru
     result = {
         "run": run.name,
         "kind": kind,
-        **evaluate(mask_fn, dataset.test, run / "eval", progress),
+        **evaluate(
+            mask_fn,
+            dataset.test,
+            run / "eval",
+            progress,
+            heldout_noises=dataset.metadata.get("heldout_noises", ()),
+        ),  # fmt: skip
     }
     write_text(run / "eval" / "metrics.json", json.dumps(result, indent=1))
     return result

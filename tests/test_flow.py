@@ -53,6 +53,12 @@ def test_flow_writes_a_report_of_measured_figures(flow_run):
     assert f"{hw['area_um2']:.0f} um^2" in report and "passed" in report
     assert (tmp / "published" / "report.md").read_text() == report
     assert (tmp / "published" / "quality.png").stat().st_size > 5000
+    assert (tmp / "published" / "breakdown.png").stat().st_size > 5000
+    noises = summary["quality_by_noise"]
+    assert sum(row["utterances"] for row in noises.values()) == 2
+    for noise, row in noises.items():
+        assert {"bitwise", "float", "oracle_ibm"} <= set(row)
+        assert f"| {noise}" in report
 
 
 @pytest.mark.slow

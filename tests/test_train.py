@@ -78,6 +78,27 @@ def test_eval_reports_standard_metrics_and_oracle(bitwise_run):
     assert result["oracle_ibm"]["si_sdri"] > 5, "the oracle IBM must enhance"
     assert (tmp / "run" / "eval" / "example0.png").stat().st_size > 10_000
     assert (tmp / "run" / "eval" / "example0_enhanced.wav").is_file()
+    by_noise = result["by_noise"]
+    assert sum(entry["utterances"] for entry in by_noise.values()) == 2
+    assert sum(entry["utterances"] for entry in result["by_snr"].values()) == 2
+    assert (tmp / "run" / "eval" / "breakdown.png").stat().st_size > 10_000
+
+
+def test_eval_breakdown_groups_and_averages():
+    from types import SimpleNamespace
+
+    from bitwave.models.evaluate import SNR_BANDS, _snr_band, breakdown
+
+    mixtures = [SimpleNamespace(noise_type=t, snr_db=s) for t, s in
+                (("pink", -3.0), ("engine", 7.0), ("pink", 12.0))]  # fmt: skip
+    table = breakdown(mixtures, [4.0, 1.0, 2.0], [10.0, 8.0, 6.0], lambda m: m.noise_type)
+    assert list(table) == ["engine", "pink"]
+    assert table["pink"] == {"utterances": 2, "si_sdri": 3.0, "oracle_si_sdri": 8.0,
+                             "fraction_of_oracle": 3.0 / 8.0}  # fmt: skip
+    bands = breakdown(mixtures, [4.0, 1.0, 2.0], [10.0, 8.0, 6.0],
+                      lambda m: _snr_band(m.snr_db), SNR_BANDS.index)  # fmt: skip
+    assert list(bands) == ["-5 .. 0 dB", "5 .. 10 dB", ">= 10 dB"]
+    assert _snr_band(-5.0) == "-5 .. 0 dB" and _snr_band(float("nan")) == "unknown"
 
 
 def test_eval_uses_the_golden_model_on_the_ir(bitwise_run):
