@@ -123,16 +123,22 @@ def _arc(cell: Cell) -> Arc | None:
     return None
 
 
-def tree_delay_s(library: Library, buffer: str, max_fanout: int) -> float:
-    """Delay through a two-level tree of ``buffer`` (see the module docstring): a minimum-area
-    buffer driving ``max_fanout`` of them, which each drive ``max_fanout`` more, which each
-    drive ``max_fanout`` pins of the library's median input capacitance."""
+def require_buffer(library: Library, buffer: str) -> list[str]:
+    """The library's buffer cells, after checking that ``buffer`` is one of them."""
     candidates = buffer_cells(library)
     if buffer not in candidates:
         raise BitwaveError(
             f"cell {buffer!r} is not a buffer of liberty {library.path} "
             f"(buffers: {', '.join(candidates) or 'none'})"
         )
+    return candidates
+
+
+def tree_delay_s(library: Library, buffer: str, max_fanout: int) -> float:
+    """Delay through a two-level tree of ``buffer`` (see the module docstring): a minimum-area
+    buffer driving ``max_fanout`` of them, which each drive ``max_fanout`` more, which each
+    drive ``max_fanout`` pins of the library's median input capacitance."""
+    candidates = require_buffer(library, buffer)
     smallest = min(candidates, key=lambda name: (library.cells[name].area_um2, name))
     cell = library.cells[buffer]
     arc, root_arc = _arc(cell), _arc(library.cells[smallest])
@@ -234,7 +240,7 @@ def repair_fanout(
         return result, FanoutRepair(max_fanout, None, 0, 0.0, 0, largest_before, largest_before,
                                     excluded)  # fmt: skip
     buffer = buffer_cell or choose_buffer(library, max_fanout)
-    tree_delay_s(library, buffer, max_fanout)  # refuses a cell that is not a buffer
+    require_buffer(library, buffer)
     cell = library.cells[buffer]
     in_pin, out_pin = cell.inputs()[0], cell.outputs()[0]
 
@@ -267,8 +273,7 @@ def repair_fanout(
         root_name = netlist.net_names.get(net, f"net{net}")
         # The driver keeps the port bits; the rest of its at most max_fanout loads are buffers.
         root_capacity = max(1, max_fanout - fixed[net])
-        order = {id(load): k for k, load in enumerate(movable[net])}
-        loads = sorted(movable[net], key=lambda load: (load.block, order[id(load)]))
+        loads = sorted(movable[net], key=lambda load: load.block)  # stable: netlist order kept
         level = 0
         while len(loads) > root_capacity:
             level += 1

@@ -37,6 +37,7 @@ from bitwave.synth.opensta import run_opensta, sta_available
 from bitwave.synth.power import MacroActivity, PowerReport, estimate_power
 from bitwave.synth.timing import TimingReport, analyze
 
+REPAIRED_VERILOG = "repaired_flat.v"
 KEPT_FILES = (
     "mapped.v",
     "mapped.json",
@@ -45,9 +46,8 @@ KEPT_FILES = (
     "synth.log",
     "synth.ys",
     "adders_map.v",
-    "repaired_flat.v",
+    REPAIRED_VERILOG,
 )
-REPAIRED_VERILOG = "repaired_flat.v"
 
 
 @dataclass
