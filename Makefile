@@ -27,6 +27,7 @@ sim-tools:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_layers.py
 
 test: $(STAMP) sim-tools lint
 	$(BIN)/pytest

@@ -6,7 +6,7 @@ import argparse
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from bitwave.errors import BitwaveError
+    from bitwave.core.errors import BitwaveError
     from bitwave.hw.generate import generate
     from bitwave.hw.lint import lint_verilog
 

@@ -15,8 +15,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from bitwave.errors import BitwaveError
-from bitwave.ir import Dense, Network
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import Dense, Network
 
 DEFAULT_CLOCK_MHZ = 100.0
 DEFAULT_FPS = 62.5  # 16 kHz audio, hop 256

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from bitwave import ir
-from bitwave.errors import BitwaveError
+from bitwave.core import ir
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import atomic_write, inside, sanitize_identifier, write_text
 from bitwave.hw.folding import (
     DEFAULT_CLOCK_MHZ,
     DEFAULT_FPS,
@@ -33,7 +34,6 @@ from bitwave.hw.folding import (
 from bitwave.hw.lint import waiver_text
 from bitwave.hw.network import NetworkTop, weight_image
 from bitwave.hw.weights import STORAGE_STYLES
-from bitwave.paths import atomic_write, inside, sanitize_identifier, write_text
 
 CORE_VERSION = "0.1.0"
 

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 
 # rule -> why it is waived for Amaranth output
 WAIVERS = {

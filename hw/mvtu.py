@@ -26,7 +26,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigne
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import BinaryDense, Dense
 from bitwave.hw.folding import LAYER_II_EXTRA
 from bitwave.hw.popcount import count_width, popcount_tree
 from bitwave.hw.thresholds import (
@@ -42,7 +43,6 @@ from bitwave.hw.weights import (
     pack_words,
     write_signature,
 )
-from bitwave.ir import BinaryDense, Dense
 
 # Cycles a layer adds beyond its NF * SF compute cycles (see the module docstring).
 LAYER_LATENCY_EXTRA = 2

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import IntDense
 from bitwave.hw.mvtu import FoldedLayer
 from bitwave.hw.thresholds import signed_width
-from bitwave.ir import IntDense
 
 
 class MVU(FoldedLayer):

@@ -19,14 +19,14 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import BinaryDense, IntDense, Network
+from bitwave.core.paths import sanitize_identifier
 from bitwave.hw.folding import LayerFold
 from bitwave.hw.framing import FrameDeserializer, FrameSerializer, beats_per_frame
 from bitwave.hw.mvtu import MVTU, FoldedLayer
 from bitwave.hw.mvu import MVU
 from bitwave.hw.weights import address_width, write_signature
-from bitwave.ir import BinaryDense, IntDense, Network
-from bitwave.paths import sanitize_identifier
 
 
 def build_layer(layer: BinaryDense | IntDense, fold: LayerFold, weight_storage: str) -> FoldedLayer:

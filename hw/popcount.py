@@ -31,7 +31,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 
 
 def count_width(n: int) -> int:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.sim import Simulator
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import Network
 from bitwave.hw.framing import beats_to_frame, frame_to_beats, frame_to_int, int_to_frame
 from bitwave.hw.mvtu import FoldedLayer
 from bitwave.hw.network import NetworkTop
-from bitwave.ir import Network
 
 
 @dataclass
@@ -155,6 +155,6 @@ def check_against_golden(got: np.ndarray, expected: np.ndarray, what: str) -> No
 
 
 def golden_frames(net: Network, frames: np.ndarray) -> np.ndarray:
-    from bitwave import golden
+    from bitwave.core import golden
 
     return np.asarray(golden.run(net, frames), np.int64)

@@ -1,5 +1,5 @@
 """Multi-threshold activation: count = #{j : acc >= T[j]} (direction +1) or #{j : acc <= T[j]}
-(direction -1), exactly as ``bitwave.golden.multi_threshold``.
+(direction -1), exactly as ``bitwave.core.golden.multi_threshold``.
 
 Thresholds outside the accumulator's reachable range are legal in the IR (they make constant
 outputs); they are clamped to one step beyond the range, which keeps every comparison's result
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Mux, Value
 
-from bitwave.ir import Dense
+from bitwave.core.ir import Dense
 
 
 @dataclass

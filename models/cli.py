@@ -6,7 +6,7 @@ import argparse
 
 
 def _train(args: argparse.Namespace) -> int:
-    from bitwave import config
+    from bitwave.core import config
     from bitwave.models.train import train
 
     summary = train(config.load(args.config), args.out, resume=args.resume, progress=not args.quiet)
@@ -28,8 +28,8 @@ def _data_override(value: str | None) -> dict | None:
         return None
     from pathlib import Path
 
-    from bitwave import config
-    from bitwave.errors import BitwaveError
+    from bitwave.core import config
+    from bitwave.core.errors import BitwaveError
 
     path = Path(value)
     if path.is_dir():

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bitwave import golden, ir
-from bitwave.errors import BitwaveError
+from bitwave.core import golden, ir
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import inside, write_text
 from bitwave.models import features, metrics
 from bitwave.models.plots import Panel, breakdown_plot, spectrogram_grid
-from bitwave.paths import inside, write_text
 
 MaskFn = Callable[[np.ndarray], np.ndarray]
 EXAMPLES = 3

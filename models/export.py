@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from bitwave.ir import BitplaneCodingSpec, Network, validate
+from bitwave.core.ir import BitplaneCodingSpec, Network, validate
+from bitwave.core.paths import sanitize_identifier
 from bitwave.models.layers import QuantMLP
-from bitwave.paths import sanitize_identifier
 
 
 def state_sha256(model: torch.nn.Module) -> str:

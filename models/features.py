@@ -9,7 +9,7 @@
 - ``frames(mixtures) -> FrameSet``: the noisy magnitudes and IBM targets of a list of
   mixtures, stacked, with per-utterance offsets (sequence models slice them back).
 - ``fit_input_coding(magnitudes, bits=4)``: the Lloyd-Max bit-plane coding of the bitwise
-  models' input (``bitwave.coding``), fitted per bin on the magnitudes; ``bitplane_input(mag,
+  models' input (``bitwave.core.coding``), fitted per bin on the magnitudes; ``bitplane_input(mag,
   coding)`` applies it: 513 bins x 4 bits = 2052 input bits per frame. With
   ``log_domain=True`` the quantizer is fitted on log magnitudes instead and its boundaries are
   mapped back to linear magnitude, so the coding spec always applies to the plain magnitude
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitwave.coding import encode, fit_lloyd_max
-from bitwave.errors import BitwaveError
-from bitwave.ir import BitplaneCodingSpec
+from bitwave.core.coding import encode, fit_lloyd_max
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import BitplaneCodingSpec
 from bitwave.models.data.audio import SAMPLE_RATE
 from bitwave.models.data.dataset import Mixture
 

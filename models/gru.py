@@ -32,8 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from bitwave.errors import BitwaveError
-from bitwave.ir import (
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import (
     BIPOLAR,
     MAX_GRU_COEFFICIENT,
     BinaryGRU,
@@ -42,9 +42,9 @@ from bitwave.ir import (
     pack_bits,
     validate,
 )
+from bitwave.core.paths import sanitize_identifier
 from bitwave.models.export import state_sha256
 from bitwave.models.layers import DenseBlock, QuantLinear, binarize
-from bitwave.paths import sanitize_identifier
 
 GATES = ("z", "r", "n")
 DEFAULT_COEFFICIENT_LIMIT = 15  # a, b in [1, 15]: a 4-bit constant multiplier per popcount

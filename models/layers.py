@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitwave.ir import BIPOLAR, BinaryDense, Dense, IntDense, ValueType, pack_bits, uint
+from bitwave.core.ir import BIPOLAR, BinaryDense, Dense, IntDense, ValueType, pack_bits, uint
 
 
 # ---------------------------------------------------------------------------------------------

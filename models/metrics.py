@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.models.data.audio import SAMPLE_RATE
 
 _EPS = 1e-12

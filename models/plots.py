@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from bitwave.core.paths import atomic_write
 from bitwave.models.features import FRAME_RATE, magnitude, stft
-from bitwave.paths import atomic_write
 
 DB_RANGE = (-80.0, 20.0)
 

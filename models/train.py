@@ -24,14 +24,14 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from bitwave import golden, ir
-from bitwave.errors import BitwaveError
-from bitwave.ir import BitplaneCodingSpec
+from bitwave.core import golden, ir
+from bitwave.core.errors import BitwaveError
+from bitwave.core.ir import BitplaneCodingSpec
+from bitwave.core.paths import atomic_write, write_text
 from bitwave.models import features
 from bitwave.models.baselines import FloatMLP
 from bitwave.models.export import export_mlp
 from bitwave.models.layers import QuantMLP
-from bitwave.paths import atomic_write, write_text
 
 FLOAT_BITS = 32
 

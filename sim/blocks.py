@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave import golden, ir
-from bitwave.errors import BitwaveError
-from bitwave.paths import sanitize_identifier, write_text
+from bitwave.core import golden, ir
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import sanitize_identifier, write_text
 from bitwave.sim import runner
 
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.sim.framing import StreamFormat
 
 MANIFEST_KEYS = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 
 STREAM_KEYS = (
     "data",

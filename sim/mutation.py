@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitwave import golden, ir
-from bitwave.errors import BitwaveError
+from bitwave.core import golden, ir
+from bitwave.core.errors import BitwaveError
 
 KINDS = ("weight", "threshold")
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bitwave import ir
-from bitwave.errors import BitwaveError
-from bitwave.paths import sanitize_identifier, write_text
+from bitwave.core import ir
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import sanitize_identifier, write_text
 
 _CLAMP = 2**31 - 1
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from bitwave.errors import BitwaveError
-from bitwave.paths import write_text
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import write_text
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitwave import golden, ir
+from bitwave.core import golden, ir
 
 
 def _value_range(value_type: ir.ValueType) -> tuple[int, int]:

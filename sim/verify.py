@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave import golden, ir
-from bitwave.errors import BitwaveError
-from bitwave.paths import write_text
+from bitwave.core import golden, ir
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import write_text
 from bitwave.sim import runner, weight_loading
 from bitwave.sim.design import GeneratedDesign, load_design
 
@@ -65,7 +65,7 @@ GATE_NETLISTS = ("mapped.v", "mapped_flat.v")  # bitwave synth's netlists, prefe
 def gate_level_sources(design: GeneratedDesign, work: Path) -> tuple[list[Path], str]:
     """The netlist ``bitwave synth`` wrote plus Verilog models of its cells generated from the
     liberty it was mapped onto (named in DIR/synth/area.json)."""
-    from bitwave.synth.cells import write_cell_models
+    from bitwave.synth.eda.cells import write_cell_models
 
     synth_dir = design.root / "synth"
     netlist = next(

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave import ir
-from bitwave.errors import BitwaveError
+from bitwave.core import ir
+from bitwave.core.errors import BitwaveError
 
 REGION_KEYS = (
     "layer",

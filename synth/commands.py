@@ -19,7 +19,7 @@ def _positive_float(text: str) -> float:
 
 
 def _handle_synth(args: argparse.Namespace) -> int:
-    from bitwave.errors import BitwaveError
+    from bitwave.core.errors import BitwaveError
 
     if args.target != "asic45" and args.liberty:
         raise BitwaveError(
@@ -30,10 +30,10 @@ def _handle_synth(args: argparse.Namespace) -> int:
             "--memories applies to the ASIC flow only (FPGA synthesis maps memories to block RAM itself)"
         )
     if args.target in ("ice40", "ecp5", "xilinx"):
-        from bitwave.paths import inside
-        from bitwave.synth.design import binary_macs_per_frame, read_manifest
-        from bitwave.synth.flow import write_json
-        from bitwave.synth.fpga import fpga_resources
+        from bitwave.core.paths import inside
+        from bitwave.synth.flows.design import binary_macs_per_frame, read_manifest
+        from bitwave.synth.flows.flow import write_json
+        from bitwave.synth.flows.fpga import fpga_resources
 
         manifest = read_manifest(args.design)
         out = inside(manifest.root, "synth")
@@ -59,7 +59,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
         print(json.dumps({"target": args.target, **result["resources"], "luts_per_binary_mac": result["luts_per_binary_mac"],
                           "place_and_route": result.get("place_and_route")}, indent=2))  # fmt: skip
         return 0
-    from bitwave.synth.design import synthesize_design
+    from bitwave.synth.flows.design import synthesize_design
 
     summary = synthesize_design(
         args.design,
@@ -79,8 +79,8 @@ def _handle_synth(args: argparse.Namespace) -> int:
 
 
 def _handle_nodes(args: argparse.Namespace) -> int:
-    from bitwave.errors import BitwaveError
-    from bitwave.synth.nodes import run_comparison
+    from bitwave.core.errors import BitwaveError
+    from bitwave.synth.studies.nodes import run_comparison
 
     try:
         sizes = [int(x) for x in args.inputs.split(",") if x.strip()]
@@ -103,7 +103,11 @@ def _handle_nodes(args: argparse.Namespace) -> int:
 
 
 def _handle_derive(args: argparse.Namespace) -> int:
-    from bitwave.synth.derive_liberty import COMPACT_LIBRARY, default_full_library, derive_compact
+    from bitwave.synth.eda.derive_liberty import (
+        COMPACT_LIBRARY,
+        default_full_library,
+        derive_compact,
+    )
 
     summary = derive_compact(args.full or default_full_library(), args.out or COMPACT_LIBRARY)
     print(f"wrote {summary['out']}: {summary['cells']} cells, {summary['bytes']} bytes")
@@ -111,7 +115,7 @@ def _handle_derive(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from bitwave.synth.fanout import DEFAULT_MAX_FANOUT
+    from bitwave.synth.eda.fanout import DEFAULT_MAX_FANOUT
 
     parser = subparsers.add_parser(
         "synth",
@@ -192,6 +196,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="full liberty (.lib or .lib.gz; default ../shared/pdk/nangate45_typ.lib.gz)",
     )
     derive.add_argument(
-        "out", nargs="?", help="compact liberty to write (default synth/compact45.lib)"
+        "out", nargs="?", help="compact liberty to write (default synth/data/compact45.lib)"
     )
     derive.set_defaults(func=_handle_derive)

@@ -28,9 +28,9 @@ def generated_design(
     folder: Path, sizes: tuple[int, ...], seed: int = 0, beat_bits: int = 8
 ) -> Path:
     """folder/design: what `bitwave generate` writes for a random binary network of ``sizes``."""
+    from bitwave.core.ir import save
+    from bitwave.core.random_ir import random_network
     from bitwave.hw.generate import generate
-    from bitwave.ir import save
-    from bitwave.random_ir import random_network
 
     folder.mkdir(parents=True)
     save(random_network(list(sizes), seed=seed, name="demo_net"), folder / "model.bwir")
@@ -44,9 +44,9 @@ FOLDED_SPEC = "fc0:pe=3,simd=8,pad;fc1:pe=2,simd=4,pad"
 def folded_designs(root: Path) -> dict[str, Path]:
     """{"const": ..., "memory": ...}: one random 37-11-7 network generated with folded layers
     (FOLDED_SPEC) and its weights in ROMs and in RAMs."""
+    from bitwave.core.ir import save
+    from bitwave.core.random_ir import random_network
     from bitwave.hw.generate import generate
-    from bitwave.ir import save
-    from bitwave.random_ir import random_network
 
     save(random_network([37, 11, 7], seed=3, name="gate"), root / "a.bwir")
     for storage in ("const", "memory"):

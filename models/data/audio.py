@@ -16,8 +16,8 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from bitwave.errors import BitwaveError
-from bitwave.paths import atomic_write
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import atomic_write
 
 SAMPLE_RATE = 16_000
 

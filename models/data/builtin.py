@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.models.data import dataset as dataset_io
 from bitwave.models.data.audio import SAMPLE_RATE
 from bitwave.models.data.config import DataConfig

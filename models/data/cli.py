@@ -9,7 +9,7 @@ import time
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from bitwave import config as config_mod
+    from bitwave.core import config as config_mod
     from bitwave.models.data import DataConfig, build_dataset
 
     values = dict(config_mod.load(args.config).get("data") or {}) if args.config else {}

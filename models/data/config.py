@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.models.data.noise import NOISE_TYPES
 
 DEFAULT_HELDOUT = ("engine",)

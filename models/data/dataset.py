@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import atomic_write, write_text
 from bitwave.models.data.audio import SAMPLE_RATE
-from bitwave.paths import atomic_write, write_text
 
 SPLITS = ("train", "valid", "test")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import inside, sanitize_identifier
 from bitwave.models.data.audio import write_wav
 from bitwave.models.data.dataset import Dataset, Mixture
-from bitwave.paths import inside, sanitize_identifier
 
 
 def _by_type(mixtures: list[Mixture], per_type: int) -> dict[str, list[Mixture]]:

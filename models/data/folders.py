@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.models.data.audio import AudioFileError, SkippedFileWarning, read_wav
 from bitwave.models.data.builtin import mix_at_snr
 from bitwave.models.data.config import DataConfig

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.models.data.audio import SAMPLE_RATE
 
 NoiseFn = Callable[[np.random.Generator, int, Sequence[np.ndarray]], np.ndarray]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave.errors import BitwaveError
+from bitwave.core.errors import BitwaveError
 from bitwave.models.data.audio import SAMPLE_RATE, resample
 
 # eSpeak NG API constants (speak_lib.h).

@@ -1,0 +1,44 @@
+"""``bitwave bench NAME --json``: benchmarks that print one JSON object. Ratios are measured
+within one run so that the noise of a shared machine cancels; nothing here is a timed test."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+# name -> "module:function"; the function returns a JSON-able dict.
+BENCHES = {
+    "golden": "bitwave.app.bench.golden:run",
+    "gru": "bitwave.app.bench.gru:run",
+    "data": "bitwave.app.bench.data:run",
+    "popcount-area": "bitwave.app.bench.popcount_area:run",
+    "verify": "bitwave.app.bench.verify:run",
+    "synth-memories": "bitwave.app.bench.synth_memories:run",
+}
+
+
+def run_bench(name: str) -> dict:
+    module_name, function_name = BENCHES[name].split(":")
+    return getattr(importlib.import_module(module_name), function_name)()
+
+
+def _handle(args: argparse.Namespace) -> int:
+    result = run_bench(args.name)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run a benchmark and print its figures",
+        description="Benchmarks (not tests): each prints figures measured in one run.",
+    )
+    parser.add_argument("name", choices=sorted(BENCHES), help="which benchmark")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=_handle)

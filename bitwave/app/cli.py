@@ -1,0 +1,53 @@
+"""The ``bitwave`` command. Each stage contributes its subcommands through a module with a
+``register(subparsers)`` function; handlers import their heavy dependencies lazily so that
+``bitwave --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bitwave import __version__
+from bitwave.core.errors import BitwaveError
+
+# Modules that add subcommands, in the order of the data flow.
+COMMAND_MODULES = (
+    "bitwave.app.commands",
+    "bitwave.models.data.cli",
+    "bitwave.models.cli",
+    "bitwave.cost.cli",
+    "bitwave.hw.cli",
+    "bitwave.app.bench",
+    "bitwave.synth.commands",
+    "bitwave.sim.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bitwave",
+        description="Bitwise speech-enhancement networks: torch -> IR -> Amaranth -> cocotb -> Yosys.",
+    )
+    parser.add_argument("--version", action="version", version=f"bitwave {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BitwaveError as error:
+        print(f"bitwave {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bitwave {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

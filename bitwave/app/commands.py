@@ -1,0 +1,161 @@
+"""Core subcommands: random-ir, run-golden, inspect, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import atomic_write
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BitwaveError(
+            f"{what}: expected comma-separated integers like 2052,256,513, got {text!r}"
+        ) from None
+    if not values:
+        raise BitwaveError(f"{what}: expected at least one integer, got {text!r}")
+    return values
+
+
+def _int_or_list(text: str, what: str) -> int | list[int]:
+    values = parse_int_list(text, what)
+    return values[0] if len(values) == 1 else values
+
+
+def _random_ir(args: argparse.Namespace) -> int:
+    from bitwave.core import ir
+    from bitwave.core.random_ir import random_network
+
+    net = random_network(
+        parse_int_list(args.layers, "--layers"),
+        wbits=_int_or_list(args.wbits, "--wbits"),
+        abits=_int_or_list(args.abits, "--abits"),
+        in_bits=args.in_bits,
+        seed=args.seed,
+        name=args.name,
+    )
+    digest = ir.save(net, args.out)
+    print(f"wrote {args.out} (sha256 {digest[:16]})")
+    print(net.summary())
+    return 0
+
+
+def _run_golden(args: argparse.Namespace) -> int:
+    from bitwave.core import golden, ir
+
+    net = ir.load(args.model)
+    out = golden.run(net, golden.load_input_frames(args.input, net))
+    with atomic_write(args.output, "wb") as handle:
+        np.save(handle, out, allow_pickle=False)
+    print(f"wrote {args.output}: {out.shape[0]} frames x {out.shape[1]} {net.output_type}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from bitwave.core import ir
+
+    net = ir.load(args.model)
+    if args.json:
+        layers = [
+            {"name": layer.name, "op": layer.op, "in_width": layer.in_width,
+             "out_width": layer.out_width, "wbits": layer.wbits,
+             "in_type": str(layer.in_type), "out_type": str(layer.out_type)}
+            for layer in net.layers
+        ]  # fmt: skip
+        summary = {"name": net.name, "sha256": net.sha256, "input_width": net.input_width,
+                   "input_type": str(net.input_type), "provenance": net.provenance, "layers": layers}  # fmt: skip
+        print(json.dumps(summary))
+    else:
+        print(net.summary())
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from bitwave.core import config
+
+    print(yaml.safe_dump(config.load(args.config), sort_keys=False), end="")
+    return 0
+
+
+def _flow(args: argparse.Namespace) -> int:
+    from bitwave.app.flow import run_flow
+    from bitwave.core import config
+
+    run_flow(config.load(args.config), args.out, force=args.force, report_dir=args.report_dir)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "flow",
+        help="the main job: data -> train -> IR -> hardware -> verify -> synth -> report",
+        description="Train a bitwise SE network (and its float baseline), export the IR, generate "
+        "the hardware, verify it on Verilator with real test frames, synthesize it for area and "
+        "power at the real-time frame rate, and write RUN/report.md. Stages whose results exist "
+        "in RUN are kept.",
+    )
+    p.add_argument("config", nargs="?", help="YAML config (default: the built-in demo)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--force", action="store_true", help="delete RUN first and redo every stage")
+    p.add_argument(
+        "--report-dir", help="also copy the report and its plots here (e.g. reports/demo)"
+    )
+    p.set_defaults(func=_flow)
+
+    p = subparsers.add_parser(
+        "random-ir",
+        help="write a random (untrained) IR network",
+        description="Write a valid random IR with random weights and plausible thresholds, "
+        "so hardware can be generated and tested without training.",
+    )
+    p.add_argument(
+        "--layers", required=True, help="widths input,hidden...,output, e.g. 2052,256,256,513"
+    )
+    p.add_argument(
+        "--wbits", default="1", help="weight bits: one value or one per layer (1 = binary)"
+    )
+    p.add_argument(
+        "--abits",
+        default="1",
+        help="output bits of each layer: one value or one per layer (1 = bipolar)",
+    )
+    p.add_argument("--in-bits", type=int, default=1, help="input bits (1 = bipolar input)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default="random", help="network name (sanitized into an identifier)")
+    p.add_argument("--out", required=True, help="output .bwir file")
+    p.set_defaults(func=_random_ir)
+
+    p = subparsers.add_parser(
+        "run-golden",
+        help="run the golden model on a batch of frames",
+        description="Execute an IR with exact integer semantics. Input: a .npy array (frames, "
+        "input_width) of integer codes (bits 0/1 for bipolar inputs), or float features (frames, "
+        "features) that the IR's bit-plane coding encodes.",
+    )
+    p.add_argument("model", help="IR file (.bwir)")
+    p.add_argument("--input", required=True, help="input frames (.npy)")
+    p.add_argument("--output", required=True, help="output codes (.npy)")
+    p.set_defaults(func=_run_golden)
+
+    p = subparsers.add_parser(
+        "inspect", help="summarize an IR file", description="Validate an IR file and summarize it."
+    )
+    p.add_argument("model", help="IR file (.bwir)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_inspect)
+
+    p = subparsers.add_parser(
+        "config",
+        help="print the effective configuration",
+        description="Validate a YAML config against the schema and print it merged with the defaults.",
+    )
+    p.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
+    p.set_defaults(func=_config)

@@ -1,0 +1,313 @@
+"""``bitwave flow [CONFIG] --out RUN``: the main job, noisy speech to verified, costed hardware.
+
+Stages, each writing into its own folder of RUN and skipped when its result already exists
+(so a rerun after an interruption picks up where it stopped; ``--force`` redoes everything):
+
+    data -> train (bitwise, float baseline) -> eval -> generate (hw/) -> verify (sim/, Verilator)
+         -> synth (synth/, area and power at the real-time frame rate) -> report
+
+The orchestrator only calls each stage's public API; it computes no figure of its own except
+the report's ratios of figures the stages measured.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import atomic_write, inside, write_text
+
+REPORT_FILES = ("report.md", "flow.json", "quality.png", "breakdown.png", "area.png")
+
+
+def _stage(name: str, log: dict, done: bool, work: Callable[[], Any]) -> Any:
+    """Run one stage (or note that it was already done) and record its wall time; a kept
+    stage keeps the time measured when it ran (``log`` starts from the previous flow.json)."""
+    start = time.perf_counter()
+    if done:
+        print(f"[flow] {name}: already done, kept")
+        log[name] = {"seconds": log.get(name, {}).get("seconds", 0.0), "reused": True}
+        return None
+    print(f"[flow] {name} ...", flush=True)
+    result = work()
+    log[name] = {"seconds": round(time.perf_counter() - start, 2), "reused": False}
+    print(f"[flow] {name}: {log[name]['seconds']:.1f} s", flush=True)
+    return result
+
+
+def _baseline_config(config: dict) -> dict:
+    baseline = copy.deepcopy(config)
+    baseline["model"]["wbits"] = baseline["model"]["abits"] = 32
+    baseline["name"] = f"{config['name']}_float"
+    return baseline
+
+
+def _test_frames(run: Path, count: int) -> Path:
+    """Bit-plane input frames of real test utterances, for verification and power stimulus."""
+    from bitwave.core import ir
+    from bitwave.models import features
+    from bitwave.models.data import build_dataset
+
+    config = json.loads((run / "flow_config.json").read_text())
+    net = ir.load(run / "bitwise" / "model.bwir")
+    dataset = build_dataset(config.get("data") or {}, progress=False)
+    magnitudes = features.frames(dataset.test).noisy_mag
+    picks = np.linspace(0, len(magnitudes) - 1, min(count, len(magnitudes))).astype(int)
+    path = run / "hw" / "test_frames.npy"
+    with atomic_write(path, "wb") as handle:
+        np.save(handle, features.bitplane_input(magnitudes[picks], net.coding), allow_pickle=False)
+    return path
+
+
+def _plots(run: Path, summary: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    quality = summary["quality"]
+    names = [name for name in ("bitwise", "float", "oracle_ibm") if name in quality]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for axis, metric, label in zip(
+        axes, ("si_sdri", "stoi", "pesq"), ("SI-SDRi (dB)", "STOI", "PESQ (wb)"), strict=True
+    ):
+        values = [quality[name][metric] for name in names]
+        bars = axis.bar(names, values, color=["#1f77b4", "#ff7f0e", "#7f7f7f"][: len(names)])
+        axis.bar_label(bars, fmt="%.2f")
+        axis.set_title(label)
+    fig.suptitle("Speech-enhancement quality on held-out speakers and noises")
+    fig.tight_layout()
+    with atomic_write(run / "quality.png") as handle:
+        fig.savefig(handle, format="png", dpi=90)
+    plt.close(fig)
+
+    blocks = summary.get("hardware", {}).get("area_by_block_um2") or {}
+    if blocks:
+        fig, axis = plt.subplots(figsize=(7, 3.2))
+        names, values = zip(*sorted(blocks.items(), key=lambda kv: -kv[1]), strict=True)
+        bars = axis.barh(names, values, color="#2ca02c")
+        axis.bar_label(bars, fmt="%.0f")
+        axis.invert_yaxis()
+        axis.set_xlabel("area (um^2)")
+        axis.set_title("Area by block (NanGate45-class library)")
+        fig.tight_layout()
+        with atomic_write(run / "area.png") as handle:
+            fig.savefig(handle, format="png", dpi=90)
+        plt.close(fig)
+
+
+def _by_noise_rows(by_noise: dict[str, dict]) -> dict[str, dict]:
+    """Per noise type: the SI-SDRi of each evaluated model and of the oracle IBM."""
+    rows: dict[str, dict] = {}
+    for model, table in by_noise.items():
+        for noise, entry in table.items():
+            row = rows.setdefault(noise, {"heldout": entry.get("heldout", False),
+                                          "utterances": entry["utterances"],
+                                          "oracle_ibm": entry["oracle_si_sdri"]})  # fmt: skip
+            row[model] = entry["si_sdri"]
+    return rows
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _report_md(summary: dict) -> str:
+    q, hw = summary["quality"], summary.get("hardware", {})
+    lines = [
+        f"# bitwave flow: {summary['name']}",
+        "",
+        "Regenerated by `bitwave flow`; every figure below was measured by the stage named.",
+        "",
+        "## Speech-enhancement quality (`bitwave eval`, held-out speakers and noises)",
+        "",
+        "| model | SI-SDRi (dB) | STOI | PESQ (wb) | IBM accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("bitwise", "float", "oracle_ibm", "noisy"):
+        if name in q:
+            row = q[name]
+            lines.append(f"| {name} | {_fmt(row.get('si_sdri'), '.2f')} | {_fmt(row.get('stoi'), '.3f')} | "
+                         f"{_fmt(row.get('pesq'), '.2f')} | {_fmt(row.get('ibm_accuracy'), '.3f')} |")  # fmt: skip
+    lines += ["", f"Bitwise SI-SDRi is {_fmt(summary['targets'].get('fraction_of_oracle'), '.0%')} of the oracle IBM's"
+              + (f", {_fmt(summary['targets'].get('gap_to_float_db'), '.2f')} dB below the float MLP of the same shape." if "float" in q else "."),
+              "", "![quality](quality.png)", ""]  # fmt: skip
+    if summary.get("quality_by_noise"):
+        lines += ["SI-SDRi (dB) per test noise type (held-out types never appear in training):", "",
+                  "| noise | utterances | bitwise | float | oracle IBM |", "|---|---|---|---|---|"]  # fmt: skip
+        for noise, row in summary["quality_by_noise"].items():
+            label = f"{noise} (held out)" if row["heldout"] else noise
+            lines.append(f"| {label} | {row['utterances']} | {_fmt(row.get('bitwise'), '.2f')} | "
+                         f"{_fmt(row.get('float'), '.2f')} | {_fmt(row['oracle_ibm'], '.2f')} |")  # fmt: skip
+        lines += ["", "![breakdown of the bitwise model](breakdown.png)", ""]
+    if hw:
+        lines += [
+            "## Hardware (`bitwave generate`, `bitwave verify`, `bitwave synth`)",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| network | {' -> '.join(map(str, summary['widths']))} ({summary['model']}) |",
+            f"| folding | `{hw.get('folding')}` |",
+            f"| clock | {_fmt(hw.get('clock_mhz'))} MHz (max {_fmt(hw.get('fmax_mhz'))} MHz from timing"
+            + (
+                ", so this clock does NOT close timing; the real-time figures below hold at any clock that does"
+                if (hw.get("fmax_mhz") or 0) < (hw.get("clock_mhz") or 0)
+                else ""
+            )
+            + ") |",
+            f"| cycles per frame | {hw.get('cycles_per_frame')} ({_fmt(hw.get('achieved_fps'))} frames/s at this clock; real time, "
+            f"{_fmt(hw.get('target_fps'))} frames/s, needs a clock of at least {_fmt(hw['cycles_per_frame'] * hw['target_fps'] / 1e6)} MHz) |",
+            f"| latency | {hw.get('latency_cycles')} cycles = {_fmt(hw.get('latency_ms'))} ms |",
+            f"| verification | {hw.get('verify_status')}: {hw.get('verify_vectors')} real test frames on {hw.get('simulator')}, {hw.get('verify_mismatches')} mismatching bits |",
+            f"| area | {_fmt(hw.get('area_um2'), '.0f')} um^2 |",
+            f"| power at {_fmt(hw.get('clock_mhz'))} MHz | {_fmt(hw.get('total_w'))} W (dynamic {_fmt(hw.get('dynamic_w'))}, leakage {_fmt(hw.get('leakage_w'))}) |",
+            f"| energy per frame | {_fmt(hw.get('energy_per_frame_j'))} J |",
+            f"| power at the real-time rate ({_fmt(hw.get('target_fps'))} frames/s) | {_fmt(hw.get('realtime_w'))} W |",
+            "",
+            "![area](area.png)",
+            "",
+        ]
+    lines += ["## Stage times", "", "| stage | seconds |", "|---|---|"]
+    lines += [
+        f"| {name} | {info['seconds']}{' (reused)' if info['reused'] else ''} |"
+        for name, info in summary["stages"].items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_flow(
+    config: dict, out: str | Path, force: bool = False, report_dir: str | Path | None = None
+) -> dict:
+    from bitwave.hw.generate import generate
+    from bitwave.models.evaluate import evaluate_run
+    from bitwave.models.train import train
+    from bitwave.sim.verify import VerifyOptions, verify
+    from bitwave.synth.flows.design import synthesize_design
+
+    run = Path(out)
+    if force and run.exists():
+        shutil.rmtree(run)
+    saved_config = run / "flow_config.json"
+    if saved_config.exists() and json.loads(saved_config.read_text()) != config:
+        # Finished stages are reused by their outputs' presence: only with the same config.
+        raise BitwaveError(
+            f"{run} holds a flow run made with another configuration ({saved_config}); "
+            "pass --force to redo it with this one, or choose another --out"
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    write_text(saved_config, json.dumps(config, indent=1))
+    flow, hw_config = config["flow"], config["hw"]
+    previous = run / "flow.json"
+    stages: dict[str, dict] = (
+        json.loads(previous.read_text()).get("stages", {}) if previous.exists() else {}
+    )
+
+    from bitwave.models.data import build_dataset
+
+    _stage("data", stages, False, lambda: build_dataset(config.get("data") or {}))
+    _stage("train bitwise", stages, (run / "bitwise" / "train.json").exists(),
+           lambda: train(config, run / "bitwise"))  # fmt: skip
+    if flow["baseline"]:
+        _stage("train float baseline", stages, (run / "float" / "train.json").exists(),
+               lambda: train(_baseline_config(config), run / "float"))  # fmt: skip
+    quality: dict[str, dict] = {}
+    by_noise: dict[str, dict] = {}
+    for name in ("bitwise", "float") if flow["baseline"] else ("bitwise",):
+        metrics_path = run / name / "eval" / "metrics.json"
+        _stage(
+            f"eval {name}",
+            stages,
+            metrics_path.exists(),
+            lambda name=name: evaluate_run(run / name),
+        )
+        result = json.loads(metrics_path.read_text())
+        quality[name] = result["model"]
+        by_noise[name] = result.get("by_noise", {})
+        quality["oracle_ibm"], quality["noisy"] = result["oracle_ibm"], result["noisy"]
+
+    hw_dir = run / "hw"
+    _stage("generate", stages, (hw_dir / "manifest.json").exists(),
+           lambda: generate(run / "bitwise" / "model.bwir", hw_dir, clock_mhz=hw_config["clock_mhz"],
+                            fps=hw_config["fps"], fold_spec=hw_config["fold"],
+                            weight_storage=hw_config["weight_storage"]))  # fmt: skip
+    manifest = json.loads((hw_dir / "manifest.json").read_text())
+    frames = hw_dir / "test_frames.npy"
+    if not frames.exists():
+        _test_frames(run, flow["verify_vectors"])
+    verify_path = hw_dir / "verify" / "result.json"
+    # A few real frames through the RTL: Verilator's -O0 build is minutes faster to compile and
+    # the simulation is short, so the whole check is faster than with an optimized model.
+    _stage("verify", stages, verify_path.exists() and json.loads(verify_path.read_text()).get("passed", False),
+           lambda: verify(hw_dir, VerifyOptions(sim=flow["simulator"], inputs=frames, fast_build=True)))  # fmt: skip
+    verified = json.loads(verify_path.read_text())
+    hardware = {
+        "folding": manifest["folding"]["spec"],
+        "clock_mhz": manifest["clock"]["mhz"],
+        "cycles_per_frame": manifest["cycles_per_frame"],
+        "latency_cycles": manifest["latency_cycles"],
+        "latency_ms": manifest["latency_cycles"] / (manifest["clock"]["mhz"] * 1e3),
+        "target_fps": manifest["targets"]["fps"],
+        "achieved_fps": manifest["targets"]["achieved_fps"],
+        "simulator": verified.get("simulator"),
+        "verify_vectors": verified.get("vectors"),
+        "verify_mismatches": verified.get("mismatches"),
+        "verify_status": "passed" if verified.get("passed") else "FAILED",
+    }
+    if not verified.get("passed"):
+        raise BitwaveError(f"verification failed: see {verify_path}")
+    if flow["synth"]:
+        area_path = hw_dir / "synth" / "power.json"
+        _stage("synth", stages, area_path.exists(),
+               lambda: synthesize_design(hw_dir, clock_mhz=hw_config["clock_mhz"], inputs=frames))  # fmt: skip
+        area = json.loads((hw_dir / "synth" / "area.json").read_text())
+        power = json.loads((hw_dir / "synth" / "power.json").read_text())
+        timing = json.loads((hw_dir / "synth" / "timing.json").read_text())
+        hardware.update({
+            "area_um2": area["total_area_um2"], "area_by_block_um2": area.get("layers") or area.get("by_block", {}),
+            "dynamic_w": power["dynamic_w"], "leakage_w": power["leakage_w"], "total_w": power["total_w"],
+            "energy_per_frame_j": power["energy_per_frame_j"], "fmax_mhz": timing.get("max_clock_mhz"),
+        })  # fmt: skip
+        # The power simulation streams frames back to back at the clock; at the real-time frame
+        # rate the design idles between frames, so it draws leakage plus the dynamic energy of
+        # each frame times the frame rate.
+        frame_s = manifest["cycles_per_frame"] / (manifest["clock"]["mhz"] * 1e6)
+        hardware["realtime_w"] = (
+            power["leakage_w"] + power["dynamic_w"] * frame_s * manifest["targets"]["fps"]
+        )
+
+    from bitwave.core import ir
+
+    net = ir.load(run / "bitwise" / "model.bwir")
+    targets: dict[str, float] = {
+        "fraction_of_oracle": quality["bitwise"]["si_sdri"] / quality["oracle_ibm"]["si_sdri"]
+    }
+    if "float" in quality:
+        targets["gap_to_float_db"] = quality["float"]["si_sdri"] - quality["bitwise"]["si_sdri"]
+    summary = {
+        "name": config["name"], "widths": net.widths, "ir_sha256": net.sha256,
+        "model": f"w{config['model']['wbits']}a{config['model']['abits']} {config['model']['kind']}",
+        "quality": quality, "quality_by_noise": _by_noise_rows(by_noise), "targets": targets,
+        "hardware": hardware, "stages": stages,
+    }  # fmt: skip
+    breakdown = run / "bitwise" / "eval" / "breakdown.png"
+    if breakdown.exists():
+        shutil.copyfile(breakdown, run / "breakdown.png")
+    write_text(run / "flow.json", json.dumps(summary, indent=1))
+    _plots(run, summary)
+    write_text(run / "report.md", _report_md(summary))
+    if report_dir is not None:
+        for name in REPORT_FILES:
+            if (run / name).exists():
+                target = inside(report_dir, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run / name, target)
+    print(f"[flow] wrote {run / 'report.md'}")
+    return summary

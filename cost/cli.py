@@ -1,0 +1,191 @@
+"""``bitwave cost``: what a network costs (parameters, MACs/s, memory, area/energy/cycles),
+the reproduction of the published complexity table, and cost-table generation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bitwave.core.errors import BitwaveError
+
+EPILOG = """examples:
+  bitwave cost cost/examples/gru_2x1024.yaml
+  bitwave cost net.bwir --json --pe 16 --simd 64
+  bitwave cost --seed-table --out reports/cost --json
+  bitwave cost --make-table reports/nodes/nodes.json --liberty LIB --out cost/tables/default.yaml"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; allowed: a positive integer"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive; allowed: a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _load_arch(path: Path, frames_per_second: float | None):  # noqa: ANN202 - returns ArchCost
+    from bitwave.cost.adapters import DEFAULT_FPS, load_ir
+    from bitwave.cost.architectures import build
+    from bitwave.cost.spec import load_yaml
+
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        if frames_per_second is not None:
+            raise BitwaveError(
+                "--frames-per-second applies to IR files; a YAML description sets 'audio' instead"
+            )
+        return build(load_yaml(path))
+    if suffix == ".bwir":
+        if not path.is_file():
+            raise BitwaveError(f"IR file {path} does not exist")
+        return load_ir(path, frames_per_second or DEFAULT_FPS)
+    raise BitwaveError(
+        f"{path}: unknown input type {suffix or '(none)'}; allowed: .yaml/.yml architecture descriptions or .bwir IR files"
+    )
+
+
+def _cost_one(args: argparse.Namespace) -> int:
+    from bitwave.cost.hardware import Folding, estimate
+    from bitwave.cost.report import arch_json, arch_text
+    from bitwave.cost.tables import DEFAULT_TABLE, load_table
+
+    arch = _load_arch(Path(args.arch), args.frames_per_second)
+    hardware, note = None, ""
+    folding = Folding(args.pe, args.simd)
+    if args.table:
+        hardware = estimate(arch, load_table(args.table), folding)
+    elif DEFAULT_TABLE.is_file():
+        try:
+            hardware = estimate(arch, load_table(DEFAULT_TABLE), folding)
+        except BitwaveError as error:  # the default table may not cover every MAC kind yet
+            note = f"not available from the default table: {error}"
+    else:
+        note = f"no table ({DEFAULT_TABLE.name} not generated yet: `bitwave cost --make-table reports/nodes/nodes.json`)"
+    print(arch_text(arch, hardware, note))
+    if args.json:
+        print(json.dumps(arch_json(arch, hardware)))
+    return 0
+
+
+def _seed_table(args: argparse.Namespace) -> int:
+    from bitwave.cost.report import seed_markdown, seed_results, write_seed_report
+
+    results = seed_results()
+    written = write_seed_report(Path(args.out), results)
+    print(seed_markdown(results))
+    for path in written:
+        print(f"wrote {path}")
+    if args.json:
+        keys = ("name", "published_params_m", "params_m", "published_gmacs", "gmacs")
+        print(json.dumps({"rows": [{k: row[k] for k in keys} for row in results["rows"]]}))
+    failures = [
+        r["name"] for r in results["rows"] if "FAIL" in (r["params_status"], r["gmacs_status"])
+    ]
+    if failures:
+        print(f"rows outside tolerance: {', '.join(failures)}")
+        return 1
+    return 0
+
+
+def _default_liberty() -> str | None:
+    """The project's compact NanGate45 library (same cells and areas), when the synthesis
+    stage provides it: the register and register-file entries come from its cells."""
+    try:
+        from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
+    except ImportError:
+        return None
+    return str(COMPACT_LIBRARY) if Path(COMPACT_LIBRARY).is_file() else None
+
+
+def _make_table(args: argparse.Namespace) -> int:
+    from bitwave.core.paths import write_text
+    from bitwave.cost.tables import make_table, table_from_dict, table_yaml
+
+    if not args.out:
+        raise BitwaveError("--make-table needs --out FILE.yaml (e.g. cost/tables/default.yaml)")
+    liberty = args.liberty or _default_liberty()
+    table = make_table(args.make_table, liberty)
+    table_from_dict(table)  # the generated table must satisfy the schema it will be read with
+    write_text(args.out, table_yaml(table))
+    print(
+        f"wrote {args.out}: {', '.join(table['actions'])} from {table['library']} at {table['clock_mhz']:g} MHz"
+    )
+    if args.json:
+        print(json.dumps(table))
+    return 0
+
+
+def _handle(args: argparse.Namespace) -> int:
+    modes = [bool(args.arch), args.seed_table, bool(args.make_table)]
+    if sum(modes) != 1:
+        raise BitwaveError(
+            "give exactly one of: ARCH (a .yaml or .bwir file), --seed-table, --make-table NODES.json"
+        )
+    if args.seed_table:
+        if not args.out:
+            raise BitwaveError("--seed-table needs --out DIR (e.g. reports/cost)")
+        return _seed_table(args)
+    if args.make_table:
+        return _make_table(args)
+    if args.out:
+        raise BitwaveError(
+            "--out goes with --seed-table or --make-table; ARCH results go to stdout (--json for JSON)"
+        )
+    return _cost_one(args)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cost",
+        help="parameters, MACs/s, memory and area/energy estimates of a network",
+        description=(
+            "Cost of a speech-enhancement network from a YAML architecture description or an IR file: "
+            "parameters, MACs per second of audio, binary ops, weight and activation memory, and "
+            "area / energy per frame / cycles per frame at a folding from a per-action table."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("arch", nargs="?", help="architecture .yaml or IR .bwir file")
+    parser.add_argument(
+        "--json", action="store_true", help="also print one JSON object on the last line"
+    )
+    parser.add_argument(
+        "--table",
+        help="per-action area/energy table YAML (default cost/tables/default.yaml)",
+    )
+    parser.add_argument(
+        "--pe", type=_positive, help="neurons computed in parallel per layer (default: all)"
+    )
+    parser.add_argument("--simd", type=_positive, help="inputs per neuron per cycle (default: all)")
+    parser.add_argument(
+        "--frames-per-second",
+        type=_positive_float,
+        help="frame rate for IR files (default 62.5 = 16 kHz / hop 256)",
+    )
+    parser.add_argument(
+        "--seed-table", action="store_true", help="reproduce the published complexity table"
+    )
+    parser.add_argument(
+        "--make-table", metavar="NODES_JSON", help="build a cost table from `bitwave nodes` output"
+    )
+    parser.add_argument(
+        "--liberty", help="with --make-table: liberty file for the register / register-file entries"
+    )
+    parser.add_argument("--out", help="output folder (--seed-table) or table file (--make-table)")
+    parser.set_defaults(func=_handle)

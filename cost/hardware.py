@@ -1,0 +1,159 @@
+"""Area, energy per frame and cycles per frame of an architecture at a folding, from a
+per-action table.
+
+Hardware model (FINN-style dataflow: each layer has its own compute):
+- A layer's matrix (rows x cols) runs on PE neurons of SIMD lanes each, PE <= rows, SIMD <= cols;
+  it takes repeats * ceil(rows/PE) * ceil(cols/SIMD) cycles per frame. Layers are pipelined,
+  so a frame takes the slowest layer's cycles (throughput) and the sum (latency).
+- Compute area = PE * (overhead + SIMD * lane) of the layer's MAC kind.
+- A fully unrolled layer (PE = rows, SIMD = cols) has its weights wired in as constants, as the
+  project's generator does, so it needs no weight memory. A folded layer keeps its weights in a
+  register file read once per MAC: area per stored bit and energy per bit read per mux level.
+  Binary layers that are fully unrolled use the constant-weight XNOR node's figures
+  (``mac_binary_const``) when the table has them.
+- Activations and persistent state live in registers (area per bit, energy per bit per frame).
+- Element-wise work (nonlinearities, gate products) is outside the table and not estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from bitwave.core.errors import BitwaveError
+from bitwave.cost.counts import ArchCost, LayerCost
+from bitwave.cost.tables import CONST_BINARY_ACTION, MAC_ACTIONS, CostTable, depth_levels
+
+
+@dataclass(frozen=True)
+class Folding:
+    """PE neurons x SIMD lanes per layer; ``None`` means fully unrolled in that dimension."""
+
+    pe: int | None = None
+    simd: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("pe", "simd"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise BitwaveError(
+                    f"folding {name}: {value!r}; allowed a positive integer (or unset = fully unrolled)"
+                )
+
+    @property
+    def label(self) -> str:
+        return f"PE={self.pe or 'all'} SIMD={self.simd or 'all'}"
+
+
+@dataclass
+class LayerEstimate:
+    name: str
+    kind: str
+    pe: int
+    simd: int
+    cycles: int
+    compute_area_um2: float
+    memory_area_um2: float
+    energy_j: float
+    hardwired: bool
+
+
+@dataclass
+class HardwareEstimate:
+    table: str
+    library: str
+    clock_mhz: float
+    folding: str
+    layers: list[LayerEstimate] = field(default_factory=list)
+    register_area_um2: float = 0.0
+    register_energy_j: float = 0.0
+    frames_per_second: float = 0.0
+
+    @property
+    def area_um2(self) -> float:
+        return (
+            sum(e.compute_area_um2 + e.memory_area_um2 for e in self.layers)
+            + self.register_area_um2
+        )
+
+    @property
+    def energy_per_frame_j(self) -> float:
+        return sum(e.energy_j for e in self.layers) + self.register_energy_j
+
+    @property
+    def cycles_per_frame(self) -> int:
+        return max((e.cycles for e in self.layers), default=0)
+
+    @property
+    def latency_cycles(self) -> int:
+        return sum(e.cycles for e in self.layers)
+
+    @property
+    def real_time(self) -> bool:
+        return self.cycles_per_frame * self.frames_per_second <= self.clock_mhz * 1e6
+
+    def to_json(self) -> dict:
+        return {
+            "table": self.table,
+            "library": self.library,
+            "clock_mhz": self.clock_mhz,
+            "folding": self.folding,
+            "area_um2": self.area_um2,
+            "area_mm2": self.area_um2 / 1e6,
+            "energy_per_frame_j": self.energy_per_frame_j,
+            "power_w": self.energy_per_frame_j * self.frames_per_second,
+            "cycles_per_frame": self.cycles_per_frame,
+            "latency_cycles": self.latency_cycles,
+            "real_time_at_clock": self.real_time,
+            "register_area_um2": self.register_area_um2,
+            "layers": [e.__dict__ for e in self.layers],
+        }
+
+
+def estimate_layer(layer: LayerCost, table: CostTable, folding: Folding) -> LayerEstimate | None:
+    """Estimate one matrix layer; layers without a matrix (PReLU) return None."""
+    if layer.rows == 0 or layer.cols == 0 or layer.macs == 0:
+        return None
+    pe = min(folding.pe or layer.rows, layer.rows)
+    simd = min(folding.simd or layer.cols, layer.cols)
+    hardwired = pe == layer.rows and simd == layer.cols
+    constant = hardwired and layer.kind == "binary" and CONST_BINARY_ACTION in table.actions
+    mac = table.action(CONST_BINARY_ACTION if constant else MAC_ACTIONS[layer.kind])
+    steps = math.ceil(layer.rows / pe) * math.ceil(layer.cols / simd)
+    cycles = layer.repeats * steps
+    compute_area = pe * (mac.overhead_area_um2 + simd * mac.area_um2)
+    # per-MAC energy plus the per-neuron overhead, spread over the lanes it serves
+    energy = layer.macs * (mac.energy_j + mac.overhead_energy_j / layer.cols)
+    memory_area = 0.0
+    if not hardwired:
+        regfile = table.action("regfile_bit_read")
+        memory_area = layer.weight_memory_bits * regfile.area_um2
+        bits_read = layer.macs * layer.precision.wbits
+        energy += bits_read * regfile.energy_j * depth_levels(steps)
+    return LayerEstimate(
+        layer.name, layer.kind, pe, simd, cycles, compute_area, memory_area, energy, hardwired
+    )
+
+
+def estimate(arch: ArchCost, table: CostTable, folding: Folding | None = None) -> HardwareEstimate:
+    """Area, energy per frame and cycles for the most expensive run path of ``arch``."""
+    folding = folding or Folding()
+    totals = arch.totals()
+    if arch.stages:
+        worst = max(arch.stages, key=lambda s: sum(layer.macs for layer in arch.stage_layers(s)))
+        layers = arch.stage_layers(worst)
+    else:
+        layers = arch.layers
+    result = HardwareEstimate(
+        table=table.path, library=table.library, clock_mhz=table.clock_mhz, folding=folding.label,
+        frames_per_second=arch.frames_per_second,
+    )  # fmt: skip
+    for layer in layers:
+        layer_estimate = estimate_layer(layer, table, folding)
+        if layer_estimate is not None:
+            result.layers.append(layer_estimate)
+    register = table.action("register_bit")
+    result.register_area_um2 = totals.activation_bits * register.area_um2
+    # every activation bit is written once per frame; the cycles in between the registers hold
+    result.register_energy_j = totals.activation_bits * register.energy_j
+    return result

@@ -1,0 +1,300 @@
+"""Text, JSON and markdown renderings of cost results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bitwave.core.paths import write_text
+from bitwave.cost.counts import ArchCost
+from bitwave.cost.hardware import HardwareEstimate
+from bitwave.cost.seed import (
+    CONVTASNET_STANDARD,
+    GRU_VARIANTS,
+    KNOWN_INCONSISTENT,
+    PUBLISHED,
+    convtasnet_sensitivity,
+    gru_sensitivity,
+    other_facts,
+    reproduce,
+)
+
+
+def _si(value: float, unit: str) -> str:
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3f} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def stage_rows(arch: ArchCost) -> list[dict]:
+    rows, previous = [], None
+    for stage in arch.stages:
+        t = arch.stage_totals(stage)
+        row = {
+            "name": stage.name,
+            "params": t.params,
+            "gmacs": t.gmacs,
+            "macs_per_frame": t.macs_per_frame,
+        }
+        if arch.cumulative_stages:
+            row["added_params"] = t.params - (previous.params if previous else 0)
+            row["added_gmacs"] = t.gmacs - (previous.gmacs if previous else 0.0)
+            previous = t
+        rows.append(row)
+    return rows
+
+
+def arch_json(arch: ArchCost, hardware: HardwareEstimate | None) -> dict:
+    return {
+        "name": arch.name,
+        "kind": arch.kind,
+        "totals": arch.totals().to_json(),
+        "layers": [
+            {
+                "name": x.name,
+                "op": x.op,
+                "group": x.group,
+                "kind": x.kind,
+                "params": x.params,
+                "macs_per_frame": x.macs,
+                "weight_memory_bits": x.weight_memory_bits,
+            }
+            for x in arch.layers
+        ],
+        "stages": stage_rows(arch),
+        "hardware": hardware.to_json() if hardware else None,
+        "notes": arch.notes,
+    }
+
+
+def arch_text(arch: ArchCost, hardware: HardwareEstimate | None, hardware_note: str = "") -> str:
+    t = arch.totals()
+    lines = [f"{arch.name} ({arch.kind}), {t.frames_per_second:g} frames/s", ""]
+    lines.append(
+        f"{'layer':<28} {'op':<17} {'kind':<8} {'params':>12} {'MACs/frame':>12} {'weight bits':>13}"
+    )
+    for x in arch.layers:
+        lines.append(
+            f"{x.name[:28]:<28} {x.op:<17} {x.kind:<8} {x.params:>12,} {x.macs:>12,} {x.weight_memory_bits:>13,}"
+        )
+    lines += [
+        "",
+        f"parameters        {t.params:,} ({t.params_m:.4f} M)"
+        + (f"  + {t.constants:,} stored constants" if t.constants else ""),
+        f"MACs              {_si(t.macs_per_second, 'MAC/s')} ({t.macs_per_frame:,} per frame)",
+        "MACs by kind      "
+        + ", ".join(
+            f"{k} {_si(v * t.frames_per_second, 'MAC/s')}" for k, v in t.macs_by_kind.items() if v
+        ),
+        f"binary ops        {_si(t.binary_ops_per_frame * t.frames_per_second, 'op/s')}",
+        f"element-wise ops  {_si(t.elementwise_per_frame * t.frames_per_second, 'op/s')}",
+        f"weight memory     {_si(t.weight_memory_bits, 'bit')}",
+        f"activation buffer {_si(t.activation_bits, 'bit')}",
+    ]
+    if arch.stages:
+        title = (
+            "exits (cumulative: run up to this exit)"
+            if arch.cumulative_stages
+            else "run paths (one per input)"
+        )
+        lines += ["", title]
+        for row in stage_rows(arch):
+            extra = (
+                f"   (+{row['added_params']:,} params, +{row['added_gmacs']:.4f} GMAC/s)"
+                if arch.cumulative_stages
+                else ""
+            )
+            lines.append(
+                f"  {row['name']:<16} {row['params']:>12,} params  {row['gmacs']:.4f} GMAC/s{extra}"
+            )
+    if hardware:
+        h = hardware
+        lines += [
+            "",
+            f"hardware estimate ({h.folding}; table {Path(h.table).name}: {h.library}, {h.clock_mhz:g} MHz)",
+            f"  area              {h.area_um2 / 1e6:.4f} mm^2 ({h.area_um2:,.0f} um^2, registers {h.register_area_um2:,.0f} um^2)",
+            f"  energy per frame  {h.energy_per_frame_j:.4g} J  ({h.energy_per_frame_j * h.frames_per_second:.4g} W at {h.frames_per_second:g} frames/s)",
+            f"  cycles per frame  {h.cycles_per_frame:,} (latency {h.latency_cycles:,}); real time at {h.clock_mhz:g} MHz: {'yes' if h.real_time else 'no'}",
+        ]
+    elif hardware_note:
+        lines += ["", f"hardware estimate: {hardware_note}"]
+    if arch.notes:
+        lines += ["", *[f"note: {n}" for n in arch.notes]]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The published complexity table
+# ---------------------------------------------------------------------------------------------
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+
+
+def example_rows() -> list[dict]:
+    """Totals of every shipped example description (cost/examples/*.yaml)."""
+    from bitwave.cost.architectures import build
+    from bitwave.cost.spec import load_yaml
+
+    rows = []
+    for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
+        arch = build(load_yaml(path))
+        t = arch.totals()
+        rows.append(
+            {
+                "file": path.name,
+                "kind": arch.kind,
+                "params": t.params,
+                "gmacs": t.gmacs,
+                "binary_gops": t.binary_ops_per_frame * t.frames_per_second / 1e9,
+                "weight_memory_bits": t.weight_memory_bits,
+                "activation_bits": t.activation_bits,
+            }
+        )
+    return rows
+
+
+def seed_results() -> dict:
+    return {
+        "examples": example_rows(),
+        "rows": reproduce(),
+        "gru_accounting": gru_sensitivity(),
+        "convtasnet_accounting": convtasnet_sensitivity(),
+        "other_facts": other_facts(),
+        "convtasnet_config": {
+            k: v for k, v in CONVTASNET_STANDARD.items() if k not in ("kind", "name")
+        },
+    }
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:+.2f}%"
+
+
+def seed_markdown(results: dict) -> str:
+    rows = results["rows"]
+    lines = [
+        "# Cost model versus the published complexity table",
+        "",
+        "Generated by `bitwave cost --seed-table --out reports/cost`; every number below is computed by",
+        "`bitwave.cost` (published figures from ../shared/SEED_FACTS.md).",
+        "",
+        "| model | published params (M) | computed params (M) | diff | published GMAC/s | computed GMAC/s | diff | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        status = "; ".join(sorted({f"params {r['params_status']}", f"MACs {r['gmacs_status']}"}))
+        lines.append(
+            f"| {r['name']} | {r['published_params_text']} | {r['params_m']:.4f} | {_pct(r['params_rel_diff'])} "
+            f"| {r['published_gmacs_text']} | {r['gmacs']:.5f} | {_pct(r['gmacs_rel_diff'])} | {status} |"
+        )
+    tolerances = sorted({(r["name"].split()[0], r["tolerance"]) for r in rows})
+    lines += [
+        "",
+        "Tolerances: "
+        + ", ".join(f"{n} {t * 100:g}%" for n, t in tolerances)
+        + '. "within published rounding":',
+        "the relative difference exceeds the tolerance, but the computed value rounds to the published",
+        "figure at its printed precision (a value printed as 0.08 stands for anything from 0.075 to 0.085).",
+        "",
+        "## Accounting",
+        "",
+        "- Input: 513-bin magnitude frames (16 kHz, 1024-point STFT, hop 256) -> 62.5 frames per second of audio.",
+        "- GRU: torch parameterisation, 3 gates x (in*h + h*h) weights + 2 bias vectors per gate (b_ih, b_hh);",
+        "  then a linear 513-unit sigmoid mask layer. MACs per frame = every weight and bias once (a bias is a",
+        "  MAC on a constant-1 input, as in the bitwise networks); element-wise gate work is counted separately.",
+        f"- Conv-TasNet, standard configuration {', '.join(f'{k}={v}' for k, v in results['convtasnet_config'].items())},"
+        " Sc=B=128, one source (mask estimation for SE):",
+        "  the published figures count the mask network's convolutions only (bottleneck 1x1, the 24 blocks' 1x1 in,",
+        "  depthwise, residual and skip 1x1 convs, the output 1x1 mask conv; weights and biases), at 2000 encoder",
+        "  frames/s (16 kHz / stride 8). The encoder and decoder (8192 weights each), the normalisations and PReLUs",
+        "  are not in the published numbers; `bitwave cost` on a Conv-TasNet description reports them too.",
+        "",
+        "### GRU MAC accounting: largest deviation over the consistent rows",
+        "",
+        "| variant | "
+        + " | ".join(
+            r.name
+            for r in PUBLISHED
+            if r.spec["kind"] == "gru" and (r.name, "gmacs") not in KNOWN_INCONSISTENT
+        )
+        + " | worst |",
+        "|---|"
+        + "---|"
+        * (
+            sum(
+                1
+                for r in PUBLISHED
+                if r.spec["kind"] == "gru" and (r.name, "gmacs") not in KNOWN_INCONSISTENT
+            )
+            + 1
+        ),
+    ]
+    for v in results["gru_accounting"]:
+        cells = " | ".join(_pct(d) for d in v["deviations"].values())
+        lines.append(
+            f"| {v['variant']} | {cells} | {_pct(v['worst_rel_diff'])} ({v['worst_row']}) |"
+        )
+    lines += [
+        "",
+        f"The chosen accounting ({GRU_VARIANTS[0].removesuffix(' (chosen)')}) is the streaming rate the issue prescribes. The published",
+        "MACs sit slightly above it on every row; the other variants show how much of that a 63-frame centred STFT",
+        "of a one-second clip and element-wise gate work could explain. None is needed to meet the tolerances,",
+        "so the per-hop streaming rate stays.",
+        "",
+        "### Conv-TasNet: which accounting reproduces 4.92 M / 9.831 GMAC/s",
+        "",
+        "| variant | params (M) | diff | GMAC/s | diff |",
+        "|---|---|---|---|---|",
+    ]
+    for v in results["convtasnet_accounting"]:
+        lines.append(
+            f"| {v['variant']} | {v['params_m']:.4f} | {_pct(v['params_rel_diff'])} | {v['gmacs']:.4f} | {_pct(v['gmacs_rel_diff'])} |"
+        )
+    lines += [
+        "",
+        "### Other figures quoted in SEED_FACTS (from the authors' code)",
+        "",
+        "| figure | quoted | computed | diff |",
+        "|---|---|---|---|",
+    ]
+    for f in results["other_facts"]:
+        lines.append(f"| {f['name']} | {f['quoted']} | {f['computed']:,} | {_pct(f['rel_diff'])} |")
+    lines += [
+        "",
+        "BLOOM-Net's quoted ~285k / +136k are reproduced only when the exits share one mask head",
+        "(PReLU + 1x1 conv 128->512, 66k parameters); a head per exit would add 66k to every extra block.",
+        "",
+        "## The shipped example descriptions (cost/examples/)",
+        "",
+        "| file | kind | params | GMAC/s | binary Gop/s | weight memory (Mbit) | activation buffer (kbit) |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {e['file']} | {e['kind']} | {e['params']:,} | {e['gmacs']:.4f} | {e['binary_gops']:.4f} "
+            f"| {e['weight_memory_bits'] / 1e6:.3f} | {e['activation_bits'] / 1e3:.1f} |"
+            for e in results["examples"]
+        ],
+        "",
+        "## Largest deviations and why",
+        "",
+    ]
+    for key, label in (("params", "parameters"), ("gmacs", "MACs")):
+        worst = sorted(rows, key=lambda r: -abs(r[f"{key}_rel_diff"]))[:3]
+        for r in worst:
+            why = KNOWN_INCONSISTENT.get((r["name"], key), r[f"{key}_status"])
+            lines.append(f"- {label}, {r['name']}: {_pct(r[f'{key}_rel_diff'])} ({why})")
+    lines += [
+        "",
+        "The GRU 2x32 MAC row is inconsistent with the rest of the table: the formula that reproduces every other",
+        "row gives ~0.0047 GMAC/s for 2x32, and the published 0.010 would make a 2x32 model cost almost as much as",
+        "the 2x64 one (0.011). The formula is not bent to fit it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_seed_report(out_dir: Path, results: dict) -> list[Path]:
+    out_dir = Path(out_dir)
+    readme, data = out_dir / "README.md", out_dir / "cost.json"
+    write_text(readme, seed_markdown(results))
+    write_text(data, json.dumps(results, indent=2) + "\n")
+    return [readme, data]

