@@ -7,71 +7,30 @@ Neither carries the audio framing, so both take ``frames_per_second`` (default 1
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
+from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
+from bitwave.core.ops.base import REAL_TIME_FPS as DEFAULT_FPS
 from bitwave.cost import primitives as prim
 from bitwave.cost.counts import FLOAT32, ArchCost, LayerCost, Precision
 
-DEFAULT_FPS = 16000 / 256
-
-
-def _accumulator_bits(n_in: int, wbits: int, abits: int) -> int:
-    """Width of a neuron's accumulator: a popcount for binary layers, else a signed sum."""
-    if wbits == 1 and abits == 1:
-        return math.ceil(math.log2(n_in + 1))
-    return wbits + abits + math.ceil(math.log2(max(n_in, 2)))
-
 
 def ir_layer_cost(layer: Any) -> LayerCost:
-    """One IR dense layer: in*out weights (1 or ``wbits`` bits); the thresholds that replace
-    bias and normalisation are stored constants at accumulator width, one comparison each."""
-    wbits, abits = int(layer.wbits), int(layer.in_type.bits)
-    thresholds = layer.out_width * (2**layer.out_type.bits - 1)
-    weights = layer.in_width * layer.out_width
+    """One IR layer, from its op's counts (``bitwave.core.ops.<op>.cost_counts``)."""
+    counts = ops.op_of(layer).cost_counts(layer)
+    fields = {k: v for k, v in counts.__dict__.items() if k not in ("wbits", "abits")}
     return LayerCost(
         name=layer.name,
         op=layer.op,
         group="ir",
-        precision=Precision(wbits, abits),
-        weights=weights,
-        constants=thresholds,
-        constant_bits=_accumulator_bits(layer.in_width, wbits, abits),
-        macs=weights,
-        elementwise=thresholds,
-        io_bits=layer.in_width * abits + layer.out_width * layer.out_type.bits,
-        rows=layer.out_width,
-        cols=layer.in_width,
+        precision=Precision(counts.wbits, counts.abits),
+        **fields,
     )
 
 
-def ir_gru_cost(layer: Any) -> LayerCost:
-    """A bitwise GRU cell (``binary_gru``): 3 gates of XNOR-popcount over the input and the
-    state; per-gate coefficients, four thresholds per unit and the initial state are stored
-    constants."""
-    n, h = layer.in_width, layer.out_width
-    weights = 3 * h * (n + h)
-    acc_bits = _accumulator_bits(n + h, 1, 1) + 8  # a * popcount_x + b * popcount_h
-    return LayerCost(
-        name=layer.name,
-        op=layer.op,
-        group="ir",
-        precision=Precision(1, 1),
-        weights=weights,
-        constants=4 * h + 6,
-        constant_bits=acc_bits,
-        macs=weights,
-        elementwise=4 * h,  # threshold comparisons and the state update
-        state_bits=h,
-        io_bits=n + h,
-        rows=3 * h,
-        cols=n + h,
-    )
-
-
-_IR_OPS = {"binary_dense": ir_layer_cost, "int_dense": ir_layer_cost, "binary_gru": ir_gru_cost}
+ir_gru_cost = ir_layer_cost  # a binary_gru layer is costed like any IR layer, by its op
 
 
 def from_ir(network: Any, frames_per_second: float = DEFAULT_FPS) -> ArchCost:
@@ -79,13 +38,14 @@ def from_ir(network: Any, frames_per_second: float = DEFAULT_FPS) -> ArchCost:
     if not getattr(network, "layers", None):
         raise BitwaveError("IR network has no layers to cost")
     layers = []
+    allowed = ops.supported_ops("cost")
     for index, layer in enumerate(network.layers):
-        if layer.op not in _IR_OPS:
+        if layer.op not in allowed:
             raise BitwaveError(
                 f"IR layer {index} ({layer.name}): op {layer.op!r} has no cost model; "
-                f"allowed: {', '.join(_IR_OPS)}"
+                f"allowed: {', '.join(allowed)}"
             )
-        layers.append(_IR_OPS[layer.op](layer))
+        layers.append(ir_layer_cost(layer))
     notes = [
         f"from IR: {len(layers)} layers; thresholds counted as stored constants, not parameters",
         f"{frames_per_second:g} frames/s (the IR holds no audio framing; set it with --frames-per-second)",
@@ -139,28 +99,12 @@ def _torch_layers(name: str, module: Any) -> list[LayerCost] | None:
         p = Precision(lin.wbits, module.in_type.bits)
         # BatchNorm and the activation fold into one threshold set per neuron
         return [prim.dense(name, "torch", lin.in_features, lin.out_features, p)]
-    if QuantLinear and isinstance(module, QuantLinear):
-        return [
-            prim.dense(
-                name,
-                "torch",
-                module.in_features,
-                module.out_features,
-                Precision(module.wbits, 32),
-                bias=False,
-            )
-        ]
-    if isinstance(module, nn.Linear):
-        return [
-            prim.dense(
-                name,
-                "torch",
-                module.in_features,
-                module.out_features,
-                FLOAT32,
-                bias=module.bias is not None,
-            )
-        ]
+    quantized = bool(QuantLinear) and isinstance(module, QuantLinear)  # k-bit weights, no bias
+    if quantized or isinstance(module, nn.Linear):
+        precision = Precision(module.wbits, 32) if quantized else FLOAT32
+        bias = not quantized and module.bias is not None
+        width = (module.in_features, module.out_features)
+        return [prim.dense(name, "torch", *width, precision, bias=bias)]
     if isinstance(module, nn.GRU | nn.LSTM):
         cell = prim.gru if isinstance(module, nn.GRU) else prim.lstm
         if not module.bias:

@@ -124,14 +124,32 @@ def _time_domain_config(spec: dict) -> dict:
     return c
 
 
+def _time_domain_front(
+    c: dict, p: Precision, norm_group: str, bottleneck_group: str
+) -> list[LayerCost]:
+    """The encoder filterbank, the optional input norm and the N -> B bottleneck 1x1 conv."""
+    N, B = c["N"], c["B"]
+    layers = [prim.encoder("encoder", "encoder", N, c["L"], c["stride"], p)]
+    if c["norm"]:
+        layers.append(prim.norm("in_norm", norm_group, N, p))
+    layers.append(prim.dense("bottleneck", bottleneck_group, N, B, p, activation=False))
+    return layers
+
+
+def _encoder_rate(c: dict) -> tuple[float, str]:
+    """Frames per second of a time-domain network (one per encoder stride) and its note."""
+    fps = c["audio"]["sample_rate"] / c["stride"]
+    return (
+        fps,
+        f"{fps:g} encoder frames/s = sample_rate {c['audio']['sample_rate']} / stride {c['stride']}",
+    )
+
+
 def build_convtasnet(spec: dict) -> ArchCost:
     c = _time_domain_config(spec)
     p = _precision(spec)
     N, L, B = c["N"], c["L"], c["B"]
-    layers = [prim.encoder("encoder", "encoder", N, L, c["stride"], p)]
-    if c["norm"]:
-        layers.append(prim.norm("in_norm", "norm_act", N, p))
-    layers.append(prim.dense("bottleneck", "separator", N, B, p, activation=False))
+    layers = _time_domain_front(c, p, "norm_act", "separator")
     for r in range(c["R"]):
         for x in range(c["X"]):
             layers += _tcn_block(f"r{r + 1}x{x + 1}", "separator", "norm_act", c, 2**x, True, p)
@@ -141,13 +159,46 @@ def build_convtasnet(spec: dict) -> ArchCost:
     # sigmoid and the mask product with the encoder output: two element-wise ops per value
     layers.append(LayerCost(**{**mask.__dict__, "elementwise": 2 * N * c["sources"]}))
     layers.append(prim.decoder("decoder", "decoder", N, L, c["stride"], p))
-    fps = c["audio"]["sample_rate"] / c["stride"]
+    fps, rate_note = _encoder_rate(c)
     notes = [
-        f"{fps:g} encoder frames/s = sample_rate {c['audio']['sample_rate']} / stride {c['stride']}",
+        rate_note,
         f"config N={N} L={L} B={B} H={c['H']} P={c['P']} X={c['X']} R={c['R']} Sc={c['Sc']} sources={c['sources']};"
         " every block has residual and skip 1x1 convs (Luo's reference code)",
     ]
     return ArchCost(c.get("name", "convtasnet"), "convtasnet", layers, fps, config=c, notes=notes)
+
+
+def _bloom_head(c: dict, tag: str, group: str, p: Precision) -> list[LayerCost]:
+    """A mask head: PReLU (with norm layers on) and the B -> N mask 1x1 conv."""
+    out = [prim.prelu(f"{tag}.prelu", group, c["B"], p)] if c["norm"] else []
+    return [*out, prim.dense(f"{tag}.mask", group, c["B"], c["N"], p)]
+
+
+def _bloom_block(c: dict, k: int, p: Precision) -> list[LayerCost]:
+    """Block ``k``'s residual conv blocks, without skip paths; dilations cycle 1, 2, ..., 128
+    along the whole chain, as in a Conv-TasNet repeat."""
+    layers = []
+    for j in range(c["convs_per_block"]):
+        conv_index = (k - 1) * c["convs_per_block"] + j
+        group = f"block{k}"
+        layers += _tcn_block(
+            f"{group}.conv{j + 1}", group, group, c, 2 ** (conv_index % 8), False, p
+        )
+    return layers
+
+
+def _bloom_exit(c: dict, k: int) -> Stage:
+    """Exit ``k``: encoder, blocks 1..k, its head and the decoder run; a k-block model stores
+    every head up to k (each block was trained with its own exit)."""
+    per_exit = c["head"] == "per_exit"
+    blocks = tuple(f"block{i}" for i in range(1, k + 1))
+    heads = tuple(f"exit{i}" for i in range(1, k + 1)) if per_exit else ("head",)
+    head_group = f"exit{k}" if per_exit else "head"
+    return Stage(
+        f"exit{k}",
+        ("encoder", "front", *blocks, head_group, "decoder"),
+        ("encoder", "front", *blocks, *heads, "decoder"),
+    )
 
 
 def build_bloomnet(spec: dict) -> ArchCost:
@@ -155,62 +206,25 @@ def build_bloomnet(spec: dict) -> ArchCost:
     c.setdefault("convs_per_block", 1)
     c.setdefault("head", "per_exit")
     p = _precision(spec)
-    N, L, B = c["N"], c["L"], c["B"]
-    layers = [prim.encoder("encoder", "encoder", N, L, c["stride"], p)]
-    if c["norm"]:
-        layers.append(prim.norm("in_norm", "front", N, p))
-    layers.append(prim.dense("bottleneck", "front", N, B, p, activation=False))
-
-    def head(tag: str, group: str) -> list[LayerCost]:
-        out = [prim.prelu(f"{tag}.prelu", group, B, p)] if c["norm"] else []
-        return [*out, prim.dense(f"{tag}.mask", group, B, N, p)]
-
-    stages, conv_index = [], 0
+    layers = _time_domain_front(c, p, "front", "front")
     for k in range(1, c["blocks"] + 1):
-        for j in range(c["convs_per_block"]):
-            # dilations cycle 1, 2, ..., 128 along the whole chain, as in a Conv-TasNet repeat
-            layers += _tcn_block(
-                f"block{k}.conv{j + 1}",
-                f"block{k}",
-                f"block{k}",
-                c,
-                2 ** (conv_index % 8),
-                False,
-                p,
-            )
-            conv_index += 1
+        layers += _bloom_block(c, k, p)
         if c["head"] == "per_exit":
-            layers += head(f"exit{k}", f"exit{k}")
-        head_group = f"exit{k}" if c["head"] == "per_exit" else "head"
-        blocks = tuple(f"block{i}" for i in range(1, k + 1))
-        # a k-block model stores every head up to k (each block was trained with its own exit)
-        heads = tuple(f"exit{i}" for i in range(1, k + 1)) if c["head"] == "per_exit" else ("head",)
-        stages.append(
-            Stage(
-                f"exit{k}",
-                ("encoder", "front", *blocks, head_group, "decoder"),
-                ("encoder", "front", *blocks, *heads, "decoder"),
-            )
-        )
+            layers += _bloom_head(c, f"exit{k}", f"exit{k}", p)
     if c["head"] == "shared":
-        layers += head("head", "head")
-    layers.append(prim.decoder("decoder", "decoder", N, L, c["stride"], p))
-    fps = c["audio"]["sample_rate"] / c["stride"]
+        layers += _bloom_head(c, "head", "head", p)
+    layers.append(prim.decoder("decoder", "decoder", c["N"], c["L"], c["stride"], p))
+    fps, rate_note = _encoder_rate(c)
     notes = [
-        f"{fps:g} encoder frames/s = sample_rate {c['audio']['sample_rate']} / stride {c['stride']}",
+        rate_note,
         f"{c['blocks']} blocks of {c['convs_per_block']} residual conv block(s) without skip paths; "
         f"mask head: {c['head']}; exit k runs encoder, blocks 1..k, its head and the decoder",
     ]
+    stages = [_bloom_exit(c, k) for k in range(1, c["blocks"] + 1)]
     return ArchCost(
-        c.get("name", "bloomnet"),
-        "bloomnet",
-        layers,
-        fps,
-        config=c,
-        stages=stages,
-        cumulative_stages=True,
-        notes=notes,
-    )
+        c.get("name", "bloomnet"), "bloomnet", layers, fps, config=c, stages=stages,
+        cumulative_stages=True, notes=notes,
+    )  # fmt: skip
 
 
 def _prefixed(arch: ArchCost, prefix: str) -> list[LayerCost]:

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from bitwave.core import cli_args, inputs
+from bitwave.core.cli_args import add_command
 from bitwave.core.errors import BitwaveError
 
 EPILOG = """examples:
@@ -14,28 +16,6 @@ EPILOG = """examples:
   bitwave cost net.bwir --json --pe 16 --simd 64
   bitwave cost --seed-table --out reports/cost --json
   bitwave cost --make-table reports/nodes/nodes.json --liberty LIB --out cost/tables/default.yaml"""
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an integer; allowed: a positive integer"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive; allowed: a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
 
 
 def _load_arch(path: Path, frames_per_second: float | None):  # noqa: ANN202 - returns ArchCost
@@ -118,6 +98,7 @@ def _make_table(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise BitwaveError("--make-table needs --out FILE.yaml (e.g. cost/tables/default.yaml)")
+    inputs.output_file(args.out, "--out")
     liberty = args.liberty or _default_liberty()
     table = make_table(args.make_table, liberty)
     table_from_dict(table)  # the generated table must satisfy the schema it will be read with
@@ -131,6 +112,12 @@ def _make_table(args: argparse.Namespace) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    """parameters, MACs/s, memory and area/energy estimates of a network
+
+    Cost of a speech-enhancement network from a YAML architecture description or an IR file:
+    parameters, MACs per second of audio, binary ops, weight and activation memory, and area /
+    energy per frame / cycles per frame at a folding from a per-action table.
+    """
     modes = [bool(args.arch), args.seed_table, bool(args.make_table)]
     if sum(modes) != 1:
         raise BitwaveError(
@@ -139,6 +126,7 @@ def _handle(args: argparse.Namespace) -> int:
     if args.seed_table:
         if not args.out:
             raise BitwaveError("--seed-table needs --out DIR (e.g. reports/cost)")
+        inputs.output_dir(args.out, "--out")
         return _seed_table(args)
     if args.make_table:
         return _make_table(args)
@@ -150,32 +138,24 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "cost",
-        help="parameters, MACs/s, memory and area/energy estimates of a network",
-        description=(
-            "Cost of a speech-enhancement network from a YAML architecture description or an IR file: "
-            "parameters, MACs per second of audio, binary ops, weight and activation memory, and "
-            "area / energy per frame / cycles per frame at a folding from a per-action table."
-        ),
-        epilog=EPILOG,
+    parser = add_command(
+        subparsers, "cost", _handle, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    )  # fmt: skip
     parser.add_argument("arch", nargs="?", help="architecture .yaml or IR .bwir file")
-    parser.add_argument(
-        "--json", action="store_true", help="also print one JSON object on the last line"
-    )
+    cli_args.add_json(parser, "also print one JSON object on the last line")
     parser.add_argument(
         "--table",
         help="per-action area/energy table YAML (default cost/tables/default.yaml)",
     )
-    parser.add_argument(
-        "--pe", type=_positive, help="neurons computed in parallel per layer (default: all)"
-    )
-    parser.add_argument("--simd", type=_positive, help="inputs per neuron per cycle (default: all)")
+    for flag, text in (
+        ("--pe", "neurons computed in parallel per layer (default: all)"),
+        ("--simd", "inputs per neuron per cycle (default: all)"),
+    ):
+        parser.add_argument(flag, type=cli_args.positive_int, help=text)
     parser.add_argument(
         "--frames-per-second",
-        type=_positive_float,
+        type=cli_args.positive_float,
         help="frame rate for IR files (default 62.5 = 16 kHz / hop 256)",
     )
     parser.add_argument(
@@ -187,5 +167,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--liberty", help="with --make-table: liberty file for the register / register-file entries"
     )
-    parser.add_argument("--out", help="output folder (--seed-table) or table file (--make-table)")
-    parser.set_defaults(func=_handle)
+    cli_args.add_out(
+        parser, "output folder (--seed-table) or table file (--make-table)", kind="any"
+    )

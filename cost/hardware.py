@@ -17,10 +17,10 @@ Hardware model (FINN-style dataflow: each layer has its own compute):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from bitwave.core.errors import BitwaveError
+from bitwave.core.ops.base import fold_counts
 from bitwave.cost.counts import ArchCost, LayerCost
 from bitwave.cost.tables import CONST_BINARY_ACTION, MAC_ACTIONS, CostTable, depth_levels
 
@@ -119,7 +119,8 @@ def estimate_layer(layer: LayerCost, table: CostTable, folding: Folding) -> Laye
     hardwired = pe == layer.rows and simd == layer.cols
     constant = hardwired and layer.kind == "binary" and CONST_BINARY_ACTION in table.actions
     mac = table.action(CONST_BINARY_ACTION if constant else MAC_ACTIONS[layer.kind])
-    steps = math.ceil(layer.rows / pe) * math.ceil(layer.cols / simd)
+    nf, sf = fold_counts(layer.rows, layer.cols, pe, simd)  # the folding rule of every op
+    steps = nf * sf
     cycles = layer.repeats * steps
     compute_area = pe * (mac.overhead_area_um2 + simd * mac.area_um2)
     # per-MAC energy plus the per-neuron overhead, spread over the lanes it serves

@@ -8,8 +8,20 @@ Parameter counts follow torch's layer definitions (``nn.GRU`` has two bias vecto
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from bitwave.cost.counts import LayerCost, Precision
+
+
+def _learned(
+    name: str, group: str, op: str, p: Precision, weights: int, biases: int = 0, **counts: int
+) -> LayerCost:
+    """A layer of learned weights and biases: one MAC per weight and per bias (a bias is a
+    weight on a constant-1 input, see ``counts``); ``counts`` are the other LayerCost fields."""
+    return LayerCost(
+        name=name, op=op, group=group, precision=p, weights=weights, biases=biases,
+        macs=weights + biases, **counts,
+    )  # fmt: skip
 
 
 def dense(
@@ -22,83 +34,73 @@ def dense(
     activation: bool = True,
 ) -> LayerCost:
     """Fully connected layer (also a 1x1 convolution per frame)."""
-    weights, biases = n_in * n_out, n_out if bias else 0
-    return LayerCost(
-        name=name,
-        op="dense",
-        group=group,
-        precision=p,
-        weights=weights,
-        biases=biases,
-        macs=weights + biases,
-        elementwise=n_out if activation else 0,
-        io_bits=(n_in + n_out) * p.abits,
-        rows=n_out,
-        cols=n_in,
-    )
+    return _learned(
+        name, group, "dense", p, n_in * n_out, n_out if bias else 0,
+        elementwise=n_out if activation else 0, io_bits=(n_in + n_out) * p.abits,
+        rows=n_out, cols=n_in,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RecurrentCell:
+    """A gated recurrent cell's shape: gates over [x, h] (torch keeps b_ih and b_hh, two bias
+    vectors per gate), element-wise ops and state vectors per hidden unit."""
+
+    op: str
+    gates: int
+    elementwise: int
+    states: int
+
+
+# GRU: r, z, n gates. Element-wise: 2h sigmoids, h tanh, h for r*(W_hn h + b_hn), 3h for
+# (1-z)*n + z*h. LSTM: i, f, g, o gates. Element-wise: 3h sigmoids, 2h tanh, 3h products,
+# h add. State: h and c.
+GRU_CELL = RecurrentCell("gru", gates=3, elementwise=7, states=1)
+LSTM_CELL = RecurrentCell("lstm", gates=4, elementwise=9, states=2)
+
+
+def recurrent(
+    cell: RecurrentCell, name: str, group: str, n_in: int, hidden: int, p: Precision
+) -> LayerCost:
+    """One recurrent layer of ``cell``'s shape."""
+    return _learned(
+        name, group, cell.op, p, cell.gates * hidden * (n_in + hidden), 2 * cell.gates * hidden,
+        elementwise=cell.elementwise * hidden, state_bits=cell.states * hidden * p.abits,
+        io_bits=(n_in + hidden) * p.abits, rows=cell.gates * hidden, cols=n_in + hidden,
+    )  # fmt: skip
 
 
 def gru(name: str, group: str, n_in: int, hidden: int, p: Precision) -> LayerCost:
-    """One GRU layer: r, z, n gates over [x, h]; torch keeps b_ih and b_hh (6h biases).
-    Element-wise: 2h sigmoids, h tanh, h for r*(W_hn h + b_hn), 3h for (1-z)*n + z*h."""
-    weights = 3 * hidden * (n_in + hidden)
-    biases = 6 * hidden
-    return LayerCost(
-        name=name,
-        op="gru",
-        group=group,
-        precision=p,
-        weights=weights,
-        biases=biases,
-        macs=weights + biases,
-        elementwise=7 * hidden,
-        state_bits=hidden * p.abits,
-        io_bits=(n_in + hidden) * p.abits,
-        rows=3 * hidden,
-        cols=n_in + hidden,
-    )
+    """One GRU layer (``GRU_CELL``)."""
+    return recurrent(GRU_CELL, name, group, n_in, hidden, p)
 
 
 def lstm(name: str, group: str, n_in: int, hidden: int, p: Precision) -> LayerCost:
-    """One LSTM layer: i, f, g, o gates over [x, h]; torch keeps b_ih and b_hh (8h biases).
-    Element-wise: 3h sigmoids, 2h tanh, 3h products, h add. State: h and c."""
-    weights = 4 * hidden * (n_in + hidden)
-    biases = 8 * hidden
-    return LayerCost(
-        name=name,
-        op="lstm",
-        group=group,
-        precision=p,
-        weights=weights,
-        biases=biases,
-        macs=weights + biases,
-        elementwise=9 * hidden,
-        state_bits=2 * hidden * p.abits,
-        io_bits=(n_in + hidden) * p.abits,
-        rows=4 * hidden,
-        cols=n_in + hidden,
-    )
+    """One LSTM layer (``LSTM_CELL``)."""
+    return recurrent(LSTM_CELL, name, group, n_in, hidden, p)
+
+
+def _filterbank(
+    name: str, group: str, op: str, filters: int, kernel: int, stride: int, p: Precision,
+    transposed: bool,
+) -> LayerCost:  # fmt: skip
+    """A learned filterbank of ``filters`` x ``kernel`` weights, no bias, keeping the last
+    kernel - stride samples between frames; ``transposed`` for the synthesis side, whose
+    outputs are the kernel's samples (overlap-add) rather than the filters (ReLU)."""
+    rows, cols = (kernel, filters) if transposed else (filters, kernel)
+    return _learned(
+        name, group, op, p, filters * kernel, elementwise=rows,
+        state_bits=(kernel - stride) * p.abits, io_bits=(kernel + filters) * p.abits,
+        rows=rows, cols=cols,
+    )  # fmt: skip
 
 
 def encoder(
     name: str, group: str, filters: int, kernel: int, stride: int, p: Precision
 ) -> LayerCost:
-    """Learned analysis filterbank: Conv1d(1, N, L, stride), no bias (Conv-TasNet). Keeps the
-    last L - stride samples between frames."""
-    weights = filters * kernel
-    return LayerCost(
-        name=name,
-        op="conv1d",
-        group=group,
-        precision=p,
-        weights=weights,
-        macs=weights,
-        elementwise=filters,  # ReLU on the encoder output
-        state_bits=(kernel - stride) * p.abits,
-        io_bits=(kernel + filters) * p.abits,
-        rows=filters,
-        cols=kernel,
-    )
+    """Learned analysis filterbank: Conv1d(1, N, L, stride), no bias (Conv-TasNet), a ReLU on
+    its output."""
+    return _filterbank(name, group, "conv1d", filters, kernel, stride, p, transposed=False)
 
 
 def decoder(
@@ -106,40 +108,18 @@ def decoder(
 ) -> LayerCost:
     """Learned synthesis filterbank: ConvTranspose1d(N, 1, L, stride), no bias, plus the
     overlap-add buffer of L - stride samples."""
-    weights = filters * kernel
-    return LayerCost(
-        name=name,
-        op="conv_transpose1d",
-        group=group,
-        precision=p,
-        weights=weights,
-        macs=weights,
-        elementwise=kernel,  # overlap-add
-        state_bits=(kernel - stride) * p.abits,
-        io_bits=(filters + kernel) * p.abits,
-        rows=kernel,
-        cols=filters,
-    )
+    return _filterbank(name, group, "conv_transpose1d", filters, kernel, stride, p, transposed=True)
 
 
 def depthwise(
     name: str, group: str, channels: int, kernel: int, dilation: int, p: Precision
 ) -> LayerCost:
     """Dilated depthwise Conv1d with bias. Streaming keeps (kernel - 1) * dilation past frames."""
-    weights = channels * kernel
-    return LayerCost(
-        name=name,
-        op="depthwise_conv1d",
-        group=group,
-        precision=p,
-        weights=weights,
-        biases=channels,
-        macs=weights + channels,
-        state_bits=(kernel - 1) * dilation * channels * p.abits,
-        io_bits=2 * channels * p.abits,
-        rows=channels,
-        cols=kernel,
-    )
+    return _learned(
+        name, group, "depthwise_conv1d", p, channels * kernel, channels,
+        state_bits=(kernel - 1) * dilation * channels * p.abits, io_bits=2 * channels * p.abits,
+        rows=channels, cols=kernel,
+    )  # fmt: skip
 
 
 def norm(name: str, group: str, channels: int, p: Precision) -> LayerCost:
@@ -180,45 +160,37 @@ def real_fft_macs(n_fft: int) -> int:
     return 4 * (half // 2) * int(math.log2(half)) + 4 * half
 
 
-def stft_frontend(name: str, group: str, n_fft: int, hop: int, bits: int) -> LayerCost:
-    """Window, real FFT and magnitude (re^2 + im^2, then a square root) of one frame."""
+def _spectral(
+    name: str, group: str, op: str, n_fft: int, hop: int, bits: int, elementwise: int
+) -> LayerCost:
+    """One frame's window and real FFT (forward or inverse) with the complex product or
+    magnitude on its bins, at ``bits`` per value; keeps n_fft - hop samples between frames."""
     bins = n_fft // 2 + 1
-    p = Precision(bits, bits)
     return LayerCost(
         name=name,
-        op="stft",
+        op=op,
         group=group,
-        precision=p,
+        precision=Precision(bits, bits),
         constants=n_fft + n_fft // 2 * 2,  # window + complex twiddles
         constant_bits=bits,
         macs=n_fft + real_fft_macs(n_fft) + 2 * bins,
-        elementwise=bins,  # square roots
+        elementwise=elementwise,
         state_bits=(n_fft - hop) * bits,
         io_bits=(n_fft + 2 * bins) * bits,
         rows=bins,
         cols=1,
-        repeats=1,
     )
+
+
+def stft_frontend(name: str, group: str, n_fft: int, hop: int, bits: int) -> LayerCost:
+    """Window, real FFT and magnitude (re^2 + im^2, then a square root per bin) of one frame."""
+    return _spectral(name, group, "stft", n_fft, hop, bits, elementwise=n_fft // 2 + 1)
 
 
 def istft_backend(name: str, group: str, n_fft: int, hop: int, bits: int) -> LayerCost:
-    """Mask times noisy complex spectrum, inverse real FFT, synthesis window, overlap-add."""
-    bins = n_fft // 2 + 1
-    p = Precision(bits, bits)
-    return LayerCost(
-        name=name,
-        op="istft",
-        group=group,
-        precision=p,
-        constants=n_fft + n_fft // 2 * 2,
-        constant_bits=bits,
-        macs=2 * bins + real_fft_macs(n_fft) + n_fft,
-        elementwise=n_fft,  # overlap-add
-        state_bits=(n_fft - hop) * bits,
-        io_bits=(2 * bins + n_fft) * bits,
-        rows=bins,
-        cols=1,
-    )
+    """Mask times noisy complex spectrum, inverse real FFT, synthesis window, overlap-add (one
+    add per sample)."""
+    return _spectral(name, group, "istft", n_fft, hop, bits, elementwise=n_fft)
 
 
 def hamming_search(

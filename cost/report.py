@@ -170,8 +170,8 @@ def _pct(value: float) -> str:
     return f"{value * 100:+.2f}%"
 
 
-def seed_markdown(results: dict) -> str:
-    rows = results["rows"]
+def _comparison_table(rows: list[dict]) -> list[str]:
+    """The title and the published-versus-computed table, with its tolerances."""
     lines = [
         "# Cost model versus the published complexity table",
         "",
@@ -188,13 +188,20 @@ def seed_markdown(results: dict) -> str:
             f"| {r['published_gmacs_text']} | {r['gmacs']:.5f} | {_pct(r['gmacs_rel_diff'])} | {status} |"
         )
     tolerances = sorted({(r["name"].split()[0], r["tolerance"]) for r in rows})
-    lines += [
+    return [
+        *lines,
         "",
         "Tolerances: "
         + ", ".join(f"{n} {t * 100:g}%" for n, t in tolerances)
         + '. "within published rounding":',
         "the relative difference exceeds the tolerance, but the computed value rounds to the published",
         "figure at its printed precision (a value printed as 0.08 stands for anything from 0.075 to 0.085).",
+    ]
+
+
+def _accounting(convtasnet_config: dict) -> list[str]:
+    """How inputs, GRUs and Conv-TasNet are counted."""
+    return [
         "",
         "## Accounting",
         "",
@@ -202,67 +209,79 @@ def seed_markdown(results: dict) -> str:
         "- GRU: torch parameterisation, 3 gates x (in*h + h*h) weights + 2 bias vectors per gate (b_ih, b_hh);",
         "  then a linear 513-unit sigmoid mask layer. MACs per frame = every weight and bias once (a bias is a",
         "  MAC on a constant-1 input, as in the bitwise networks); element-wise gate work is counted separately.",
-        f"- Conv-TasNet, standard configuration {', '.join(f'{k}={v}' for k, v in results['convtasnet_config'].items())},"
+        f"- Conv-TasNet, standard configuration {', '.join(f'{k}={v}' for k, v in convtasnet_config.items())},"
         " Sc=B=128, one source (mask estimation for SE):",
         "  the published figures count the mask network's convolutions only (bottleneck 1x1, the 24 blocks' 1x1 in,",
         "  depthwise, residual and skip 1x1 convs, the output 1x1 mask conv; weights and biases), at 2000 encoder",
         "  frames/s (16 kHz / stride 8). The encoder and decoder (8192 weights each), the normalisations and PReLUs",
         "  are not in the published numbers; `bitwave cost` on a Conv-TasNet description reports them too.",
+    ]
+
+
+def _gru_accounting(variants: list[dict]) -> list[str]:
+    """The GRU MAC-accounting variants against the consistent published rows."""
+    consistent = [
+        r.name
+        for r in PUBLISHED
+        if r.spec["kind"] == "gru" and (r.name, "gmacs") not in KNOWN_INCONSISTENT
+    ]
+    lines = [
         "",
         "### GRU MAC accounting: largest deviation over the consistent rows",
         "",
-        "| variant | "
-        + " | ".join(
-            r.name
-            for r in PUBLISHED
-            if r.spec["kind"] == "gru" and (r.name, "gmacs") not in KNOWN_INCONSISTENT
-        )
-        + " | worst |",
-        "|---|"
-        + "---|"
-        * (
-            sum(
-                1
-                for r in PUBLISHED
-                if r.spec["kind"] == "gru" and (r.name, "gmacs") not in KNOWN_INCONSISTENT
-            )
-            + 1
-        ),
+        "| variant | " + " | ".join(consistent) + " | worst |",
+        "|---|" + "---|" * (len(consistent) + 1),
     ]
-    for v in results["gru_accounting"]:
+    for v in variants:
         cells = " | ".join(_pct(d) for d in v["deviations"].values())
         lines.append(
             f"| {v['variant']} | {cells} | {_pct(v['worst_rel_diff'])} ({v['worst_row']}) |"
         )
-    lines += [
+    return [
+        *lines,
         "",
         f"The chosen accounting ({GRU_VARIANTS[0].removesuffix(' (chosen)')}) is the streaming rate the issue prescribes. The published",
         "MACs sit slightly above it on every row; the other variants show how much of that a 63-frame centred STFT",
         "of a one-second clip and element-wise gate work could explain. None is needed to meet the tolerances,",
         "so the per-hop streaming rate stays.",
+    ]
+
+
+def _convtasnet_accounting(variants: list[dict]) -> list[str]:
+    lines = [
         "",
         "### Conv-TasNet: which accounting reproduces 4.92 M / 9.831 GMAC/s",
         "",
         "| variant | params (M) | diff | GMAC/s | diff |",
         "|---|---|---|---|---|",
     ]
-    for v in results["convtasnet_accounting"]:
+    for v in variants:
         lines.append(
             f"| {v['variant']} | {v['params_m']:.4f} | {_pct(v['params_rel_diff'])} | {v['gmacs']:.4f} | {_pct(v['gmacs_rel_diff'])} |"
         )
-    lines += [
+    return lines
+
+
+def _other_facts(facts: list[dict]) -> list[str]:
+    lines = [
         "",
         "### Other figures quoted in SEED_FACTS (from the authors' code)",
         "",
         "| figure | quoted | computed | diff |",
         "|---|---|---|---|",
     ]
-    for f in results["other_facts"]:
+    for f in facts:
         lines.append(f"| {f['name']} | {f['quoted']} | {f['computed']:,} | {_pct(f['rel_diff'])} |")
-    lines += [
+    return [
+        *lines,
         "",
         "BLOOM-Net's quoted ~285k / +136k are reproduced only when the exits share one mask head",
         "(PReLU + 1x1 conv 128->512, 66k parameters); a head per exit would add 66k to every extra block.",
+    ]
+
+
+def _examples(examples: list[dict]) -> list[str]:
+    return [
         "",
         "## The shipped example descriptions (cost/examples/)",
         "",
@@ -271,25 +290,40 @@ def seed_markdown(results: dict) -> str:
         *[
             f"| {e['file']} | {e['kind']} | {e['params']:,} | {e['gmacs']:.4f} | {e['binary_gops']:.4f} "
             f"| {e['weight_memory_bits'] / 1e6:.3f} | {e['activation_bits'] / 1e3:.1f} |"
-            for e in results["examples"]
+            for e in examples
         ],
-        "",
-        "## Largest deviations and why",
-        "",
     ]
+
+
+def _largest_deviations(rows: list[dict]) -> list[str]:
+    lines = ["", "## Largest deviations and why", ""]
     for key, label in (("params", "parameters"), ("gmacs", "MACs")):
         worst = sorted(rows, key=lambda r: -abs(r[f"{key}_rel_diff"]))[:3]
         for r in worst:
             why = KNOWN_INCONSISTENT.get((r["name"], key), r[f"{key}_status"])
             lines.append(f"- {label}, {r['name']}: {_pct(r[f'{key}_rel_diff'])} ({why})")
-    lines += [
+    return [
+        *lines,
         "",
         "The GRU 2x32 MAC row is inconsistent with the rest of the table: the formula that reproduces every other",
         "row gives ~0.0047 GMAC/s for 2x32, and the published 0.010 would make a 2x32 model cost almost as much as",
         "the 2x64 one (0.011). The formula is not bent to fit it.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def seed_markdown(results: dict) -> str:
+    """reports/cost/README.md: the comparison table, then how the counts were made."""
+    sections = [
+        _comparison_table(results["rows"]),
+        _accounting(results["convtasnet_config"]),
+        _gru_accounting(results["gru_accounting"]),
+        _convtasnet_accounting(results["convtasnet_accounting"]),
+        _other_facts(results["other_facts"]),
+        _examples(results["examples"]),
+        _largest_deviations(results["rows"]),
+    ]
+    return "\n".join(line for section in sections for line in section)
 
 
 def write_seed_report(out_dir: Path, results: dict) -> list[Path]:

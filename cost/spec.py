@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from bitwave.core.errors import BitwaveError
+from bitwave.core.inputs import safe_load_bounded
 from bitwave.cost.counts import FLOAT_BITS, Precision
 
 KINDS = ("mlp", "gru", "lstm", "convtasnet", "bloomnet", "mixture", "lsh_knn")
@@ -240,16 +240,10 @@ def validate(spec: Any, prefix: str = "") -> dict:
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
-    """Read and validate an architecture file (``yaml.safe_load`` only)."""
+    """Read and validate an architecture file (safe YAML, its size and alias expansion
+    bounded: ``inputs.safe_load_bounded``)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise BitwaveError(f"cannot read architecture file {path}: {error.strerror}") from None
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise BitwaveError(f"{path}: not valid YAML: {error}") from None
+    spec = safe_load_bounded(path)
     try:
         return validate(spec)
     except BitwaveError as error:

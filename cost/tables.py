@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 
 from bitwave.core.errors import BitwaveError
+from bitwave.core.inputs import safe_load_bounded
 from bitwave.cost.spec import check_schema
 
 FORMAT = "bitwave-cost-table"
@@ -147,11 +148,9 @@ def load_table(path: str | os.PathLike | None = None) -> CostTable:
             else ""
         )
         raise BitwaveError(f"cost table {path} does not exist{hint}")
+    data = safe_load_bounded(path)  # bounded safe YAML; its errors name the file
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return table_from_dict(data, str(path))
-    except yaml.YAMLError as error:
-        raise BitwaveError(f"{path}: not valid YAML: {error}") from None
     except BitwaveError as error:
         raise BitwaveError(f"{path}: {error}") from None
 

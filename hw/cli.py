@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from bitwave.core import cli_args
+from bitwave.core.cli_args import add_command
+
+MAX_BEAT_BITS = 1 << 16  # a stream wider than any frame bitwave builds; bounds the port width
+
 
 def _generate(args: argparse.Namespace) -> int:
+    """lower an IR to Verilog, manifest.json and a FuseSoC core
+
+    Build the streaming XNOR-popcount hardware for an IR and write DIR/rtl/<top>.v,
+    DIR/manifest.json, DIR/<top>.core and a copy of the IR. The folding (PE/SIMD per layer) is
+    chosen to meet --fps at --clock-mhz with the least estimated area, or given explicitly with
+    --fold.
+    """
     from bitwave.core.errors import BitwaveError
     from bitwave.hw.generate import generate
     from bitwave.hw.lint import lint_verilog
@@ -37,31 +49,25 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "generate",
-        help="lower an IR to Verilog, manifest.json and a FuseSoC core",
-        description=(
-            "Build the streaming XNOR-popcount hardware for an IR and write DIR/rtl/<top>.v, "
-            "DIR/manifest.json, DIR/<top>.core and a copy of the IR. The folding (PE/SIMD per "
-            "layer) is chosen to meet --fps at --clock-mhz with the least estimated area, or "
-            "given explicitly with --fold."
-        ),
-    )
+    parser = add_command(subparsers, "generate", _generate)
     parser.add_argument("model", help="the .bwir network")
-    parser.add_argument("--out", required=True, help="output folder")
+    cli_args.add_out(parser, "output folder", required=True)
     parser.add_argument(
-        "--clock-mhz", type=float, default=None, help="clock frequency (default 100)"
-    )
-    parser.add_argument("--fps", type=float, default=None,
+        "--clock-mhz", type=cli_args.positive_float, default=None,
+        help="clock frequency (default 100)",
+    )  # fmt: skip
+    parser.add_argument("--fps", type=cli_args.positive_float, default=None,
                         help="target frames per second (default 62.5 = 16 kHz audio, hop 256)")  # fmt: skip
     parser.add_argument("--fold", default=None, metavar="SPEC",
                         help='explicit folding, e.g. "fc0:pe=16,simd=64;fc1:pe=8,simd=30,pad"')  # fmt: skip
     parser.add_argument("--weights", choices=("const", "memory"), default="const",
                         help="weights baked into logic (const) or in memories with a write port")  # fmt: skip
     parser.add_argument(
-        "--beat-bits", type=int, default=32, help="stream data width in bits (default 32)"
+        "--beat-bits",
+        type=cli_args.int_range(1, MAX_BEAT_BITS),
+        default=32,
+        help="stream data width in bits (default 32)",
     )
     parser.add_argument(
         "--lint", action="store_true", help="run verilator --lint-only -Wall afterwards"
     )
-    parser.set_defaults(func=_generate)

@@ -2,8 +2,8 @@
 
 Either explicit (``--fold "fc0:pe=16,simd=64;fc1:pe=8,simd=32,pad"``) or chosen by ``solve``:
 the cheapest folding (by ``estimate_area_um2``) whose slowest layer still meets the frame rate
-at the clock. A layer of N inputs and M outputs needs NF * SF = ceil(M/PE) * ceil(N/SIMD)
-compute cycles per frame plus ``LAYER_II_EXTRA`` cycles of hand-over.
+at the clock. The cycles of a folded layer are its op's schedule
+(``bitwave.core.ops.<op>.schedule``: NF * SF compute cycles plus the hand-over).
 
 The area model is a ranking device, not a synthesis result (``bitwave synth`` measures the real
 thing); its per-cell figures are NanGate45 X1 cell areas in um^2.
@@ -15,14 +15,13 @@ import math
 import re
 from dataclasses import dataclass
 
+from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Dense, Network
+from bitwave.core.ops.base import REAL_TIME_FPS as DEFAULT_FPS  # noqa: F401 (generate uses it)
+from bitwave.core.ops.base import Schedule
 
 DEFAULT_CLOCK_MHZ = 100.0
-DEFAULT_FPS = 62.5  # 16 kHz audio, hop 256
-# a layer accepts its next frame LAYER_II_EXTRA cycles after its last compute cycle when the
-# next layer takes its output at once (measured in tests/test_hw_network.py)
-LAYER_II_EXTRA = 2
 
 FA, XNOR, DFF, MUX2 = 4.256, 1.596, 4.522, 1.862
 ROM_BIT = 0.35  # constant ROM bit after logic minimization (estimate)
@@ -38,25 +37,22 @@ class LayerFold:
         return {"pe": self.pe, "simd": self.simd, "pad": self.pad}
 
 
-def folds_of(layer: Dense, fold: LayerFold) -> tuple[int, int]:
-    """(NF, SF) for a layer."""
-    return math.ceil(layer.out_width / fold.pe), math.ceil(layer.in_width / fold.simd)
-
-
-def layer_cycles(layer: Dense, fold: LayerFold) -> int:
-    nf, sf = folds_of(layer, fold)
-    return nf * sf
-
-
-def layer_initiation_interval(layer: Dense, fold: LayerFold) -> int:
-    return layer_cycles(layer, fold) + LAYER_II_EXTRA
+def schedule_of(layer: Dense, fold: LayerFold) -> Schedule:
+    """The layer's schedule at this folding (its op's ``schedule``)."""
+    return ops.op_of(layer).schedule(layer, fold.pe, fold.simd)
 
 
 def estimate_area_um2(layer: Dense, fold: LayerFold, weight_storage: str) -> float:
     """Rough standard-cell area of one folded layer (for ranking foldings only)."""
-    nf, sf = folds_of(layer, fold)
+    return _area_um2(layer, fold, schedule_of(layer, fold), weight_storage)
+
+
+def _area_um2(layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str) -> float:
+    nf, sf = plan.nf, plan.sf
     n, m, k_in, k_out = layer.in_width, layer.out_width, layer.in_type.bits, layer.out_type.bits
     lanes = fold.pe * fold.simd
+    # a coarse bound from the widths alone (not the schedule's exact accumulator): the area
+    # model only ranks foldings, and this bound is what the chosen foldings were tuned with
     acc_bits = max(1, int(n * max(1, layer.wbits) * (2**k_in)).bit_length())
     fully_parallel_const = weight_storage == "const" and nf == 1 and sf == 1
     if layer.op == "binary_dense":
@@ -107,14 +103,16 @@ def solve(net: Network, clock_mhz: float, fps: float, weight_storage: str) -> di
                 fold = LayerFold(
                     pe, simd, pad=layer.out_width % pe != 0 or layer.in_width % simd != 0
                 )
-                cycles = layer_initiation_interval(layer, fold)
+                plan = schedule_of(layer, fold)
+                cycles = plan.initiation_interval
                 if cycles > budget:
                     continue
-                key = (estimate_area_um2(layer, fold, weight_storage), cycles, fold)
+                key = (_area_um2(layer, fold, plan, weight_storage), cycles, fold)
                 if best is None or key[:2] < best[:2]:
                     best = key
         if best is None:
-            fastest = layer_initiation_interval(layer, LayerFold(layer.out_width, layer.in_width))
+            full = LayerFold(layer.out_width, layer.in_width)
+            fastest = schedule_of(layer, full).initiation_interval
             raise BitwaveError(
                 f"layer {layer.name} cannot reach {fps:g} frames/s at {clock_mhz:g} MHz: even fully "
                 f"parallel it needs {fastest} cycles per frame and the budget is {budget}; raise "

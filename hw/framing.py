@@ -4,51 +4,17 @@ A frame is the flattened codes of a layer's input or output: element e (a bipola
 uint<k> code) occupies frame bits [e*k, (e+1)*k), LSB first; beat b carries frame bits
 [b*B, (b+1)*B) with frame bit b*B at data bit 0, and the last beat is zero-padded.
 ``FrameDeserializer`` collects beats into a frame, ``FrameSerializer`` cuts a frame into
-beats; ``frame_to_beats`` / ``beats_to_frame`` are the same mapping in Python (for tests and
-testbenches).
+beats. The same mapping in Python (for the generator's checks and every testbench) is
+``bitwave.core.codec``.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-
-def beats_per_frame(frame_bits: int, beat_bits: int) -> int:
-    return math.ceil(frame_bits / beat_bits)
-
-
-def frame_to_int(codes: np.ndarray, element_bits: int) -> int:
-    """Codes of one frame -> the frame as an integer (element e at bits [e*k, (e+1)*k))."""
-    value = 0
-    for index, code in enumerate(np.asarray(codes).tolist()):
-        value |= int(code) << (index * element_bits)
-    return value
-
-
-def int_to_frame(value: int, elements: int, element_bits: int) -> np.ndarray:
-    mask = (1 << element_bits) - 1
-    return np.array([(value >> (e * element_bits)) & mask for e in range(elements)], np.int64)
-
-
-def frame_to_beats(codes: np.ndarray, element_bits: int, beat_bits: int) -> list[int]:
-    frame = frame_to_int(codes, element_bits)
-    count = beats_per_frame(len(codes) * element_bits, beat_bits)
-    mask = (1 << beat_bits) - 1
-    return [(frame >> (b * beat_bits)) & mask for b in range(count)]
-
-
-def beats_to_frame(
-    beats: list[int], elements: int, element_bits: int, beat_bits: int
-) -> np.ndarray:
-    frame = 0
-    for index, beat in enumerate(beats):
-        frame |= int(beat) << (index * beat_bits)
-    return int_to_frame(frame, elements, element_bits)
+from bitwave.core.codec import beats_per_frame
 
 
 class FrameDeserializer(wiring.Component):
@@ -114,15 +80,3 @@ class FrameSerializer(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [buffer.eq(self.i.payload), self.o.valid.eq(1)]
         return m
-
-
-def codes_to_frame_bits(codes: np.ndarray, element_bits: int, frame_bits: int) -> np.ndarray:
-    """(frames, elements) codes -> (frames, frame_bits) booleans laid out as the stream carries
-    them (element e at bits [e*k, (e+1)*k), LSB first), zero-padded to ``frame_bits``; the
-    vectorized form of ``frame_to_int``."""
-    codes = np.asarray(codes, dtype=np.int64)
-    shifts = np.arange(element_bits)
-    bits = ((codes[:, :, None] >> shifts) & 1).reshape(codes.shape[0], -1).astype(bool)
-    if bits.shape[1] > frame_bits:
-        raise ValueError(f"{bits.shape[1]} frame bits do not fit in {frame_bits}")
-    return np.pad(bits, ((0, 0), (0, frame_bits - bits.shape[1])))

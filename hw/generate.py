@@ -1,5 +1,7 @@
 """``bitwave generate``: IR -> Verilog, manifest.json and a FuseSoC core (the contract in
-docs/hw.md, read by bitwave.sim and bitwave.synth).
+docs/hw.md, read by bitwave.sim and bitwave.synth). The folder is built in a temporary sibling
+and swapped in whole (``bitwave.core.paths.replaced_folder``): a regeneration leaves no file of
+the earlier design (no old verify/ or synth/ results), and a failure leaves the old folder.
 
     DIR/model.bwir            the IR the design was built from
     DIR/rtl/<top>.v           Verilog, one module per component (each layer its own module)
@@ -15,14 +17,33 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
-from bitwave.core import ir
+from bitwave.core import contract, inputs, ir
+from bitwave.core.contract import (
+    Clock,
+    Folding,
+    Layer,
+    Manifest,
+    Port,
+    Reset,
+    RtlFiles,
+    Stream,
+    Targets,
+)
 from bitwave.core.errors import BitwaveError
-from bitwave.core.paths import atomic_write, inside, sanitize_identifier, write_text
+from bitwave.core.ops import require_supported
+from bitwave.core.paths import (
+    atomic_write,
+    inside,
+    refuse_symlinked_folder,
+    replaced_folder,
+    sanitize_identifier,
+    write_text,
+)
 from bitwave.hw.folding import (
     DEFAULT_CLOCK_MHZ,
     DEFAULT_FPS,
@@ -77,16 +98,29 @@ def ports_of(top: object) -> list[dict]:
     return ports
 
 
-def _stream(name: str, beat_bits: int, beats: int, value_type: ir.ValueType, elements: int) -> dict:
-    return {
-        "data": f"{name}__payload",
-        "valid": f"{name}__valid",
-        "ready": f"{name}__ready",
-        "bits_per_beat": beat_bits,
-        "beats_per_frame": beats,
-        "element_bits": value_type.bits,
-        "elements": elements,
-    }
+def stream_of(name: str, beat_bits: int, value_type: ir.ValueType, elements: int) -> Stream:
+    """An Amaranth stream member ``name`` (ports ``name__payload/valid/ready``) in the contract."""
+    ports = (f"{name}__payload", f"{name}__valid", f"{name}__ready")
+    return Stream.carrying(ports, beat_bits, value_type.bits, elements)
+
+
+def contract_ports(component: object) -> tuple[Port, ...]:
+    """Every top-level port of a component (clock and reset first), as contract ports."""
+    return tuple(Port(p["name"], p["direction"], p["width"]) for p in ports_of(component))
+
+
+def copy_ir(model: Path, out: Path) -> None:
+    with open(model, "rb") as source, atomic_write(inside(out, "model.bwir"), "wb") as target:
+        shutil.copyfileobj(source, target)
+
+
+def write_verilog(component: object, out: Path, name: str) -> str:
+    """Convert ``component`` to DIR/rtl/<name>.v with plain module names; returns the text."""
+    from amaranth.back import verilog
+
+    text = flatten_module_names(verilog.convert(component, name=name, emit_src=False), name)
+    write_text(inside(out, "rtl", f"{name}.v"), text)
+    return text
 
 
 def _core_text(top: str) -> str:
@@ -134,9 +168,76 @@ def generate(
     beat_bits: int = 32,
 ) -> Generated:
     """Build the network top for ``model`` and write the contract's files under ``out_dir``."""
-    from amaranth.back import verilog
-
     start = time.perf_counter()
+    model = _check_request(model, weight_storage)
+    out = design_output(out_dir)
+    net = ir.load(model)
+    require_supported(net, "generate")
+    clock = DEFAULT_CLOCK_MHZ if clock_mhz is None else clock_mhz
+    target_fps = fps if fps is not None else DEFAULT_FPS
+    cycle_budget(clock, target_fps)  # validates both numbers
+    folds, folding = choose_folding(net, clock, fps, fold_spec, weight_storage)
+    top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits)
+    if fold_spec is None or fps is not None:
+        _require_frame_rate(top, clock, target_fps)
+
+    name = top_name(net)
+    with replaced_folder(out) as building:
+        manifest = _write_design(top, building, model, name, clock, target_fps, folding)
+    return Generated(out, name, inside(out, "rtl", f"{name}.v"), inside(out, "rtl", f"{name}.vlt"),
+                     manifest.to_json(), time.perf_counter() - start)  # fmt: skip
+
+
+def _write_design(
+    top: NetworkTop, out: Path, model: Path, name: str, clock: float, target_fps: float,
+    folding: dict,
+) -> Manifest:  # fmt: skip
+    """Write every file of the design folder into ``out``; returns the manifest."""
+    text = write_verilog(top, out, name)
+    write_text(inside(out, "rtl", f"{name}.vlt"), waiver_text())
+    copy_ir(model, out)
+    rtl = RtlFiles(f"rtl/{name}.v", f"rtl/{name}.vlt", len(text))
+    manifest = network_manifest(top, name, clock, target_fps, folding, rtl)
+    if top.weight_storage == "memory":
+        manifest = replace(manifest, weight_memory=_write_weight_memory(top, out, name))
+    contract.write(manifest, out)
+    write_text(inside(out, f"{name}.core"), _core_text(name))
+    return manifest
+
+
+def design_output(out_dir: str | Path) -> Path:
+    """The folder ``generate`` will (re)place: a new folder, an empty one, or a bitwave design
+    folder (its files are all replaced); never a link, a folder holding one, or a folder of
+    anything else, so a mistyped --out cannot delete a user's files."""
+    out = inputs.output_dir(out_dir, "--out")
+    if out.is_symlink() or not out.is_dir() or not any(out.iterdir()):
+        return refuse_symlinked_folder(out, "--out")
+    if not is_design_folder(out):
+        raise BitwaveError(
+            f"--out {out} is not a bitwave design folder (no {contract.MANIFEST} of a design) "
+            "and not empty; allowed: a new or empty folder, or a design folder to regenerate "
+            "(bitwave replaces only folders it made)"
+        )
+    return refuse_symlinked_folder(out, "--out")
+
+
+def is_design_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a manifest.json that a bitwave generate wrote (any contract
+    version: an older design folder may be regenerated, as the contract's refusal advises)."""
+    path = folder / contract.MANIFEST
+    try:
+        if not path.is_file() or path.stat().st_size > contract.MAX_MANIFEST_BYTES:
+            return False
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    version = data.get("contract")
+    return str(version).startswith("bitwave-design/") or "ir_sha256" in data
+
+
+def _check_request(model: str | Path, weight_storage: str) -> Path:
     if weight_storage not in STORAGE_STYLES:
         raise BitwaveError(
             f"--weights {weight_storage!r}: expected one of {', '.join(STORAGE_STYLES)}"
@@ -146,14 +247,13 @@ def generate(
         raise BitwaveError(
             f"{model}: no such IR file (expected a .bwir from bitwave random-ir or export)"
         )
-    net = ir.load(model)
-    clock = DEFAULT_CLOCK_MHZ if clock_mhz is None else clock_mhz
-    cycle_budget(clock, fps if fps is not None else DEFAULT_FPS)  # validates both numbers
-    folds, folding = choose_folding(net, clock, fps, fold_spec, weight_storage)
-    top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits)
+    return model
+
+
+def _require_frame_rate(top: NetworkTop, clock: float, target_fps: float) -> None:
+    """The solver ignores the stream beats: refuse a design slower than the rate asked for."""
     achieved = clock * 1e6 / top.cycles_per_frame
-    target_fps = fps if fps is not None else DEFAULT_FPS
-    if (fold_spec is None or fps is not None) and achieved < target_fps:
+    if achieved < target_fps:
         top.discard()
         raise BitwaveError(
             f"the design runs at {achieved:.6g} frames/s at {clock:g} MHz ({top.cycles_per_frame} cycles "
@@ -162,64 +262,35 @@ def generate(
             f"--beat-bits if the stream is the bottleneck ({top.in_beats} input / {top.out_beats} output beats)"
         )
 
-    name = top_name(net)
-    text = verilog.convert(top, name=name, emit_src=False)
-    text = flatten_module_names(text, name)
 
-    out = Path(out_dir)
-    rtl = inside(out, "rtl")
-    verilog_path = inside(rtl, f"{name}.v")
-    waiver_path = inside(rtl, f"{name}.vlt")
-    write_text(verilog_path, text)
-    write_text(waiver_path, waiver_text())
-    with open(model, "rb") as source, atomic_write(inside(out, "model.bwir"), "wb") as target:
-        shutil.copyfileobj(source, target)
+def network_manifest(
+    top: NetworkTop, name: str, clock: float, target_fps: float, folding: dict, rtl: RtlFiles
+) -> Manifest:
+    """The contract of a generated network top (without the weight memory)."""
+    net = top.net
+    layers = tuple(
+        Layer(name=block.layer.name, module=f"{name}__{block_name}", op=block.layer.op,
+              in_width=block.layer.in_width, out_width=block.layer.out_width, pe=block.pe,
+              simd=block.simd, cycles_per_frame=block.cycles_per_frame,
+              initiation_interval=block.initiation_interval, latency_cycles=block.latency_cycles,
+              weight_storage=block.weight_storage, padded=is_padded(block))
+        for block_name, block in zip(top.block_names, top.blocks, strict=True)
+    )  # fmt: skip
+    achieved = clock * 1e6 / top.cycles_per_frame
+    return Manifest(
+        top=name, ir_sha256=net.sha256, ir_name=net.name,
+        clock=Clock("clk", clock), reset=Reset("rst"), ports=contract_ports(top),
+        input_stream=stream_of("data_in", top.in_beat_bits, net.input_type, net.input_width),
+        output_stream=stream_of("data_out", top.out_beat_bits, net.output_type, net.output_width),
+        layers=layers, cycles_per_frame=top.cycles_per_frame, latency_cycles=top.latency_cycles,
+        targets=Targets(clock, target_fps, achieved), folding=Folding(**folding), rtl=rtl,
+    )  # fmt: skip
 
-    layers = []
-    for block_name, block in zip(top.block_names, top.blocks, strict=True):
-        layers.append({
-            "name": block.layer.name,
-            "module": f"{name}__{block_name}",
-            "op": block.layer.op,
-            "in_width": block.layer.in_width,
-            "out_width": block.layer.out_width,
-            "pe": block.pe,
-            "simd": block.simd,
-            "cycles_per_frame": block.cycles_per_frame,
-            "initiation_interval": block.initiation_interval,
-            "latency_cycles": block.latency_cycles,
-            "weight_storage": block.weight_storage,
-            "padded": block.layer.out_width % block.pe != 0 or block.layer.in_width % block.simd != 0,
-        })  # fmt: skip
-    manifest = {
-        "top": name,
-        "ir_sha256": net.sha256,
-        "ir_name": net.name,
-        "clock": {"port": "clk", "mhz": clock},
-        "reset": {"port": "rst", "synchronous": True, "active": "high"},
-        "ports": ports_of(top),
-        "input_stream": _stream(
-            "data_in", top.in_beat_bits, top.in_beats, net.input_type, net.input_width
-        ),
-        "output_stream": _stream(
-            "data_out", top.out_beat_bits, top.out_beats, net.output_type, net.output_width
-        ),
-        "layers": layers,
-        "cycles_per_frame": top.cycles_per_frame,
-        "latency_cycles": top.latency_cycles,
-        "targets": {"clock_mhz": clock, "fps": target_fps, "achieved_fps": achieved},
-        "folding": folding,
-        "rtl": {
-            "verilog": f"rtl/{name}.v",
-            "lint_waivers": f"rtl/{name}.vlt",
-            "verilog_bytes": len(text),
-        },
-    }
-    if weight_storage == "memory":
-        manifest["weight_memory"] = _write_weight_memory(top, out, name)
-    write_text(inside(out, "manifest.json"), json.dumps(manifest, indent=2) + "\n")
-    write_text(inside(out, f"{name}.core"), _core_text(name))
-    return Generated(out, name, verilog_path, waiver_path, manifest, time.perf_counter() - start)
+
+def is_padded(block: object) -> bool:
+    """Whether a folded layer's PE or SIMD does not divide its widths."""
+    layer = block.layer
+    return layer.out_width % block.pe != 0 or layer.in_width % block.simd != 0
 
 
 def _write_weight_memory(top: NetworkTop, out: Path, name: str) -> dict:

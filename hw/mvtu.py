@@ -19,76 +19,68 @@ accepted from cycle t + C + 1 on; its computation starts once the output buffer 
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
-import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import BinaryDense, Dense
-from bitwave.hw.folding import LAYER_II_EXTRA
-from bitwave.hw.popcount import count_width, popcount_tree
+from bitwave.core.ops.base import Schedule
+from bitwave.hw.popcount import popcount_tree
 from bitwave.hw.thresholds import (
     ThresholdTable,
     constant_activation,
     threshold_table,
     word_activation,
 )
-from bitwave.hw.weights import (
-    STORAGE_STYLES,
-    WeightStore,
-    address_width,
-    pack_words,
-    write_signature,
-)
+from bitwave.hw.weights import STORAGE_STYLES, WeightStore, address_width, write_signature
 
-# Cycles a layer adds beyond its NF * SF compute cycles (see the module docstring).
-LAYER_LATENCY_EXTRA = 2
-STORE_WORD_BITS = 64
+
+@dataclass
+class _Control:
+    """The engine's control signals: stage A fold counters, stage B flags."""
+
+    xbuf: Signal  # the input frame, zero-padded to SF * SIMD elements
+    nf: Signal
+    sf: Signal
+    word_addr: Signal  # the weight store's word ...
+    word_part: Signal  # ... and the fold step within it
+    b_valid: Signal
+    b_first: Signal
+    b_last: Signal
+    b_frame_last: Signal
 
 
 class FoldedLayer(wiring.Component):
     """Control, buffering, accumulators and activation shared by the MVTU and the MVU; the
-    subclasses supply the lane arithmetic."""
-
-    weight_bits = 1  # bits per stored weight
+    subclasses supply the lane arithmetic. Folds, cycles, accumulator width and the weight
+    store's shape and layout are the op's ``schedule`` (``bitwave.core.ops``)."""
 
     def __init__(self, layer: Dense, pe: int, simd: int, weight_storage: str = "const") -> None:
-        if weight_storage not in STORAGE_STYLES:
+        try:
+            if weight_storage not in STORAGE_STYLES:
+                raise BitwaveError(
+                    f"weight storage {weight_storage!r}: expected one of {STORAGE_STYLES}"
+                )
+            self.schedule: Schedule = ops.op_of(layer).schedule(layer, pe, simd)
+        except BitwaveError:
             self._MustUse__silence = True  # a rejected component is not an unused one
-            raise BitwaveError(
-                f"weight storage {weight_storage!r}: expected one of {STORAGE_STYLES}"
-            )
-        if not (1 <= pe <= layer.out_width and 1 <= simd <= layer.in_width):
-            self._MustUse__silence = True  # a rejected component is not an unused one
-            raise BitwaveError(
-                f"layer {layer.name}: pe={pe}, simd={simd} out of range: need 1 <= pe <= "
-                f"{layer.out_width} (out_width) and 1 <= simd <= {layer.in_width} (in_width)"
-            )
+            raise
         self.layer = layer
         self.pe, self.simd = pe, simd
-        self.sf = math.ceil(layer.in_width / simd)
-        self.nf = math.ceil(layer.out_width / pe)
+        self.nf, self.sf = self.schedule.nf, self.schedule.sf
         self.k_in, self.k_out = layer.in_type.bits, layer.out_type.bits
         self.weight_storage = weight_storage
         self.thresholds: ThresholdTable = threshold_table(layer)
         # fully parallel constant weights: no store, the weights become wiring
-        self.constant_weights = weight_storage == "const" and self.sf == 1 and self.nf == 1
-        # Storage words pack G consecutive fold steps (G = the largest power of two with
-        # G * step_bits <= STORE_WORD_BITS): a narrow, deep ROM (e.g. 2 bits x 1M) becomes
-        # 64 bits x 32k, a better memory shape and a far smaller Verilog file.
-        self.step_bits = pe * simd * self.weight_bits
-        steps = self.nf * self.sf
-        self.steps_per_word = 1
-        while (
-            self.steps_per_word * 2 * self.step_bits <= STORE_WORD_BITS
-            and self.steps_per_word < steps
-        ):
-            self.steps_per_word *= 2
-        self.word_bits = self.steps_per_word * self.step_bits
-        self.store_depth = math.ceil(steps / self.steps_per_word)
+        self.constant_weights = weight_storage == "const" and self.schedule.fully_parallel
+        layout = self.schedule.weights
+        self.weight_bits, self.step_bits = layout.weight_bits, layout.step_bits
+        self.steps_per_word, self.word_bits = layout.steps_per_word, layout.word_bits
+        self.store_depth = layout.depth
         signature = {
             "i": In(stream.Signature(layer.in_width * self.k_in)),
             "o": Out(stream.Signature(layer.out_width * self.k_out)),
@@ -97,38 +89,25 @@ class FoldedLayer(wiring.Component):
             signature["wr"] = In(write_signature(address_width(self.store_depth), self.word_bits))
         super().__init__(signature)
 
-    # ---- figures ---------------------------------------------------------------------------
+    # ---- figures (the schedule's) ----------------------------------------------------------
     @property
     def cycles_per_frame(self) -> int:
-        return self.nf * self.sf
+        return self.schedule.cycles_per_frame
 
     @property
     def initiation_interval(self) -> int:
         """Cycles between accepted frames when both neighbours keep up."""
-        return self.cycles_per_frame + LAYER_II_EXTRA
+        return self.schedule.initiation_interval
 
     @property
     def latency_cycles(self) -> int:
         """Cycles from accepting a frame to ``o.valid``."""
-        return self.cycles_per_frame + LAYER_LATENCY_EXTRA
-
-    # ---- weights ---------------------------------------------------------------------------
-    def lane_codes(self) -> np.ndarray:
-        """(M, N) unsigned codes of the stored weights (``weight_bits`` each)."""
-        raise NotImplementedError
+        return self.schedule.latency_cycles
 
     def weight_words(self) -> list[int]:
-        """The store's init: word nf*SF + sf, lane (p, s) = weight (nf*PE + p, sf*SIMD + s)."""
-        codes = self.lane_codes()
-        m_pad, n_pad = self.nf * self.pe, self.sf * self.simd
-        padded = np.zeros((m_pad, n_pad), np.int64)
-        padded[: codes.shape[0], : codes.shape[1]] = codes
-        blocks = padded.reshape(self.nf, self.pe, self.sf, self.simd).transpose(0, 2, 1, 3)
-        lanes_per_step = self.pe * self.simd
-        steps = blocks.reshape(self.nf * self.sf, lanes_per_step)
-        grouped = np.zeros((self.store_depth * self.steps_per_word, lanes_per_step), np.int64)
-        grouped[: steps.shape[0]] = steps
-        return pack_words(grouped.reshape(self.store_depth, -1), self.weight_bits)
+        """The store's init, laid out as ``schedule.weights`` says."""
+        codes = ops.op_of(self.layer).weight_codes(self.layer)
+        return self.schedule.weights.words(codes)
 
     # ---- lane arithmetic (subclasses) ------------------------------------------------------
     def partial_sum(
@@ -139,24 +118,29 @@ class FoldedLayer(wiring.Component):
         lanes that hold real inputs."""
         raise NotImplementedError
 
-    def accumulator_width(self) -> tuple[int, bool]:
-        """(bits, signed) of a neuron's accumulator."""
-        raise NotImplementedError
-
     # ---- the engine -------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        n, pe, simd, sf_count, nf_count = self.layer.in_width, self.pe, self.simd, self.sf, self.nf
-        slice_bits = simd * self.k_in
+        ctl = self._control(m)
+        x_slice, mask = self._input_slice(m, ctl)
+        w_word = None if self.constant_weights else self._weight_word(m, ctl)
+        t_word = self._threshold_word(m, ctl) if self.nf > 1 else None
+        activations = [
+            self._activation(m, p, ctl, self.partial_sum(m, p, x_slice, w_word, mask), t_word)
+            for p in range(self.pe)
+        ]
+        self._output(m, ctl, activations)
+        return m
 
-        # input frame buffer, zero-padded to SF * SIMD elements
-        xbuf = Signal(sf_count * slice_bits)
+    def _control(self, m: Module) -> _Control:
+        """Frame hand-shake and the fold counters of stage A; stage B's flags one cycle later."""
+        sf_count, nf_count = self.sf, self.nf
+        xbuf = Signal(sf_count * self.simd * self.k_in)
         running = Signal()
         waiting = Signal()
         idle = ~running & ~waiting
         m.d.comb += self.i.ready.eq(idle)
 
-        # fold counters (stage A)
         nf = Signal(range(max(2, nf_count)))
         sf = Signal(range(max(2, sf_count)))
         word_addr = Signal(range(max(2, self.store_depth)))
@@ -164,7 +148,6 @@ class FoldedLayer(wiring.Component):
         last_sf = sf == sf_count - 1
         last_step = last_sf & (nf == nf_count - 1)
 
-        # stage B flags, registered from stage A
         b_valid, b_first, b_last, b_frame_last = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [
             b_valid.eq(running),
@@ -193,13 +176,17 @@ class FoldedLayer(wiring.Component):
                 m.d.sync += sf.eq(sf + 1)
             with m.If(last_step):
                 m.d.sync += [running.eq(0), word_addr.eq(0), word_part.eq(0), nf.eq(0), sf.eq(0)]
+        return _Control(xbuf, nf, sf, word_addr, word_part, b_valid, b_first, b_last, b_frame_last)
 
-        # input slice for stage B
+    def _input_slice(self, m: Module, ctl: _Control) -> tuple[Value, Value | None]:
+        """Stage B's input slice and the mask of its real lanes (None when all are real)."""
+        n, simd, sf_count = self.layer.in_width, self.simd, self.sf
+        slice_bits = simd * self.k_in
         if sf_count == 1:
-            x_slice = xbuf  # stable for the whole computation
+            x_slice = ctl.xbuf  # stable for the whole computation
         else:
             x_slice = Signal(slice_bits)
-            m.d.sync += x_slice.eq(xbuf.word_select(sf, slice_bits))
+            m.d.sync += x_slice.eq(ctl.xbuf.word_select(ctl.sf, slice_bits))
 
         # lanes past N in the last synapse fold are padding
         mask = None
@@ -207,68 +194,73 @@ class FoldedLayer(wiring.Component):
         if valid_last != simd:
             mask = Signal(simd)
             last_mask = Const((1 << valid_last) - 1, simd)
-            m.d.comb += mask.eq(Mux(b_last, last_mask, Const((1 << simd) - 1, simd)))
+            m.d.comb += mask.eq(Mux(ctl.b_last, last_mask, Const((1 << simd) - 1, simd)))
+        return x_slice, mask
 
-        # weights
-        w_word = None
-        if not self.constant_weights:
-            m.submodules.weights = store = WeightStore(
-                self.weight_words(), self.word_bits, writable=self.weight_storage == "memory"
-            )
-            m.d.comb += store.addr.eq(word_addr)
-            if self.weight_storage == "memory":
-                wiring.connect(m, wiring.flipped(self.wr), store.wr)
-            w_word = Signal(self.step_bits)
-            if self.steps_per_word == 1:
-                m.d.comb += w_word.eq(store.data)
-            else:
-                b_part = Signal.like(word_part)
-                m.d.sync += b_part.eq(word_part)
-                m.d.comb += w_word.eq(store.data.word_select(b_part, self.step_bits))
+    def _weight_word(self, m: Module, ctl: _Control) -> Value:
+        """The weight store and stage B's fold step out of its current word."""
+        m.submodules.weights = store = WeightStore(
+            self.weight_words(), self.word_bits, writable=self.weight_storage == "memory"
+        )
+        m.d.comb += store.addr.eq(ctl.word_addr)
+        if self.weight_storage == "memory":
+            wiring.connect(m, wiring.flipped(self.wr), store.wr)
+        w_word = Signal(self.step_bits)
+        if self.steps_per_word == 1:
+            m.d.comb += w_word.eq(store.data)
+        else:
+            b_part = Signal.like(ctl.word_part)
+            m.d.sync += b_part.eq(ctl.word_part)
+            m.d.comb += w_word.eq(store.data.word_select(b_part, self.step_bits))
+        return w_word
 
-        # thresholds: constants when each PE always computes the same neuron, else a ROM
+    def _threshold_word(self, m: Module, ctl: _Control) -> Value:
+        """Thresholds of the PE neurons of the current neuron fold, from a ROM (with one
+        neuron fold they are constants instead, see ``_activation``)."""
+        table, pe = self.thresholds, self.pe
+        words = [
+            table.word(range(f * pe, min((f + 1) * pe, self.layer.out_width)), pe)
+            for f in range(self.nf)
+        ]
+        m.submodules.thresholds = t_store = WeightStore(
+            words, pe * table.bits_per_neuron, writable=False
+        )
+        m.d.comb += t_store.addr.eq(ctl.nf)
+        t_word = Signal(pe * table.bits_per_neuron)
+        m.d.comb += t_word.eq(t_store.data)
+        return t_word
+
+    def _activation(
+        self, m: Module, p: int, ctl: _Control, partial: Value, t_word: Value | None
+    ) -> Value:
+        """Stage B of PE ``p``: accumulate the partial sum over the synapse folds, then the
+        multi-threshold activation of the (running) sum."""
+        if self.sf == 1:
+            acc_next = partial
+        else:
+            bits = self.schedule.acc_bits
+            shape = signed(bits) if self.schedule.acc_signed else unsigned(bits)
+            acc = Signal(shape, name=f"acc{p}")
+            acc_next = Signal(shape, name=f"acc{p}_next")
+            m.d.comb += acc_next.eq(Mux(ctl.b_first, 0, acc) + partial)
+            with m.If(ctl.b_valid):
+                m.d.sync += acc.eq(acc_next)
         table = self.thresholds
-        t_word = None
-        if nf_count > 1:
-            words = [
-                table.word(range(f * pe, min((f + 1) * pe, self.layer.out_width)), pe)
-                for f in range(nf_count)
-            ]
-            m.submodules.thresholds = t_store = WeightStore(
-                words, pe * table.bits_per_neuron, writable=False
+        if t_word is None:
+            return constant_activation(
+                acc_next, table.values[p], int(table.direction[p]), self.k_out
             )
-            m.d.comb += t_store.addr.eq(nf)
-            t_word = Signal(pe * table.bits_per_neuron)
-            m.d.comb += t_word.eq(t_store.data)
+        word = t_word[p * table.bits_per_neuron : (p + 1) * table.bits_per_neuron]
+        return word_activation(acc_next, word, table.levels, table.width, self.k_out)
 
-        # stage B: partial sums, accumulators, activations
-        acc_bits, acc_signed = self.accumulator_width()
-        activations = []
-        for p in range(pe):
-            partial = self.partial_sum(m, p, x_slice, w_word, mask)
-            if sf_count == 1:
-                acc_next = partial
-            else:
-                shape = signed(acc_bits) if acc_signed else unsigned(acc_bits)
-                acc = Signal(shape, name=f"acc{p}")
-                acc_next = Signal(shape, name=f"acc{p}_next")
-                m.d.comb += acc_next.eq(Mux(b_first, 0, acc) + partial)
-                with m.If(b_valid):
-                    m.d.sync += acc.eq(acc_next)
-            if t_word is None:
-                act = constant_activation(
-                    acc_next, table.values[p], int(table.direction[p]), self.k_out
-                )
-            else:
-                word = t_word[p * table.bits_per_neuron : (p + 1) * table.bits_per_neuron]
-                act = word_activation(acc_next, word, table.levels, table.width, self.k_out)
-            activations.append(act)
-
-        group_bits = pe * self.k_out
+    def _output(self, m: Module, ctl: _Control, activations: list[Value]) -> None:
+        """The output frame buffer, filled PE activations at a time, and ``o.valid``."""
+        nf_count = self.nf
+        group_bits = self.pe * self.k_out
         obuf = Signal(nf_count * group_bits)
         group = Signal(group_bits)
         m.d.comb += group.eq(Cat(*activations))
-        with m.If(b_valid & b_last):
+        with m.If(ctl.b_valid & ctl.b_last):
             # The neuron folds finish in order 0..NF-1 and a frame starts only once the last
             # output is taken, so the groups shift in from the top: after NF writes group 0 is
             # at the bottom. (Writing group nf in place is an NF-way write decoder: at
@@ -280,16 +272,13 @@ class FoldedLayer(wiring.Component):
         m.d.comb += self.o.payload.eq(obuf[: self.layer.out_width * self.k_out])
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(b_valid & b_frame_last):
+        with m.If(ctl.b_valid & ctl.b_frame_last):
             m.d.sync += self.o.valid.eq(1)
-        return m
 
 
 class MVTU(FoldedLayer):
     """Binary matrix-vector-threshold unit: XNOR of bipolar inputs and weights, popcount
     (a compressor tree per PE), per-neuron accumulators, multi-threshold activation."""
-
-    weight_bits = 1
 
     def __init__(
         self, layer: BinaryDense, pe: int, simd: int, weight_storage: str = "const"
@@ -301,12 +290,6 @@ class MVTU(FoldedLayer):
             )
         super().__init__(layer, pe, simd, weight_storage)
         self._bits = layer.weight_bits()
-
-    def lane_codes(self) -> np.ndarray:
-        return self._bits.astype(np.int64)
-
-    def accumulator_width(self) -> tuple[int, bool]:
-        return count_width(self.layer.in_width), False
 
     def partial_sum(
         self, m: Module, p: int, x: Value, w: Value | None, mask: Value | None

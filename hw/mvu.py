@@ -9,13 +9,11 @@ products with a balanced adder tree. Weights are stored as ``wbits``-bit two's c
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import IntDense
 from bitwave.hw.mvtu import FoldedLayer
-from bitwave.hw.thresholds import signed_width
 
 
 class MVU(FoldedLayer):
@@ -23,25 +21,8 @@ class MVU(FoldedLayer):
         if not isinstance(layer, IntDense):
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(f"layer {layer.name}: the MVU implements int_dense, not {layer.op}")
-        self.weight_bits = layer.wbits
         self._values = layer.weight_values()
         super().__init__(layer, pe, simd, weight_storage)
-
-    def lane_codes(self) -> np.ndarray:
-        if self.weight_bits == 1:
-            return (self._values > 0).astype(np.int64)
-        return self._values & ((1 << self.weight_bits) - 1)
-
-    def _input_magnitude(self) -> int:
-        return 1 if self.layer.in_type.kind == "bipolar" else self.layer.in_type.levels - 1
-
-    def accumulator_width(self) -> tuple[int, bool]:
-        top = (
-            self.layer.in_width
-            * max(1, int(np.abs(self._values).max(initial=1)))
-            * self._input_magnitude()
-        )
-        return signed_width(-top, top), True
 
     def _lane_value(self, x: Value, s: int) -> Value:
         code = x[s * self.k_in : (s + 1) * self.k_in]

@@ -19,8 +19,9 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
-from bitwave.core.ir import BinaryDense, IntDense, Network
+from bitwave.core.ir import Dense, Network
 from bitwave.core.paths import sanitize_identifier
 from bitwave.hw.folding import LayerFold
 from bitwave.hw.framing import FrameDeserializer, FrameSerializer, beats_per_frame
@@ -28,15 +29,19 @@ from bitwave.hw.mvtu import MVTU, FoldedLayer
 from bitwave.hw.mvu import MVU
 from bitwave.hw.weights import address_width, write_signature
 
+# op name -> the folded engine that implements it (the ops hardware supports)
+BUILDERS: dict[str, type[FoldedLayer]] = {"binary_dense": MVTU, "int_dense": MVU}
 
-def build_layer(layer: BinaryDense | IntDense, fold: LayerFold, weight_storage: str) -> FoldedLayer:
-    if isinstance(layer, BinaryDense):
-        return MVTU(layer, fold.pe, fold.simd, weight_storage)
-    if isinstance(layer, IntDense):
-        return MVU(layer, fold.pe, fold.simd, weight_storage)
-    raise BitwaveError(
-        f"layer {layer.name}: op {layer.op!r} has no hardware implementation (binary_dense, int_dense)"
-    )
+
+def build_layer(layer: Dense, fold: LayerFold, weight_storage: str) -> FoldedLayer:
+    """The folded engine of ``layer``'s op (``BUILDERS``)."""
+    builder = BUILDERS.get(ops.op_of(layer).NAME)
+    if builder is None:
+        raise BitwaveError(
+            f"layer {layer.name}: op {layer.op!r} has no hardware implementation "
+            f"({', '.join(BUILDERS)})"
+        )
+    return builder(layer, fold.pe, fold.simd, weight_storage)
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,9 @@ def weight_image(net: Network, folds: dict[str, LayerFold]) -> list[int]:
     upwards): what to write through the weight bus to load this network's weights."""
     words = []
     for layer in net.layers:
-        block = build_layer(layer, folds[layer.name], "memory")
-        block._MustUse__silence = True  # built only for its weight layout
-        words.extend(block.weight_words())
+        fold = folds[layer.name]
+        op = ops.op_of(layer)
+        words.extend(op.schedule(layer, fold.pe, fold.simd).weights.words(op.weight_codes(layer)))
     return words
 
 

@@ -32,11 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from bitwave.core.errors import BitwaveError
-
-
-def count_width(n: int) -> int:
-    """Bits of an unsigned count in [0, n]."""
-    return max(1, int(n).bit_length())
+from bitwave.core.ops.base import popcount_width as count_width
 
 
 @dataclass

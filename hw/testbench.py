@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.sim import Simulator
 
+from bitwave.core.codec import (
+    beats_to_frame,
+    compare_frames,
+    frame_to_beats,
+    frame_to_int,
+    int_to_frame,
+)
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Network
-from bitwave.hw.framing import beats_to_frame, frame_to_beats, frame_to_int, int_to_frame
 from bitwave.hw.mvtu import FoldedLayer
 from bitwave.hw.network import NetworkTop
 
@@ -145,12 +151,12 @@ def check_against_golden(got: np.ndarray, expected: np.ndarray, what: str) -> No
     got, expected = np.asarray(got), np.asarray(expected)
     if got.shape != expected.shape:
         raise AssertionError(f"{what}: output shape {got.shape}, golden {expected.shape}")
-    bad = np.argwhere(got != expected)
-    if len(bad):
-        frame, element = bad[0]
+    found = compare_frames(expected, got)
+    if found["mismatches"]:
+        first = found["first_mismatch"]
         raise AssertionError(
-            f"{what}: {len(bad)} mismatches; first at frame {frame}, element {element}: "
-            f"hardware {got[frame, element]}, golden {expected[frame, element]}"
+            f"{what}: {found['mismatches']} mismatches; first at frame {first['frame']}, element "
+            f"{first['index']}: hardware {first['got']}, golden {first['expected']}"
         )
 
 

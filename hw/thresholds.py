@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Mux, Value
 
+from bitwave.core import ops
 from bitwave.core.ir import Dense
+from bitwave.core.ops.base import signed_width
 
 
 @dataclass
@@ -48,27 +50,8 @@ class ThresholdTable:
         return self.levels * self.width + 1
 
 
-def accumulator_range(layer: Dense) -> tuple[int, int]:
-    """The smallest and largest accumulator a layer can produce (exact bounds)."""
-    if layer.op == "binary_dense":
-        return 0, layer.in_width
-    w = layer.weight_values()
-    low_x, high_x = (-1, 1) if layer.in_type.kind == "bipolar" else (0, layer.in_type.levels - 1)
-    low = np.minimum(w * low_x, w * high_x).sum(axis=1)
-    high = np.maximum(w * low_x, w * high_x).sum(axis=1)
-    return int(low.min(initial=0)), int(high.max(initial=0))
-
-
-def signed_width(low: int, high: int) -> int:
-    """Bits of a two's-complement value holding every integer in [low, high]."""
-    width = 1
-    while not (-(1 << (width - 1)) <= low and high <= (1 << (width - 1)) - 1):
-        width += 1
-    return width
-
-
 def threshold_table(layer: Dense) -> ThresholdTable:
-    low, high = accumulator_range(layer)
+    low, high = ops.op_of(layer).accumulator_range(layer)
     values = np.clip(np.asarray(layer.thresholds, np.int64), low - 1, high + 1)
     return ThresholdTable(
         values, np.asarray(layer.direction, np.int8), signed_width(low - 1, high + 1)

@@ -1,10 +1,7 @@
 """Weight storage for a folded layer, one word per fold step.
 
-Fold step t = nf * SF + sf (neuron fold nf, synapse fold sf) uses S = PE * SIMD * b bits:
-lane (p, s) at bits [(p * SIMD + s) * b, (p * SIMD + s + 1) * b) with b bits per weight (two's
-complement; for 1-bit weights 1 = +1, 0 = -1). A storage word packs G consecutive steps
-(G a power of two, G * S <= 64 when S is small): step t lives in word t // G at bits
-[(t % G) * S, (t % G + 1) * S).
+The words and their layout (which weight sits in which word at which bits) are the op's
+schedule: ``bitwave.core.ops.base.WeightLayout``; this module only builds the store.
 
 Two styles:
 - ``const``: a ROM (``amaranth.lib.memory.Memory`` with no write port, init = the IR's
@@ -18,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -34,18 +30,6 @@ def address_width(depth: int) -> int:
 def write_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
     """A simple synchronous write port: on a rising edge with ``en`` high, word ``addr`` := ``data``."""
     return wiring.Signature({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits)})
-
-
-def pack_words(lanes: np.ndarray, bits: int) -> list[int]:
-    """(depth, lanes) array of unsigned lane codes (< 2^bits) -> one integer word per row."""
-    words = []
-    shifts = [index * bits for index in range(lanes.shape[1])]
-    for row in lanes:
-        word = 0
-        for shift, code in zip(shifts, row.tolist(), strict=True):
-            word |= int(code) << shift
-        words.append(word)
-    return words
 
 
 class WeightStore(wiring.Component):

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from bitwave.core import cli_args
+from bitwave.core.cli_args import add_command
+
 
 def _train(args: argparse.Namespace) -> int:
+    """train an SE mask estimator and export its IR
+
+    Train the model a YAML config describes on SE data (built-in by default), with checkpoints;
+    bitwise and k-bit models are exported to RUN/model.bwir and checked bit-exactly against the
+    golden model.
+    """
     from bitwave.core import config
+
+    settings = config.load(args.config)  # refused before torch is imported
     from bitwave.models.train import train
 
-    summary = train(config.load(args.config), args.out, resume=args.resume, progress=not args.quiet)
+    summary = train(settings, args.out, resume=args.resume, progress=not args.quiet)
     last = summary["history"][-1]
     print(
         f"trained {args.out}: loss {last['loss']:.4f}, valid IBM accuracy {last['valid_ibm_accuracy']:.3f}"
@@ -40,6 +51,11 @@ def _data_override(value: str | None) -> dict | None:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    """measure SE quality of a trained run
+
+    SI-SDR improvement, STOI, wideband PESQ and IBM accuracy on held-out speakers and noises,
+    beside the oracle IBM; writes RUN/eval/metrics.json, wav examples and spectrogram PNGs.
+    """
     from bitwave.models.evaluate import evaluate_run
 
     result = evaluate_run(args.run, _data_override(args.data), progress=not args.quiet)
@@ -57,27 +73,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train an SE mask estimator and export its IR",
-        description="Train the model a YAML config describes on SE data (built-in by default), "
-        "with checkpoints; bitwise and k-bit models are exported to RUN/model.bwir and checked "
-        "bit-exactly against the golden model.",
-    )
-    p.add_argument("config", nargs="?", help="YAML config (default: the built-in demo)")
-    p.add_argument("--out", required=True, help="run folder")
+    p = add_command(subparsers, "train", _train)
+    cli_args.add_run(p)
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_train)
 
-    p = subparsers.add_parser(
-        "eval",
-        help="measure SE quality of a trained run",
-        description="SI-SDR improvement, STOI, wideband PESQ and IBM accuracy on held-out speakers "
-        "and noises, beside the oracle IBM; writes RUN/eval/metrics.json, wav examples and "
-        "spectrogram PNGs.",
-    )
+    p = add_command(subparsers, "eval", _eval)
     p.add_argument("run", help="run folder written by 'bitwave train'")
     p.add_argument("--data", help="evaluate on another data set: a data folder or a YAML config")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_eval)

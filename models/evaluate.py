@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from bitwave.core import golden, ir
 from bitwave.core.errors import BitwaveError
+from bitwave.core.inputs import safe_load_bounded
 from bitwave.core.paths import inside, write_text
 from bitwave.models import features, metrics
 from bitwave.models.plots import Panel, breakdown_plot, spectrogram_grid
@@ -117,6 +118,21 @@ def breakdown(
     return table
 
 
+def _write_example(
+    out: str | Path, name: str, mixture: Any, enhanced: np.ndarray, mask: np.ndarray,
+    si_sdri: float,
+) -> None:  # fmt: skip
+    """``name``_{noisy,enhanced,clean}.wav and ``name``.png (spectrograms and the mask)."""
+    from bitwave.models.data import write_wav
+
+    for kind, audio in (("noisy", mixture.noisy), ("enhanced", enhanced), ("clean", mixture.clean)):
+        write_wav(inside(out, f"{name}_{kind}.wav"), audio)
+    title = f"{mixture.noise_type} at {mixture.snr_db:.1f} dB: SI-SDRi {si_sdri:.1f} dB"
+    panels = [Panel.of_audio("noisy", mixture.noisy), Panel.of_audio("enhanced", enhanced),
+              Panel.of_audio("clean", mixture.clean), Panel("mask", mask, mask=True)]  # fmt: skip
+    spectrogram_grid(inside(out, f"{name}.png"), panels, title)
+
+
 def evaluate(
     mask_fn: MaskFn, mixtures: Sequence[Any], out: str | Path | None = None, progress: bool = True,
     heldout_noises: Sequence[str] = (),
@@ -124,8 +140,6 @@ def evaluate(
     """Metrics of a mask estimator over ``mixtures``, beside the noisy input and the oracle IBM,
     broken down by noise type and input SNR. With ``out``, also writes a few enhanced wav
     examples, spectrogram PNGs and the breakdown plot there."""
-    from bitwave.models.data import write_wav
-
     if not mixtures:
         raise BitwaveError("no test mixtures to evaluate")
     rows, oracle_rows, noisy_rows, accuracy = [], [], [], []
@@ -144,17 +158,7 @@ def evaluate(
         )
         accuracy.append(metrics.ibm_accuracy(mask >= 0.5, ibm))
         if out is not None and index < EXAMPLES:
-            name = f"example{index}"
-            for kind, audio in (
-                ("noisy", mixture.noisy),
-                ("enhanced", enhanced),
-                ("clean", mixture.clean),
-            ):
-                write_wav(inside(out, f"{name}_{kind}.wav"), audio)
-            title = f"{mixture.noise_type} at {mixture.snr_db:.1f} dB: SI-SDRi {rows[-1]['si_sdri']:.1f} dB"
-            panels = [Panel.of_audio("noisy", mixture.noisy), Panel.of_audio("enhanced", enhanced),
-                      Panel.of_audio("clean", mixture.clean), Panel("mask", mask, mask=True)]  # fmt: skip
-            spectrogram_grid(inside(out, f"{name}.png"), panels, title)
+            _write_example(out, f"example{index}", mixture, enhanced, mask, rows[-1]["si_sdri"])
     model = _mean(rows)
     model["ibm_accuracy"] = float(np.mean(accuracy))
     oracle = _mean(oracle_rows)
@@ -182,8 +186,6 @@ def evaluate(
 
 def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = True) -> dict:
     """Evaluate a trained run on the test split of its own data set (or of ``data``)."""
-    import yaml
-
     from bitwave.models.data import build_dataset
 
     run = Path(run)
@@ -191,7 +193,7 @@ def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = Tru
         raise BitwaveError(
             f"{run}: not a run folder (no config.yaml); train one with 'bitwave train'"
         )
-    config = yaml.safe_load((run / "config.yaml").read_text())
+    config = safe_load_bounded(run / "config.yaml")
     kind, mask_fn = mask_function(run)
     dataset = build_dataset(
         data if data is not None else config.get("data") or {}, progress=progress

@@ -10,7 +10,6 @@ import torch
 
 from bitwave.core.ir import BitplaneCodingSpec, Network, validate
 from bitwave.core.paths import sanitize_identifier
-from bitwave.models.layers import QuantMLP
 
 
 def state_sha256(model: torch.nn.Module) -> str:
@@ -20,22 +19,25 @@ def state_sha256(model: torch.nn.Module) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def export_mlp(
-    model: QuantMLP,
-    name: str = "mlp",
+def export_network(
+    model: torch.nn.Module,
+    name: str | None = None,
     coding: BitplaneCodingSpec | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> Network:
-    """Fold every block (eval-mode BatchNorm statistics) into an IR network."""
+    """Fold a trained model into a validated IR network whose provenance links back to the
+    model's state. The model owns its folding: ``ir_layers()`` (run in eval mode, i.e. on
+    the BatchNorm running statistics; the model's mode is restored), ``input_width``,
+    ``input_type`` and ``ir_name``, the network's default name."""
     was_training = model.training
     model.eval()
-    model._wire_scales()
-    layers = [block.to_ir(f"fc{i}") for i, block in enumerate(model.blocks)]
-    model.train(was_training)
-    first = model.blocks[0].linear
+    try:
+        layers = model.ir_layers()
+    finally:
+        model.train(was_training)
     net = Network(
-        name=sanitize_identifier(name),
-        input_width=first.in_features,
+        name=sanitize_identifier(model.ir_name if name is None else name),
+        input_width=model.input_width,
         input_type=model.input_type,
         layers=layers,
         coding=coding,
@@ -43,3 +45,7 @@ def export_mlp(
     )
     validate(net)
     return net
+
+
+# The names callers know: QuantMLP and BitwiseGRU both fold through ``export_network``.
+export_mlp = export_gru = export_network

@@ -31,13 +31,13 @@ import numpy as np
 from bitwave.core.coding import encode, fit_lloyd_max
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import BitplaneCodingSpec
-from bitwave.models.data.audio import SAMPLE_RATE
+from bitwave.core.ops.base import REAL_TIME_FPS
 from bitwave.models.data.dataset import Mixture
 
 N_FFT = 1024
 HOP = 256
 N_BINS = N_FFT // 2 + 1  # 513
-FRAME_RATE = SAMPLE_RATE / HOP  # 62.5 frames per second
+FRAME_RATE = REAL_TIME_FPS  # SAMPLE_RATE / HOP = 62.5 frames per second, defined once in the core
 LOG_FLOOR = 1e-5  # magnitude floor before log (far below one 16-bit LSB over a frame)
 WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float64)
 

@@ -326,6 +326,17 @@ class QuantMLP(nn.Module):
             codes = block.integer_forward(codes)
         return codes
 
+    ir_name = "mlp"  # the IR network's default name (``export.export_network``)
+
+    @property
+    def input_width(self) -> int:
+        return self.blocks[0].linear.in_features
+
+    def ir_layers(self) -> list[Dense]:
+        """Every block folded into its IR layer (in eval mode: BatchNorm running statistics)."""
+        self._wire_scales()
+        return [block.to_ir(f"fc{i}") for i, block in enumerate(self.blocks)]
+
     def _wire_scales(self) -> None:
         scale = 1.0
         for block in self.blocks:

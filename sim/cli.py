@@ -5,9 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bitwave.core import cli_args, inputs
+from bitwave.core.cli_args import add_command
+
+MAX_VECTORS = 1_000_000  # frames per run; the lower bound (3) is verify's to state
+
 
 def _handle_verify(args: argparse.Namespace) -> int:
+    """simulate a generated design and compare every output bit with the golden model
+
+    Stream frames through a generated design (bitwave generate) in a cocotb testbench with
+    random valid/ready stalls, compare every output bit with the golden model, and check the
+    manifest's cycles per frame and latency. Exit 0 only if everything matched. Writes
+    DIR/verify/result.json.
+    """
     from bitwave.sim.verify import VerifyOptions, summary, verify
+
+    if args.inputs is not None:
+        inputs.npy_header(args.inputs, "--inputs")
 
     options = VerifyOptions(
         sim=args.sim,
@@ -28,17 +43,12 @@ def _handle_verify(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "verify",
-        help="simulate a generated design and compare every output bit with the golden model",
-        description=(
-            "Stream frames through a generated design (bitwave generate) in a cocotb testbench "
-            "with random valid/ready stalls, compare every output bit with the golden model, and "
-            "check the manifest's cycles per frame and latency. Exit 0 only if everything matched. "
-            "Writes DIR/verify/result.json."
-        ),
+    parser = add_command(subparsers, "verify", _handle_verify)
+    parser.add_argument(
+        "design",
+        type=cli_args.input_path(Path),
+        help="generated design folder (with manifest.json)",
     )
-    parser.add_argument("design", type=Path, help="generated design folder (with manifest.json)")
     parser.add_argument(
         "--sim",
         choices=("verilator", "icarus"),
@@ -47,19 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--vectors",
-        type=int,
+        type=cli_args.int_range(high=MAX_VECTORS),
         default=None,
         help="number of frames (default 64 random, or all of --inputs)",
     )
+    cli_args.add_seed(parser, "seed for random frames and stalls (default 0)")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed for random frames and stalls (default 0)"
-    )
-    parser.add_argument(
-        "--ir", type=Path, default=None, help="compare against this IR instead of DIR/model.bwir"
+        "--ir",
+        type=cli_args.input_path(Path),
+        default=None,
+        help="compare against this IR instead of DIR/model.bwir",
     )
     parser.add_argument(
         "--inputs",
-        type=Path,
+        type=cli_args.input_path(Path),
         default=None,
         help=".npy input frames: integer codes, or float features for an IR with a coding",
     )
@@ -84,4 +95,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="(--weights memory designs) load the --ir network's weights through the write port "
         "instead of the built-from weights; thresholds stay the design's",
     )
-    parser.set_defaults(func=_handle_verify)

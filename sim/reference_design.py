@@ -13,14 +13,15 @@ which the last output beat is valid). Only for small networks: the Verilog grows
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from bitwave.core import ir
+from bitwave.core import contract, ir
+from bitwave.core.contract import Clock, Folding, Layer, Manifest, Port, Reset, Stream, Targets
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import sanitize_identifier, write_text
 
 _CLAMP = 2**31 - 1
+CLOCK_MHZ = 100.0
 
 
 def _literal(value: int) -> str:
@@ -114,59 +115,48 @@ def write_reference_design(
         raise BitwaveError("the reference design needs bipolar hidden layers")
     out = Path(out)
     top = sanitize_identifier(f"ref_{net.name}")
-    n_out_bits = net.output_width * net.output_type.bits
-    k_in, k_out = -(-net.input_width // in_beat), -(-n_out_bits // out_beat)
     out.mkdir(parents=True, exist_ok=True)
     ir.save(net, out / "model.bwir")
     write_text(out / "rtl" / f"{top}.v", reference_verilog(net, top, in_beat, out_beat))
+    contract.write(_manifest(net, top, ir.load(out / "model.bwir").sha256, in_beat, out_beat), out)
+    write_text(out / f"{top}.core", _core_text(top))
+    return out
 
-    def stream(prefix: str, beat: int, beats: int, bits: int, elements: int) -> dict:
-        return {"data": f"{prefix}_data", "valid": f"{prefix}_valid", "ready": f"{prefix}_ready",
-                "bits_per_beat": beat, "beats_per_frame": beats, "element_bits": bits, "elements": elements}  # fmt: skip
 
+def _manifest(net: ir.Network, top: str, sha256: str, in_beat: int, out_beat: int) -> Manifest:
+    source = Stream.carrying(("in_data", "in_valid", "in_ready"), in_beat,
+                             net.input_type.bits, net.input_width)  # fmt: skip
+    sink = Stream.carrying(("out_data", "out_valid", "out_ready"), out_beat,
+                           net.output_type.bits, net.output_width)  # fmt: skip
     ports = [("clk", "input", 1), ("rst", "input", 1), ("in_data", "input", in_beat),
              ("in_valid", "input", 1), ("in_ready", "output", 1), ("out_data", "output", out_beat),
              ("out_valid", "output", 1), ("out_ready", "input", 1)]  # fmt: skip
-    cycles, latency = k_in + 1 + k_out, k_in + k_out - 1
-    manifest = {
-        "top": top,
-        "ir_sha256": ir.load(out / "model.bwir").sha256,
-        "ir_name": net.name,
-        "clock": {"port": "clk", "mhz": 100.0},
-        "reset": {"port": "rst", "synchronous": True, "active": "high"},
-        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
-        "input_stream": stream("in", in_beat, k_in, net.input_type.bits, net.input_width),
-        "output_stream": stream("out", out_beat, k_out, net.output_type.bits, net.output_width),
-        "layers": [
-            {
-                "name": layer.name,
-                "module": top,
-                "op": layer.op,
-                "in_width": layer.in_width,
-                "out_width": layer.out_width,
-                "pe": layer.out_width,
-                "simd": layer.in_width,
-                "cycles_per_frame": cycles,
-                "latency_cycles": latency,
-                "weight_storage": "const",
-            }  # fmt: skip
-            for layer in net.layers
-        ],
-        "cycles_per_frame": cycles,
-        "latency_cycles": latency,
-        "targets": {"clock_mhz": 100.0, "fps": None, "achieved_fps": 100e6 / cycles},
-        "folding": {"source": "explicit", "spec": "reference design (not folded)"},
-    }
-    write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-    write_text(
-        out / f"{top}.core",
-        "CAPI=2:\n"
-        f"name: bitwave:generated:{top}:0.1.0\n"
-        "filesets:\n  rtl:\n    files: [rtl/" + top + ".v]\n    file_type: verilogSource\n"
-        "targets:\n"
-        + "".join(
-            f"  {t}:\n    filesets: [rtl]\n    toplevel: {top}\n"
-            for t in ("default", "sim", "lint")
-        ),
+    cycles = source.beats_per_frame + 1 + sink.beats_per_frame
+    latency = source.beats_per_frame + sink.beats_per_frame - 1
+    layers = tuple(
+        Layer(name=layer.name, module=top, op=layer.op, in_width=layer.in_width,
+              out_width=layer.out_width, pe=layer.out_width, simd=layer.in_width,
+              cycles_per_frame=cycles, initiation_interval=cycles, latency_cycles=latency,
+              weight_storage="const", padded=False)
+        for layer in net.layers
+    )  # fmt: skip
+    return Manifest(
+        top=top, ir_sha256=sha256, ir_name=net.name, clock=Clock("clk", CLOCK_MHZ),
+        reset=Reset("rst"), ports=tuple(Port(*port) for port in ports),
+        input_stream=source, output_stream=sink, layers=layers,
+        cycles_per_frame=cycles, latency_cycles=latency,
+        targets=Targets(CLOCK_MHZ, None, CLOCK_MHZ * 1e6 / cycles),
+        folding=Folding("explicit", "reference design (not folded)"),
+    )  # fmt: skip
+
+
+def _core_text(top: str) -> str:
+    """A FuseSoC core naming the Verilog (the reference design has no lint waivers)."""
+    targets = "".join(
+        f"  {t}:\n    filesets: [rtl]\n    toplevel: {top}\n" for t in ("default", "sim", "lint")
     )
-    return out
+    return (
+        f"CAPI=2:\nname: bitwave:generated:{top}:0.1.0\n"
+        f"filesets:\n  rtl:\n    files: [rtl/{top}.v]\n    file_type: verilogSource\n"
+        f"targets:\n{targets}"
+    )

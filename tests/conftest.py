@@ -83,3 +83,21 @@ def rewrite_ir(
             np.save(buffer, array)
             archive.writestr(f"{name}.npy", buffer.getvalue())
     return dst
+
+
+def random_float32_bits(rng: np.random.Generator, n: int, exponent: int) -> np.ndarray:
+    """n float32 bit patterns: normal values scaled by 2**k, k uniform in [-exponent, exponent)."""
+    values = rng.standard_normal(n) * np.exp2(rng.integers(-exponent, exponent, n))
+    return values.astype(np.float32).view(np.uint32)
+
+
+@pytest.fixture(scope="module")
+def shared_build_cache(tmp_path_factory):
+    """One Verilator/Icarus build cache per test module: equal RTL in different folders is
+    compiled once. Simulation test modules use it with ``pytestmark``."""
+    from bitwave.sim.runner import CACHE_ENV
+
+    cache = tmp_path_factory.mktemp("sim_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(cache))
+        yield cache

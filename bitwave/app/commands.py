@@ -1,4 +1,4 @@
-"""Core subcommands: random-ir, run-golden, inspect, config."""
+"""Core subcommands: flow, random-ir, run-golden, inspect, config."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 
+from bitwave.core import cli_args, inputs
+from bitwave.core.cli_args import add_command
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write
 
@@ -29,6 +31,11 @@ def _int_or_list(text: str, what: str) -> int | list[int]:
 
 
 def _random_ir(args: argparse.Namespace) -> int:
+    """write a random (untrained) IR network
+
+    Write a valid random IR with random weights and plausible thresholds, so hardware can be
+    generated and tested without training.
+    """
     from bitwave.core import ir
     from bitwave.core.random_ir import random_network
 
@@ -47,8 +54,15 @@ def _random_ir(args: argparse.Namespace) -> int:
 
 
 def _run_golden(args: argparse.Namespace) -> int:
+    """run the golden model on a batch of frames
+
+    Execute an IR with exact integer semantics. Input: a .npy array (frames, input_width) of
+    integer codes (bits 0/1 for bipolar inputs), or float features (frames, features) that the
+    IR's bit-plane coding encodes.
+    """
     from bitwave.core import golden, ir
 
+    inputs.npy_header(args.input, "--input")
     net = ir.load(args.model)
     out = golden.run(net, golden.load_input_frames(args.input, net))
     with atomic_write(args.output, "wb") as handle:
@@ -58,6 +72,10 @@ def _run_golden(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    """summarize an IR file
+
+    Validate an IR file and summarize it.
+    """
     from bitwave.core import ir
 
     net = ir.load(args.model)
@@ -77,6 +95,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
+    """print the effective configuration
+
+    Validate a YAML config against the schema and print it merged with the defaults.
+    """
     import yaml
 
     from bitwave.core import config
@@ -86,36 +108,34 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _flow(args: argparse.Namespace) -> int:
-    from bitwave.app.flow import run_flow
+    """the main job: data -> train -> IR -> hardware -> verify -> synth -> report
+
+    Train a bitwise SE network (and its float baseline), export the IR, generate the hardware,
+    verify it on Verilator with real test frames, synthesize it for area and power at the
+    real-time frame rate, and write RUN/report.md. Stages whose results exist in RUN are kept.
+    """
     from bitwave.core import config
 
-    run_flow(config.load(args.config), args.out, force=args.force, report_dir=args.report_dir)
+    settings = config.load(args.config)  # refused before the stages are imported
+    from bitwave.app.flow import run_flow
+
+    run_flow(settings, args.out, force=args.force, report_dir=args.report_dir)
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "flow",
-        help="the main job: data -> train -> IR -> hardware -> verify -> synth -> report",
-        description="Train a bitwise SE network (and its float baseline), export the IR, generate "
-        "the hardware, verify it on Verilator with real test frames, synthesize it for area and "
-        "power at the real-time frame rate, and write RUN/report.md. Stages whose results exist "
-        "in RUN are kept.",
-    )
-    p.add_argument("config", nargs="?", help="YAML config (default: the built-in demo)")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--force", action="store_true", help="delete RUN first and redo every stage")
+    p = add_command(subparsers, "flow", _flow)
+    cli_args.add_run(p)
     p.add_argument(
-        "--report-dir", help="also copy the report and its plots here (e.g. reports/demo)"
+        "--force",
+        action="store_true",
+        help="redo every stage: delete RUN first (only a run folder bitwave flow made, marked .bitwave-run)",
     )
-    p.set_defaults(func=_flow)
+    cli_args.add_out(
+        p, "also copy the report and its plots here (e.g. reports/demo)", flag="--report-dir"
+    )
 
-    p = subparsers.add_parser(
-        "random-ir",
-        help="write a random (untrained) IR network",
-        description="Write a valid random IR with random weights and plausible thresholds, "
-        "so hardware can be generated and tested without training.",
-    )
+    p = add_command(subparsers, "random-ir", _random_ir)
     p.add_argument(
         "--layers", required=True, help="widths input,hidden...,output, e.g. 2052,256,256,513"
     )
@@ -128,34 +148,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output bits of each layer: one value or one per layer (1 = bipolar)",
     )
     p.add_argument("--in-bits", type=int, default=1, help="input bits (1 = bipolar input)")
-    p.add_argument("--seed", type=int, default=0)
+    cli_args.add_seed(p)
     p.add_argument("--name", default="random", help="network name (sanitized into an identifier)")
-    p.add_argument("--out", required=True, help="output .bwir file")
-    p.set_defaults(func=_random_ir)
+    cli_args.add_out(p, "output .bwir file", kind="file", required=True)
 
-    p = subparsers.add_parser(
-        "run-golden",
-        help="run the golden model on a batch of frames",
-        description="Execute an IR with exact integer semantics. Input: a .npy array (frames, "
-        "input_width) of integer codes (bits 0/1 for bipolar inputs), or float features (frames, "
-        "features) that the IR's bit-plane coding encodes.",
-    )
+    p = add_command(subparsers, "run-golden", _run_golden)
     p.add_argument("model", help="IR file (.bwir)")
     p.add_argument("--input", required=True, help="input frames (.npy)")
-    p.add_argument("--output", required=True, help="output codes (.npy)")
-    p.set_defaults(func=_run_golden)
+    cli_args.add_out(p, "output codes (.npy)", kind="file", required=True, flag="--output")
 
-    p = subparsers.add_parser(
-        "inspect", help="summarize an IR file", description="Validate an IR file and summarize it."
-    )
+    p = add_command(subparsers, "inspect", _inspect)
     p.add_argument("model", help="IR file (.bwir)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=_inspect)
+    cli_args.add_json(p)
 
-    p = subparsers.add_parser(
-        "config",
-        help="print the effective configuration",
-        description="Validate a YAML config against the schema and print it merged with the defaults.",
-    )
-    p.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
-    p.set_defaults(func=_config)
+    p = add_command(subparsers, "config", _config)
+    cli_args.add_config(p, "YAML config (default: built-in defaults)")

@@ -1,7 +1,8 @@
 """``bitwave flow [CONFIG] --out RUN``: the main job, noisy speech to verified, costed hardware.
 
 Stages, each writing into its own folder of RUN and skipped when its result already exists
-(so a rerun after an interruption picks up where it stopped; ``--force`` redoes everything):
+(so a rerun after an interruption picks up where it stopped; ``--force`` redoes everything, and
+deletes only a run folder flow made, which it marks with RUN/.bitwave-run):
 
     data -> train (bitwise, float baseline) -> eval -> generate (hw/) -> verify (sim/, Verilator)
          -> synth (synth/, area and power at the real-time frame rate) -> report
@@ -13,6 +14,7 @@ the report's ratios of figures the stages measured.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shutil
 import time
@@ -26,6 +28,9 @@ from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write, inside, write_text
 
 REPORT_FILES = ("report.md", "flow.json", "quality.png", "breakdown.png", "area.png")
+# Written into every run folder flow creates: --force deletes only folders that hold it.
+RUN_MARKER = ".bitwave-run"
+RUN_FORMAT = "bitwave-run/1"
 
 
 def _stage(name: str, log: dict, done: bool, work: Callable[[], Any]) -> Any:
@@ -186,103 +191,217 @@ def _report_md(summary: dict) -> str:
 def run_flow(
     config: dict, out: str | Path, force: bool = False, report_dir: str | Path | None = None
 ) -> dict:
-    from bitwave.hw.generate import generate
-    from bitwave.models.evaluate import evaluate_run
-    from bitwave.models.train import train
-    from bitwave.sim.verify import VerifyOptions, verify
-    from bitwave.synth.flows.design import synthesize_design
+    from bitwave.models.data import build_dataset
 
+    run = _prepare_run(config, out, force)
+    previous = run / "flow.json"
+    stages: dict[str, dict] = (
+        json.loads(previous.read_text()).get("stages", {}) if previous.exists() else {}
+    )
+    _stage("data", stages, False, lambda: build_dataset(config.get("data") or {}))
+    _train(config, run, stages)
+    quality, by_noise = _evaluate(run, stages, config["flow"]["baseline"])
+    hardware = _hardware(config, run, stages)
+    summary = _summary(config, run, quality, by_noise, hardware, stages)
+    breakdown = run / "bitwise" / "eval" / "breakdown.png"
+    if breakdown.exists():
+        shutil.copyfile(breakdown, run / "breakdown.png")
+    write_text(run / "flow.json", json.dumps(summary, indent=1))
+    _plots(run, summary)
+    write_text(run / "report.md", _report_md(summary))
+    if report_dir is not None:
+        _copy_reports(run, report_dir)
+    print(f"[flow] wrote {run / 'report.md'}")
+    return summary
+
+
+def _prepare_run(config: dict, out: str | Path, force: bool) -> Path:
+    """RUN with its flow_config.json. A folder flow creates (new or empty) gets the run marker;
+    ``force`` deletes only a marked (or empty) folder; a run made with another configuration,
+    or a non-empty folder that is no run, is refused."""
     run = Path(out)
     if force and run.exists():
+        _require_deletable(run)
         shutil.rmtree(run)
+    new = not run.exists() or (run.is_dir() and not any(run.iterdir()))
     saved_config = run / "flow_config.json"
-    if saved_config.exists() and json.loads(saved_config.read_text()) != config:
+    if not new and not is_run_folder(run) and not saved_config.is_file():
+        raise BitwaveError(
+            f"--out {run} is not a bitwave run folder (no {RUN_MARKER}) and not empty; "
+            "allowed: a new or empty folder, or a run folder to resume"
+        )
+    if saved_config.exists() and _saved_config(saved_config) != config:
         # Finished stages are reused by their outputs' presence: only with the same config.
         raise BitwaveError(
             f"{run} holds a flow run made with another configuration ({saved_config}); "
             "pass --force to redo it with this one, or choose another --out"
         )
     run.mkdir(parents=True, exist_ok=True)
+    if new:
+        marker = {"format": RUN_FORMAT, "config_sha256": config_sha256(config)}
+        write_text(run / RUN_MARKER, json.dumps(marker) + "\n")
     write_text(saved_config, json.dumps(config, indent=1))
-    flow, hw_config = config["flow"], config["hw"]
-    previous = run / "flow.json"
-    stages: dict[str, dict] = (
-        json.loads(previous.read_text()).get("stages", {}) if previous.exists() else {}
+    return run
+
+
+def config_sha256(config: dict) -> str:
+    """The hash of a run's configuration, as its marker records it."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def is_run_folder(run: Path) -> bool:
+    """Whether ``run`` holds the marker that ``bitwave flow`` writes into a folder it creates."""
+    marker = run / RUN_MARKER
+    if marker.is_symlink() or not marker.is_file() or marker.stat().st_size > 4096:
+        return False
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("format") == RUN_FORMAT
+
+
+def _require_deletable(run: Path) -> None:
+    """``--force`` deletes a run folder bitwave made (marked) or an empty folder, nothing else."""
+    if run.is_symlink() or not run.is_dir():
+        raise BitwaveError(
+            f"--force: {run} is not a bitwave run folder (a {'link' if run.is_symlink() else 'file'}); "
+            "bitwave deletes only folders it made"
+        )
+    if not any(run.iterdir()) or is_run_folder(run):
+        return
+    if (run / "flow_config.json").is_file():
+        raise BitwaveError(
+            f"--force: {run} is a flow run made before bitwave marked its run folders (no "
+            f"{RUN_MARKER}); delete it by hand if you mean to, or choose another --out"
+        )
+    raise BitwaveError(
+        f"--force: {run} is not a bitwave run folder (no {RUN_MARKER}); bitwave deletes only "
+        "folders it made"
     )
 
-    from bitwave.models.data import build_dataset
 
-    _stage("data", stages, False, lambda: build_dataset(config.get("data") or {}))
+def _saved_config(path: Path) -> object:
+    """A run's flow_config.json (None when unreadable: then it is not this configuration)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def _train(config: dict, run: Path, stages: dict) -> None:
+    from bitwave.models.train import train
+
     _stage("train bitwise", stages, (run / "bitwise" / "train.json").exists(),
            lambda: train(config, run / "bitwise"))  # fmt: skip
-    if flow["baseline"]:
+    if config["flow"]["baseline"]:
         _stage("train float baseline", stages, (run / "float" / "train.json").exists(),
                lambda: train(_baseline_config(config), run / "float"))  # fmt: skip
+
+
+def _evaluate(run: Path, stages: dict, baseline: bool) -> tuple[dict, dict]:
+    """(quality by model, SI-SDRi by noise type by model) from each model's eval stage."""
+    from bitwave.models.evaluate import evaluate_run
+
     quality: dict[str, dict] = {}
     by_noise: dict[str, dict] = {}
-    for name in ("bitwise", "float") if flow["baseline"] else ("bitwise",):
+    for name in ("bitwise", "float") if baseline else ("bitwise",):
         metrics_path = run / name / "eval" / "metrics.json"
-        _stage(
-            f"eval {name}",
-            stages,
-            metrics_path.exists(),
-            lambda name=name: evaluate_run(run / name),
-        )
+        _stage(f"eval {name}", stages, metrics_path.exists(),
+               lambda name=name: evaluate_run(run / name))  # fmt: skip
         result = json.loads(metrics_path.read_text())
         quality[name] = result["model"]
         by_noise[name] = result.get("by_noise", {})
         quality["oracle_ibm"], quality["noisy"] = result["oracle_ibm"], result["noisy"]
+    return quality, by_noise
 
-    hw_dir = run / "hw"
-    _stage("generate", stages, (hw_dir / "manifest.json").exists(),
-           lambda: generate(run / "bitwise" / "model.bwir", hw_dir, clock_mhz=hw_config["clock_mhz"],
-                            fps=hw_config["fps"], fold_spec=hw_config["fold"],
-                            weight_storage=hw_config["weight_storage"]))  # fmt: skip
-    manifest = json.loads((hw_dir / "manifest.json").read_text())
+
+def _hardware(config: dict, run: Path, stages: dict) -> dict:
+    """Generate, verify and (if configured) synthesize the bitwise model; the report's
+    hardware figures."""
+    from bitwave.core import contract
+
+    flow, hw_dir = config["flow"], run / "hw"
+    _generate(config["hw"], run, stages)
+    design = contract.load(hw_dir)
     frames = hw_dir / "test_frames.npy"
     if not frames.exists():
         _test_frames(run, flow["verify_vectors"])
+    hardware = {
+        "folding": design.folding.spec,
+        "clock_mhz": design.clock.mhz,
+        "cycles_per_frame": design.cycles_per_frame,
+        "latency_cycles": design.latency_cycles,
+        "latency_ms": design.latency_cycles / (design.clock.mhz * 1e3),
+        "target_fps": design.targets.fps,
+        "achieved_fps": design.targets.achieved_fps,
+        **_verify(hw_dir, frames, flow["simulator"], stages),
+    }
+    if flow["synth"]:
+        hardware.update(_synthesize(design, frames, config["hw"]["clock_mhz"], stages))
+    return hardware
+
+
+def _generate(hw_config: dict, run: Path, stages: dict) -> None:
+    """The generate stage; an op the generator does not support is refused first (the IR
+    exists only after training, so this is where the flow can tell)."""
+    from bitwave.core import ir
+    from bitwave.core.ops import require_supported
+    from bitwave.hw.generate import generate
+
+    model, hw_dir = run / "bitwise" / "model.bwir", run / "hw"
+    require_supported(ir.load(model), "generate")
+    _stage("generate", stages, (hw_dir / "manifest.json").exists(),
+           lambda: generate(model, hw_dir, clock_mhz=hw_config["clock_mhz"], fps=hw_config["fps"],
+                            fold_spec=hw_config["fold"],
+                            weight_storage=hw_config["weight_storage"]))  # fmt: skip
+
+
+def _verify(hw_dir: Path, frames: Path, simulator: str, stages: dict) -> dict:
+    """The verify stage on real test frames; raises if it fails."""
+    from bitwave.sim.verify import VerifyOptions, verify
+
     verify_path = hw_dir / "verify" / "result.json"
     # A few real frames through the RTL: Verilator's -O0 build is minutes faster to compile and
     # the simulation is short, so the whole check is faster than with an optimized model.
     _stage("verify", stages, verify_path.exists() and json.loads(verify_path.read_text()).get("passed", False),
-           lambda: verify(hw_dir, VerifyOptions(sim=flow["simulator"], inputs=frames, fast_build=True)))  # fmt: skip
+           lambda: verify(hw_dir, VerifyOptions(sim=simulator, inputs=frames, fast_build=True)))  # fmt: skip
     verified = json.loads(verify_path.read_text())
-    hardware = {
-        "folding": manifest["folding"]["spec"],
-        "clock_mhz": manifest["clock"]["mhz"],
-        "cycles_per_frame": manifest["cycles_per_frame"],
-        "latency_cycles": manifest["latency_cycles"],
-        "latency_ms": manifest["latency_cycles"] / (manifest["clock"]["mhz"] * 1e3),
-        "target_fps": manifest["targets"]["fps"],
-        "achieved_fps": manifest["targets"]["achieved_fps"],
+    if not verified.get("passed"):
+        raise BitwaveError(f"verification failed: see {verify_path}")
+    return {
         "simulator": verified.get("simulator"),
         "verify_vectors": verified.get("vectors"),
         "verify_mismatches": verified.get("mismatches"),
-        "verify_status": "passed" if verified.get("passed") else "FAILED",
+        "verify_status": "passed",
     }
-    if not verified.get("passed"):
-        raise BitwaveError(f"verification failed: see {verify_path}")
-    if flow["synth"]:
-        area_path = hw_dir / "synth" / "power.json"
-        _stage("synth", stages, area_path.exists(),
-               lambda: synthesize_design(hw_dir, clock_mhz=hw_config["clock_mhz"], inputs=frames))  # fmt: skip
-        area = json.loads((hw_dir / "synth" / "area.json").read_text())
-        power = json.loads((hw_dir / "synth" / "power.json").read_text())
-        timing = json.loads((hw_dir / "synth" / "timing.json").read_text())
-        hardware.update({
-            "area_um2": area["total_area_um2"], "area_by_block_um2": area.get("layers") or area.get("by_block", {}),
-            "dynamic_w": power["dynamic_w"], "leakage_w": power["leakage_w"], "total_w": power["total_w"],
-            "energy_per_frame_j": power["energy_per_frame_j"], "fmax_mhz": timing.get("max_clock_mhz"),
-        })  # fmt: skip
-        # The power simulation streams frames back to back at the clock; at the real-time frame
-        # rate the design idles between frames, so it draws leakage plus the dynamic energy of
-        # each frame times the frame rate.
-        frame_s = manifest["cycles_per_frame"] / (manifest["clock"]["mhz"] * 1e6)
-        hardware["realtime_w"] = (
-            power["leakage_w"] + power["dynamic_w"] * frame_s * manifest["targets"]["fps"]
-        )
 
+
+def _synthesize(design: Any, frames: Path, clock_mhz: float, stages: dict) -> dict:
+    """The synth stage: area, power, Fmax, and the power at the real-time frame rate."""
+    from bitwave.synth.flows.design import synthesize_design
+
+    synth_dir = design.root / "synth"
+    _stage("synth", stages, (synth_dir / "power.json").exists(),
+           lambda: synthesize_design(design.root, clock_mhz=clock_mhz, inputs=frames))  # fmt: skip
+    area = json.loads((synth_dir / "area.json").read_text())
+    power = json.loads((synth_dir / "power.json").read_text())
+    timing = json.loads((synth_dir / "timing.json").read_text())
+    # The power simulation streams frames back to back at the clock; at the real-time frame
+    # rate the design idles between frames, so it draws leakage plus the dynamic energy of
+    # each frame times the frame rate.
+    frame_s = design.cycles_per_frame / (design.clock.mhz * 1e6)
+    return {
+        "area_um2": area["total_area_um2"], "area_by_block_um2": area.get("layers") or area.get("by_block", {}),
+        "dynamic_w": power["dynamic_w"], "leakage_w": power["leakage_w"], "total_w": power["total_w"],
+        "energy_per_frame_j": power["energy_per_frame_j"], "fmax_mhz": timing.get("max_clock_mhz"),
+        "realtime_w": power["leakage_w"] + power["dynamic_w"] * frame_s * design.targets.fps,
+    }  # fmt: skip
+
+
+def _summary(
+    config: dict, run: Path, quality: dict, by_noise: dict, hardware: dict, stages: dict
+) -> dict:
     from bitwave.core import ir
 
     net = ir.load(run / "bitwise" / "model.bwir")
@@ -291,23 +410,17 @@ def run_flow(
     }
     if "float" in quality:
         targets["gap_to_float_db"] = quality["float"]["si_sdri"] - quality["bitwise"]["si_sdri"]
-    summary = {
+    return {
         "name": config["name"], "widths": net.widths, "ir_sha256": net.sha256,
         "model": f"w{config['model']['wbits']}a{config['model']['abits']} {config['model']['kind']}",
         "quality": quality, "quality_by_noise": _by_noise_rows(by_noise), "targets": targets,
         "hardware": hardware, "stages": stages,
     }  # fmt: skip
-    breakdown = run / "bitwise" / "eval" / "breakdown.png"
-    if breakdown.exists():
-        shutil.copyfile(breakdown, run / "breakdown.png")
-    write_text(run / "flow.json", json.dumps(summary, indent=1))
-    _plots(run, summary)
-    write_text(run / "report.md", _report_md(summary))
-    if report_dir is not None:
-        for name in REPORT_FILES:
-            if (run / name).exists():
-                target = inside(report_dir, name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(run / name, target)
-    print(f"[flow] wrote {run / 'report.md'}")
-    return summary
+
+
+def _copy_reports(run: Path, report_dir: str | Path) -> None:
+    for name in REPORT_FILES:
+        if (run / name).exists():
+            target = inside(report_dir, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run / name, target)

@@ -1,8 +1,10 @@
 """YAML configuration: safe loading, embedded defaults, schema validation with key paths.
 
-The schema (bitwave/config_schema.yaml) is JSON Schema; every section a stage reads is
-declared there with its types and ranges, and bitwave/config_defaults.yaml holds the
-defaults. A user file only overrides what it names."""
+The schema (bitwave/core/config_schema.yaml) is JSON Schema; every section a stage reads is
+declared there with its types and ranges, and bitwave/core/config_defaults.yaml holds the
+defaults. A user file only overrides what it names. The file is read through the bounded YAML
+loader of bitwave.core.inputs, and NaN or infinite numbers are refused anywhere (JSON Schema
+cannot say "finite"), so `bitwave config` and every command agree on what is valid."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bitwave.core.errors import ConfigError
+from bitwave.core.errors import BitwaveError, ConfigError
+from bitwave.core.inputs import non_finite_numbers, safe_load_bounded
 
 
 @cache
@@ -63,33 +66,44 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def validate(config: dict, source: str = "config") -> dict:
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema()).iter_errors(config),
-        key=lambda e: list(e.absolute_path),
-    )
-    if errors:
-        raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in errors[:5]))
+    """``config`` if it satisfies the schema and holds only finite numbers, else ConfigError
+    naming the key paths (at most five) and what is allowed."""
+    problems = [
+        f"{path}: not a finite number; allowed: finite numbers (no .nan or .inf)"
+        for path in non_finite_numbers(config)
+    ]
+    if not problems:
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema()).iter_errors(config),
+            key=lambda e: list(e.absolute_path),
+        )
+        problems = [_describe(e) for e in errors]
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems[:5]))
     return config
+
+
+def read_user_file(path: str | os.PathLike) -> dict:
+    """The user's YAML file as a mapping (empty for an empty file), read with bounded size and
+    alias expansion."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        user = safe_load_bounded(path)
+    except BitwaveError as error:
+        raise ConfigError(str(error)) from None
+    if user is None:
+        return {}
+    if not isinstance(user, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, got {type(user).__name__}"
+        )
+    return user
 
 
 def load(path: str | os.PathLike | None = None) -> dict:
     """Defaults merged with the user's YAML file (if any), validated."""
-    config = defaults()
-    source = "built-in defaults"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such config file")
-        try:
-            user = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({error})") from None
-        if user is None:
-            user = {}
-        if not isinstance(user, dict):
-            raise ConfigError(
-                f"{path}: the top level must be a mapping of sections, got {type(user).__name__}"
-            )
-        config = merge(config, user)
-    return validate(config, source)
+    if path is None:
+        return validate(defaults(), "built-in defaults")
+    return validate(merge(defaults(), read_user_file(path)), str(path))

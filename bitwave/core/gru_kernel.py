@@ -1,11 +1,11 @@
 """The binary_gru recurrence compiled with numba: the golden model's inner loop over frames.
 
-The input popcounts px do not depend on the state, so ``bitwave.core.golden`` computes them for all
-frames with one XNOR-popcount product; what is left is inherently sequential: per frame, pack
-the state, three XNOR popcounts against U_z, U_r, U_n, the gates and the mux (docs/ir.md,
-binary_gru). Done per frame in numpy that costs ~100 array calls; this loop keeps everything
-in one compiled function. ``bitwave.core.golden.gru_step`` is the same step written in numpy,
-and tests check both against a direct unit-by-unit formulation.
+The input popcounts px do not depend on the state, so ``bitwave.core.ops.binary_gru`` computes
+them for all frames with one XNOR-popcount product; what is left is inherently sequential: per
+frame, pack the state, three XNOR popcounts against U_z, U_r, U_n, the gates and the mux
+(docs/ir.md, binary_gru). Done per frame in numpy that costs ~100 array calls; this loop keeps
+everything in one compiled function. ``bitwave.core.ops.binary_gru.step`` is the same step
+written in numpy, and tests check both against a direct unit-by-unit formulation.
 """
 
 from __future__ import annotations

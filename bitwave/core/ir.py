@@ -2,24 +2,18 @@
 
 A ``.bwir`` file is a zip archive holding ``manifest.json`` and one ``.npy`` member per array.
 It loads with numpy and the standard library alone. The semantics are written once, in
-docs/ir.md, and executed by ``bitwave.core.golden``; this module only describes, saves and loads.
+docs/ir.md, and executed by ``bitwave.core.golden``; this module only describes, saves and
+loads.
 
 Value types on the wires between layers:
 - ``bipolar``: one bit per element, bit 1 = +1, bit 0 = -1.
 - ``uint<k>``: k-bit unsigned integers (1 <= k <= 16).
 
-Layers (``op``):
-- ``binary_dense``: bipolar input and weights; accumulator = popcount(XNOR(x, w)) in [0, N].
-- ``int_dense``: integer weights (``wbits`` = 1 means weights in {-1, +1}; otherwise symmetric
-  signed ``wbits``-bit values in [-(2^(wbits-1) - 1), 2^(wbits-1) - 1]) times the input values
-  (bipolar bits as -1/+1); accumulator = the signed dot product.
-Both end in the same multi-threshold activation: count = #{j : acc >= T[m, j]} when
-direction[m] = +1, #{j : acc <= T[m, j]} when direction[m] = -1. The count is the output
-value: a bipolar bit when the output type is bipolar (one threshold), a uint<k> otherwise
-(2^k - 1 thresholds).
-- ``binary_gru`` (version 2): a bitwise GRU cell; frames are consecutive time steps. Gates
-  z, r in {0, 1} and the candidate n are single thresholds over weighted XNOR popcounts of
-  the input and the state, the reset gate masks the recurrent term of n, h' = z ? h : n.
+Layers (``op``): one module per op in ``bitwave.core.ops`` owns its fields (reading,
+validation, writing), its golden execution, its folded schedule and its cost counts:
+``binary_dense`` (XNOR-popcount), ``int_dense`` (k-bit weights), ``binary_gru`` (version 2, a
+bitwise GRU cell). This module keeps the file format (archive, versions, input coding, content
+hash) and hands each layer entry to its op.
 
 A file's version is the lowest version that holds its ops: version 1 unless it has a
 ``binary_gru`` layer, so every version-1 network is still written (and hashed) as before.
@@ -30,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -40,167 +36,34 @@ from typing import Any
 import numpy as np
 
 from bitwave import __version__
+from bitwave.core import inputs, ops
 from bitwave.core.errors import IRError
+from bitwave.core.ops.base import (  # noqa: F401 (the IR's vocabulary, re-exported)
+    BIPOLAR,
+    MAX_BITS,
+    WORD_BITS,
+    FieldReader,
+    ValueType,
+    pack_bits,
+    uint,
+    unpack_bits,
+)
+from bitwave.core.ops.binary_dense import BinaryDense  # noqa: F401 (re-exported)
+from bitwave.core.ops.binary_gru import MAX_GRU_COEFFICIENT, BinaryGRU  # noqa: F401
+from bitwave.core.ops.dense import Dense
+from bitwave.core.ops.int_dense import IntDense, weight_range  # noqa: F401
 from bitwave.core.paths import atomic_write, sanitize_identifier
 
 FORMAT = "bitwave-ir"
 VERSION = 2  # the newest version this bitwave writes
 SUPPORTED_VERSIONS = (1, 2)
-MAX_GRU_COEFFICIENT = 255  # binary_gru popcount weights lie in [1, MAX_GRU_COEFFICIENT]
-MAX_BITS = 16
-WORD_BITS = 64
-
-
-# ---------------------------------------------------------------------------------------------
-# Value types
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ValueType:
-    """The type of the values on a wire: ``bipolar`` (1 bit, +/-1) or ``uint`` with ``bits``."""
-
-    kind: str
-    bits: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("bipolar", "uint"):
-            raise IRError(f"value type kind {self.kind!r}: expected 'bipolar' or 'uint'")
-        if self.kind == "bipolar" and self.bits != 1:
-            raise IRError(f"bipolar values have 1 bit, not {self.bits}")
-        if not 1 <= self.bits <= MAX_BITS:
-            raise IRError(f"uint values need 1..{MAX_BITS} bits, not {self.bits}")
-
-    @property
-    def levels(self) -> int:
-        """Number of distinct values (thresholds per neuron = levels - 1)."""
-        return 2**self.bits
-
-    def values(self, counts: np.ndarray) -> np.ndarray:
-        """Map stored codes (bits or counts) to the arithmetic values a next layer multiplies."""
-        counts = np.asarray(counts, dtype=np.int64)
-        return 2 * counts - 1 if self.kind == "bipolar" else counts
-
-    def to_json(self) -> dict:
-        return {"kind": self.kind, "bits": self.bits}
-
-    def __str__(self) -> str:
-        return "bipolar" if self.kind == "bipolar" else f"uint{self.bits}"
-
-
-BIPOLAR = ValueType("bipolar", 1)
-
-
-def uint(bits: int) -> ValueType:
-    return ValueType("uint", bits)
-
-
-# ---------------------------------------------------------------------------------------------
-# Layers
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Dense:
-    """Fields shared by both dense ops; ``thresholds`` is (out_width, levels - 1) int64 and
-    ``direction`` is (out_width,) int8 of +1/-1."""
-
-    name: str
-    in_width: int
-    out_width: int
-    thresholds: np.ndarray
-    direction: np.ndarray
-    in_type: ValueType
-    out_type: ValueType
-
-    op = "dense"
-
-
-@dataclass
-class BinaryDense(Dense):
-    """XNOR-popcount layer. ``weights`` is packed: (out_width, ceil(in_width/64)) uint64,
-    input bit i of neuron m at word i // 64, bit i % 64; padding bits are zero."""
-
-    weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint64))
-    op = "binary_dense"
-    wbits = 1
-
-    def weight_bits(self) -> np.ndarray:
-        """Unpacked weight bits (out_width, in_width) uint8, 1 = +1."""
-        return unpack_bits(self.weights, self.in_width)
-
-    def weight_values(self) -> np.ndarray:
-        """Weights as signed integers (out_width, in_width): -1/+1."""
-        return 2 * self.weight_bits().astype(np.int64) - 1
-
-
-@dataclass
-class IntDense(Dense):
-    """Integer matrix-vector layer. ``weights`` is (out_width, in_width) int8/int16."""
-
-    weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
-    wbits: int = 8
-    op = "int_dense"
-
-    def weight_values(self) -> np.ndarray:
-        """Weights as signed integers (out_width, in_width)."""
-        return self.weights.astype(np.int64)
-
-
-def weight_range(wbits: int) -> tuple[int, int]:
-    """Allowed integer weight values for int_dense: {-1, +1} for 1 bit, else symmetric."""
-    if wbits == 1:
-        return -1, 1
-    top = 2 ** (wbits - 1) - 1
-    return -top, top
-
-
-@dataclass
-class BinaryGRU:
-    """Bitwise GRU cell (IR version 2); semantics in docs/ir.md, executed by bitwave.core.golden.
-
-    Gates are ordered z (update), r (reset), n (candidate) along the first axis of the
-    weights and the last axis of ``direction``. With N = in_width and H = out_width (the
-    state width):
-    - ``weights_x``: (3, H, ceil(N/64)) uint64, packed like binary_dense (padding zero),
-    - ``weights_h``: (3, H, ceil(H/64)) uint64,
-    - ``coefficients``: (3, 2) int64, per gate (a, b) in [1, MAX_GRU_COEFFICIENT]: the gate
-      accumulates a * popcount_x + b * popcount_h,
-    - ``thresholds``: (H, 4) int64: T_z, T_r, T_n for r = 0, T_n for r = 1,
-    - ``direction``: (H, 3) int8 of +1/-1 for z, r, n,
-    - ``initial_state``: (H,) uint8 bits, the state before the first frame of a sequence.
-    """
-
-    name: str
-    in_width: int
-    out_width: int
-    weights_x: np.ndarray
-    weights_h: np.ndarray
-    coefficients: np.ndarray
-    thresholds: np.ndarray
-    direction: np.ndarray
-    initial_state: np.ndarray
-    in_type: ValueType = BIPOLAR
-    out_type: ValueType = BIPOLAR
-
-    op = "binary_gru"
-    wbits = 1
-    GATES = ("z", "r", "n")
-    MIN_VERSION = 2
-
-    @property
-    def state_width(self) -> int:
-        return self.out_width
-
-    def weight_bits(self) -> tuple[np.ndarray, np.ndarray]:
-        """Unpacked weight bits, 1 = +1: (3, H, N) for the input, (3, H, H) for the state."""
-        return unpack_bits(self.weights_x, self.in_width), unpack_bits(
-            self.weights_h, self.out_width
-        )
-
 
 Layer = Dense | BinaryGRU
 
 
 def required_version(layers: list[Layer]) -> int:
     """The lowest IR version that can hold these layers (what the writer writes)."""
-    return max([1] + [getattr(layer, "MIN_VERSION", 1) for layer in layers])
+    return max([1] + [ops.op_of(layer).MIN_VERSION for layer in layers])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,78 +139,14 @@ class Network:
         return "\n".join(lines)
 
 
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """(..., n) array of 0/1 -> (..., ceil(n/64)) uint64, bit i at word i//64, bit i%64."""
-    bits = np.asarray(bits, dtype=np.uint8)
-    n = bits.shape[-1]
-    words = -(-n // WORD_BITS)
-    padded = np.zeros(bits.shape[:-1] + (words * WORD_BITS,), np.uint8)
-    padded[..., :n] = bits
-    packed = np.packbits(padded, axis=-1, bitorder="little")
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
-
-
-def unpack_bits(words: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of pack_bits: (..., w) uint64 -> (..., n) uint8."""
-    as_bytes = np.ascontiguousarray(words.astype("<u8", copy=False)).view(np.uint8)
-    return np.unpackbits(as_bytes, axis=-1, bitorder="little")[..., :n]
-
-
 # ---------------------------------------------------------------------------------------------
 # Saving
 # ---------------------------------------------------------------------------------------------
-def _gru_manifest(index: int, layer: BinaryGRU) -> tuple[dict, dict[str, np.ndarray]]:
-    prefix = f"layers.{index}"
-    arrays = {
-        f"{prefix}.weights_x": layer.weights_x,
-        f"{prefix}.weights_h": layer.weights_h,
-        f"{prefix}.coefficients": np.asarray(layer.coefficients, np.int64),
-        f"{prefix}.thresholds": np.asarray(layer.thresholds, np.int64),
-        f"{prefix}.direction": np.asarray(layer.direction, np.int8),
-        f"{prefix}.initial_state": np.asarray(layer.initial_state, np.uint8),
-    }
-    entry = {
-        "name": layer.name,
-        "op": layer.op,
-        "in_width": layer.in_width,
-        "out_width": layer.out_width,
-        "in_type": layer.in_type.to_json(),
-        "out_type": layer.out_type.to_json(),
-        **{key.rsplit(".", 1)[1]: key for key in arrays},
-    }
-    return entry, arrays
-
-
-def _layer_manifest(index: int, layer: Layer) -> tuple[dict, dict[str, np.ndarray]]:
-    if isinstance(layer, BinaryGRU):
-        return _gru_manifest(index, layer)
-    prefix = f"layers.{index}"
-    entry = {
-        "name": layer.name,
-        "op": layer.op,
-        "in_width": layer.in_width,
-        "out_width": layer.out_width,
-        "in_type": layer.in_type.to_json(),
-        "out_type": layer.out_type.to_json(),
-        "weights": f"{prefix}.weights",
-        "thresholds": f"{prefix}.thresholds",
-        "direction": f"{prefix}.direction",
-    }
-    if isinstance(layer, IntDense):
-        entry["wbits"] = layer.wbits
-    arrays = {
-        f"{prefix}.weights": layer.weights,
-        f"{prefix}.thresholds": np.asarray(layer.thresholds, np.int64),
-        f"{prefix}.direction": np.asarray(layer.direction, np.int8),
-    }
-    return entry, arrays
-
-
 def _to_manifest(net: Network) -> tuple[dict, dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     layers = []
     for index, layer in enumerate(net.layers):
-        entry, layer_arrays = _layer_manifest(index, layer)
+        entry, layer_arrays = ops.op_of(layer).write(layer, f"layers.{index}")
         layers.append(entry)
         arrays.update(layer_arrays)
     coding = None
@@ -404,95 +203,187 @@ def save(net: Network, path: str | os.PathLike) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading: every field checked, errors name the field and what was expected
+# Reading an archive: limits from the headers first, then bounded reads
 # ---------------------------------------------------------------------------------------------
-class _Reader:
-    """Typed access to manifest fields that raises IRError naming the field path."""
-
-    def __init__(self, source: str, arrays: dict[str, np.ndarray]) -> None:
-        self.source = source
-        self.arrays = arrays
-
-    def fail(self, where: str, message: str) -> IRError:
-        return IRError(f"{self.source}: {where}: {message}")
-
-    def get(self, obj: dict, key: str, kind: type | tuple, where: str) -> Any:
-        if not isinstance(obj, dict):
-            raise self.fail(where, f"expected an object, got {type(obj).__name__}")
-        if key not in obj:
-            raise self.fail(f"{where}.{key}" if where else key, "missing field")
-        value = obj[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            path = f"{where}.{key}" if where else key
-            raise self.fail(path, f"expected {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def positive(self, obj: dict, key: str, where: str) -> int:
-        value = self.get(obj, key, int, where)
-        if value < 1:
-            raise self.fail(f"{where}.{key}", f"expected a positive integer, got {value}")
-        return value
-
-    def array(self, obj: dict, key: str, where: str, kinds: str, shape: tuple) -> np.ndarray:
-        """An array referenced by name, checked for dtype kind ('u', 'i', 'f') and shape."""
-        name = self.get(obj, key, str, where)
-        path = f"{where}.{key}"
-        if name not in self.arrays:
-            raise self.fail(path, f"array {name!r} is not in the file")
-        array = self.arrays[name]
-        if array.dtype.kind not in kinds:
-            raise self.fail(path, f"expected dtype kind {kinds!r}, got {array.dtype}")
-        if tuple(array.shape) != tuple(shape):
-            raise self.fail(path, f"expected shape {tuple(shape)}, got {tuple(array.shape)}")
-        return array
-
-    def value_type(self, obj: dict, key: str, where: str) -> ValueType:
-        spec = self.get(obj, key, dict, where)
-        path = f"{where}.{key}"
-        kind = self.get(spec, "kind", str, path)
-        bits = self.get(spec, "bits", int, path)
-        try:
-            return ValueType(kind, bits)
-        except IRError as error:
-            raise self.fail(path, str(error)) from None
+# An IR file may come from anyone, so every size is checked from the zip directory and the
+# .npy headers before a byte is inflated. The largest real network, 2052-1024-1024-1024-513,
+# holds about 45 MB even with every array stored as int64 (its largest array, the 1024 x 2052
+# int_dense weight matrix, is 16.8 MB as int64 and 2.1 MB as the int8 bitwave writes; 8-bit
+# thresholds of all layers 7.3 MB); a 1000-unit binary_gru on 2052 inputs holds 1.2 MB.
+MAX_MEMBER_BYTES = 64 << 20  # one array: 4x that largest int64 matrix
+MAX_ARCHIVE_BYTES = 256 << 20  # all members together, and the file itself: 5x that network
+MAX_MEMBERS = 1024  # a layer has at most 6 arrays
+MAX_MANIFEST_BYTES = 1 << 20  # a real manifest is a few KiB
+MAX_MANIFEST_DEPTH = 64  # a real manifest nests 4 levels deep
+_COMPRESSION = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_CHUNK = 1 << 20  # array data is inflated this much at a time
 
 
 def _read_archive(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     source = str(path)
     if not path.is_file():
         raise IRError(f"{source}: no such IR file")
+    size = path.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise IRError(f"{source}: {size} bytes; allowed: IR files of at most {MAX_ARCHIVE_BYTES}")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if "manifest.json" not in names:
-                raise IRError(f"{source}: manifest.json missing (not a bitwave IR archive)")
-            try:
-                manifest = json.loads(archive.read("manifest.json"))
-            except (json.JSONDecodeError, UnicodeDecodeError, zlib.error) as error:
-                raise IRError(f"{source}: manifest.json is not valid JSON ({error})") from None
-            arrays = {}
-            for member in names:
-                if member.endswith(".npy"):
-                    try:
-                        data = archive.read(member)
-                        arrays[member[:-4]] = np.load(io.BytesIO(data), allow_pickle=False)
-                    except (ValueError, OSError, EOFError, zlib.error) as error:
-                        raise IRError(f"{source}: array {member} is corrupt ({error})") from None
+            members = _checked_members(archive, source)
+            manifest = _read_manifest(archive, members["manifest.json"], source)
+            arrays = {
+                name[:-4]: _read_npy(archive, info, f"{source}: array {name}")
+                for name, info in members.items()
+                if name.endswith(".npy")
+            }
     except zipfile.BadZipFile as error:
         raise IRError(
-            f"{source}: not a bitwave IR file: truncated or not a zip archive ({error})"
+            f"{source}: not a bitwave IR file: truncated or not a zip archive ({_line(error)})"
         ) from None
     except zipfile.LargeZipFile as error:
-        raise IRError(f"{source}: unreadable archive ({error})") from None
-    except (OSError, EOFError, RuntimeError, zlib.error) as error:  # bad CRC or deflate data
-        raise IRError(f"{source}: corrupt archive ({error})") from None
-    if not isinstance(manifest, dict):
-        raise IRError(f"{source}: manifest.json must hold an object")
+        raise IRError(f"{source}: unreadable archive ({_line(error)})") from None
+    except (OSError, EOFError, RuntimeError, ValueError, NotImplementedError, zlib.error,
+            struct.error) as error:  # fmt: skip
+        raise IRError(f"{source}: corrupt archive ({_line(error)})") from None
     return manifest, arrays
 
 
+def _line(error: BaseException) -> str:
+    """An exception's text on one line (a refusal is one line on stderr)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _checked_members(archive: zipfile.ZipFile, source: str) -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name, refused from the zip directory alone: too many, a path
+    instead of a plain name, a name twice, a compression other than stored/deflated, and
+    declared uncompressed sizes over the limits."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise IRError(f"{source}: {len(infos)} archive members; allowed: at most {MAX_MEMBERS}")
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        name = info.filename
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise IRError(
+                f"{source}: archive member {name!r} is a path; allowed: plain file names "
+                "(manifest.json, <array>.npy)"
+            )
+        if name in members:
+            raise IRError(f"{source}: archive member {name!r} appears twice; allowed: once")
+        members[name] = info
+    if "manifest.json" not in members:
+        raise IRError(f"{source}: manifest.json missing (not a bitwave IR archive)")
+    read = [info for name, info in members.items() if name.endswith(".npy")]
+    for info in [members["manifest.json"], *read]:
+        _check_member(info, source)
+    total = sum(info.file_size for info in [members["manifest.json"], *read])
+    if total > MAX_ARCHIVE_BYTES:
+        raise IRError(
+            f"{source}: the members declare {total} bytes uncompressed; allowed: at most "
+            f"{MAX_ARCHIVE_BYTES} in all"
+        )
+    return members
+
+
+def _check_member(info: zipfile.ZipInfo, source: str) -> None:
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise IRError(f"{source}: archive member {name!r} is encrypted; allowed: plain members")
+    if info.compress_type not in _COMPRESSION:
+        raise IRError(
+            f"{source}: archive member {name!r} uses compression method {info.compress_type}; "
+            f"allowed: {' or '.join(_COMPRESSION.values())}"
+        )
+    limit = MAX_MANIFEST_BYTES if name == "manifest.json" else MAX_MEMBER_BYTES
+    if info.file_size > limit:
+        raise IRError(
+            f"{source}: archive member {name!r} declares {info.file_size} bytes uncompressed; "
+            f"allowed: at most {limit}"
+        )
+
+
+def _read_manifest(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> dict:
+    """manifest.json as a dict: UTF-8 JSON, an object, nested at most MAX_MANIFEST_DEPTH."""
+    with archive.open(info) as stream:
+        data = stream.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise IRError(
+            f"{source}: manifest.json holds {len(data)} bytes, its zip entry declares "
+            f"{info.file_size}; allowed: exactly the declared size"
+        )
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise IRError(
+            f"{source}: manifest.json is not valid JSON: not UTF-8 text ({_line(error)}); "
+            "allowed: a UTF-8 JSON object"
+        ) from None
+    except RecursionError:
+        raise IRError(
+            f"{source}: manifest.json is nested too deeply; allowed: {MAX_MANIFEST_DEPTH} levels"
+        ) from None
+    except ValueError as error:  # JSONDecodeError, or an integer of too many digits
+        raise IRError(f"{source}: manifest.json is not valid JSON ({_line(error)})") from None
+    if not isinstance(manifest, dict):
+        raise IRError(f"{source}: manifest.json must hold an object")
+    if _depth(manifest) > MAX_MANIFEST_DEPTH:
+        raise IRError(
+            f"{source}: manifest.json is nested too deeply; allowed: {MAX_MANIFEST_DEPTH} levels"
+        )
+    return manifest
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _read_npy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> np.ndarray:
+    """One .npy member: its header checked (numeric dtype, declared size equal to what the
+    member holds) before the data are inflated, in chunks, into an array of that size."""
+    with archive.open(info) as stream:
+        shape, fortran, dtype, header_end = inputs.read_npy_header(
+            stream, label, max_bytes=None, error=IRError, allowed="numpy.save output"
+        )  # the declared size is compared with the member's below
+        declared = math.prod(shape) * dtype.itemsize
+        held = info.file_size - header_end
+        if declared != held:
+            raise IRError(
+                f"{label}: the header declares shape {shape} of {dtype} ({declared} bytes), "
+                f"the member holds {held}; allowed: exactly the declared data"
+            )
+        try:
+            array = np.empty(shape[::-1] if fortran else shape, dtype)
+        except ValueError:  # dimensions beyond numpy's, even if one of them is 0
+            raise IRError(f"{label}: shape {shape} is too large for numpy") from None
+        _read_exactly(stream, array.reshape(-1).view(np.uint8), label)
+    return array.T if fortran else array
+
+
+def _read_exactly(stream: Any, target: np.ndarray, label: str) -> None:
+    """Fill ``target`` (bytes) from ``stream`` and refuse a stream that ends early or holds
+    more: never more than len(target) + 1 bytes are inflated, whatever the zip header says."""
+    filled = 0
+    while filled < target.size:
+        chunk = stream.read(min(_CHUNK, target.size - filled))
+        if not chunk:
+            raise IRError(f"{label}: the data end after {filled} of {target.size} bytes")
+        target[filled : filled + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        filled += len(chunk)
+    if stream.read(1):
+        raise IRError(f"{label}: more data than its header declares ({target.size} bytes)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: every field checked, errors name the field and what was expected
+# ---------------------------------------------------------------------------------------------
 def load(path: str | os.PathLike) -> Network:
     """Load and fully validate a ``.bwir`` file; raises IRError naming any problem."""
     path = Path(path)
@@ -509,7 +400,7 @@ def load(path: str | os.PathLike) -> Network:
 
 
 def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "<ir>") -> Network:
-    r = _Reader(source, arrays)
+    r = FieldReader(source, arrays)
     fmt = r.get(manifest, "format", str, "")
     if fmt != FORMAT:
         raise r.fail("format", f"expected {FORMAT!r}, got {fmt!r}")
@@ -566,7 +457,7 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
 
 
 def _read_coding(
-    r: _Reader, spec: dict, width: int, value_type: ValueType
+    r: FieldReader, spec: dict, width: int, value_type: ValueType
 ) -> BitplaneCodingSpec | None:
     if "coding" not in spec or spec["coding"] is None:
         return None
@@ -599,108 +490,35 @@ def _read_coding(
     return BitplaneCodingSpec(features, bits, boundaries, levels)
 
 
-def _read_packed(
-    r: _Reader, spec: dict, key: str, where: str, shape: tuple, bits: int
-) -> np.ndarray:
-    """Packed uint64 weight words whose last axis holds ``bits`` bits, padding zero."""
-    weights = r.array(spec, key, where, "u", shape)
-    if weights.dtype != np.uint64:
-        raise r.fail(f"{where}.{key}", f"expected uint64 packed words, got {weights.dtype}")
-    pad = bits % WORD_BITS
-    if pad and np.any(weights[..., -1] >> np.uint64(pad)):
-        raise r.fail(f"{where}.{key}", f"padding bits above bit {bits} must be zero")
-    return weights
-
-
-def _read_gru(r: _Reader, spec: dict, where: str, name: str) -> BinaryGRU:
-    n = r.positive(spec, "in_width", where)
-    h = r.positive(spec, "out_width", where)
-    for key in ("in_type", "out_type"):
-        value_type = r.value_type(spec, key, where)
-        if value_type != BIPOLAR:
-            raise r.fail(f"{where}.{key}", f"binary_gru is bipolar in and out, got {value_type}")
-    words_x, words_h = -(-n // WORD_BITS), -(-h // WORD_BITS)
-    weights_x = _read_packed(r, spec, "weights_x", where, (3, h, words_x), n)
-    weights_h = _read_packed(r, spec, "weights_h", where, (3, h, words_h), h)
-    coefficients = r.array(spec, "coefficients", where, "i", (3, 2)).astype(np.int64)
-    if np.any((coefficients < 1) | (coefficients > MAX_GRU_COEFFICIENT)):
-        raise r.fail(
-            f"{where}.coefficients",
-            f"expected integers in [1, {MAX_GRU_COEFFICIENT}], got {coefficients.tolist()}",
-        )
-    thresholds = r.array(spec, "thresholds", where, "i", (h, 4)).astype(np.int64)
-    direction = r.array(spec, "direction", where, "i", (h, 3))
-    if not np.all(np.abs(direction) == 1):
-        raise r.fail(f"{where}.direction", "expected only +1 (acc >= T) or -1 (acc <= T)")
-    initial = r.array(spec, "initial_state", where, "u", (h,))
-    if np.any(initial > 1):
-        raise r.fail(f"{where}.initial_state", "expected state bits 0 (-1) or 1 (+1)")
-    return BinaryGRU(name, n, h, weights_x, weights_h, coefficients, thresholds,
-                     direction.astype(np.int8), initial.astype(np.uint8))  # fmt: skip
-
-
 def _read_layer(
-    r: _Reader, spec: dict, where: str, width: int, value_type: ValueType, version: int = 1
+    r: FieldReader, spec: dict, where: str, width: int, value_type: ValueType, version: int = 1
 ) -> Layer:
+    """One layer entry: the fields every layer has, then its op's own (``ops.<op>.read``)."""
     name = r.get(spec, "name", str, where)
     if sanitize_identifier(name) != name:
         raise r.fail(
             f"{where}.name", f"{name!r} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
         )
     op = r.get(spec, "op", str, where)
-    if op == "binary_gru" and version < BinaryGRU.MIN_VERSION:
-        raise r.fail(
-            f"{where}.op", f"op 'binary_gru' needs IR version 2, the file says version {version}"
-        )
-    if op not in ("binary_dense", "int_dense", "binary_gru"):
+    if op in ops.OPS and version < ops.OPS[op].MIN_VERSION:
+        needed = ops.OPS[op].MIN_VERSION
         raise r.fail(
             f"{where}.op",
-            f"unknown op {op!r}; version 1 has 'binary_dense' and 'int_dense', "
-            f"version 2 adds 'binary_gru'",
+            f"op {op!r} needs IR version {needed}, the file says version {version}",
         )
-    if op == "binary_gru":
-        layer = _read_gru(r, spec, where, name)
-        if layer.in_width != width or value_type != BIPOLAR:
-            raise r.fail(
-                where,
-                f"input is {layer.in_width} x bipolar, but the previous stage gives "
-                f"{width} x {value_type}",
-            )
-        return layer
-    in_width = r.positive(spec, "in_width", where)
-    out_width = r.positive(spec, "out_width", where)
-    in_type = r.value_type(spec, "in_type", where)
-    out_type = r.value_type(spec, "out_type", where)
-    if in_width != width or in_type != value_type:
-        raise r.fail(
-            where,
-            f"input is {in_width} x {in_type}, but the previous stage gives {width} x {value_type}",
-        )
-    thresholds = r.array(spec, "thresholds", where, "i", (out_width, out_type.levels - 1))
-    direction = r.array(spec, "direction", where, "i", (out_width,))
-    if not np.all(np.abs(direction) == 1):
-        raise r.fail(f"{where}.direction", "expected only +1 (acc >= T) or -1 (acc <= T)")
-    common = dict(name=name, in_width=in_width, out_width=out_width, thresholds=thresholds.astype(np.int64),
-                  direction=direction.astype(np.int8), in_type=in_type, out_type=out_type)  # fmt: skip
-    if op == "binary_dense":
-        if in_type != BIPOLAR:
-            raise r.fail(f"{where}.in_type", f"binary_dense needs bipolar input, got {in_type}")
-        words = (out_width, -(-in_width // WORD_BITS))
-        weights = _read_packed(r, spec, "weights", where, words, in_width)
-        return BinaryDense(**common, weights=weights)
-    wbits = r.get(spec, "wbits", int, where)
-    if not 1 <= wbits <= MAX_BITS:
-        raise r.fail(f"{where}.wbits", f"expected 1..{MAX_BITS}, got {wbits}")
-    weights = r.array(spec, "weights", where, "i", (out_width, in_width))
-    low, high = weight_range(wbits)
-    values = weights.astype(np.int64)
-    bad = (values < low) | (values > high) | ((values == 0) & (wbits == 1))
-    if np.any(bad):
-        allowed = "{-1, +1}" if wbits == 1 else f"[{low}, {high}]"
-        raise r.fail(
-            f"{where}.weights", f"{int(bad.sum())} weights outside {allowed} for wbits={wbits}"
-        )
-    return IntDense(**common, weights=weights, wbits=wbits)
+    if op not in ops.OPS:
+        raise r.fail(f"{where}.op", f"unknown op {op!r}; {_ops_by_version()}")
+    return ops.OPS[op].read(r, spec, where, name, width, value_type)
+
+
+def _ops_by_version() -> str:
+    """ "version 1 has 'binary_dense' and 'int_dense', version 2 adds 'binary_gru'"."""
+    parts = []
+    for version in SUPPORTED_VERSIONS:
+        names = [f"{n!r}" for n, module in ops.OPS.items() if module.MIN_VERSION == version]
+        verb = "has" if version == SUPPORTED_VERSIONS[0] else "adds"
+        parts.append(f"version {version} {verb} {' and '.join(names)}")
+    return ", ".join(parts)
 
 
 def validate(net: Network) -> None:

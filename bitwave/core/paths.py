@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,3 +68,64 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_write(path, "w") as handle:
         handle.write(text)
+
+
+def symlinks_under(folder: str | os.PathLike) -> list[Path]:
+    """Every symbolic link inside ``folder`` (not followed); a folder bitwave made has none."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        found += [Path(parent, name) for name in dirs + files if Path(parent, name).is_symlink()]
+    return found
+
+
+def refuse_symlinked_folder(folder: str | os.PathLike, what: str) -> Path:
+    """``folder`` (which may not exist yet), refused when it is a symbolic link or holds one:
+    bitwave replaces its output folders whole and never writes through a link."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise BitwaveError(
+            f"{what} {folder} is a symbolic link; allowed: a real folder (bitwave never "
+            "writes through a link)"
+        )
+    links = symlinks_under(folder) if folder.is_dir() else []
+    if links:
+        raise BitwaveError(
+            f"{what} {folder} holds a symbolic link ({links[0]}); allowed: a folder without "
+            "links (bitwave never writes through a link)"
+        )
+    return folder
+
+
+@contextlib.contextmanager
+def replaced_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Build a folder in a new temporary sibling of ``target`` (yielded) and swap it in for
+    ``target`` when the block succeeds: the old folder is renamed aside, the new one renamed
+    in, the old one deleted. A failure or an interrupt (KeyboardInterrupt too) removes the
+    sibling, so ``target`` is always either the old complete folder or the new complete one,
+    never a mix, and no file of the old folder survives into the new one."""
+    target = Path(target).absolute()
+    refuse_symlinked_folder(target, "the output folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        os.chmod(building, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
+        yield building
+        _swap_in(building, target)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing ``target`` is renamed aside first and deleted
+    after (restored if the second rename fails)."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, old)  # POSIX: a folder may replace an empty folder
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

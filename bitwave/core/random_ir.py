@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
-from bitwave.core.golden import dense_acc
 from bitwave.core.ir import (
     BIPOLAR,
     MAX_BITS,
@@ -70,7 +70,7 @@ def random_layer(
                 np.int8 if wbits <= 8 else np.int16
             )
         layer = IntDense(**common, weights=weights, wbits=wbits)
-    acc = dense_acc(layer, random_codes(in_type, PROBE_FRAMES, in_width, rng))
+    acc = ops.op_of(layer).accumulate(layer, random_codes(in_type, PROBE_FRAMES, in_width, rng))
     # quantiles of each neuron's accumulator, jittered so thresholds are not all identical
     q = np.sort(rng.uniform(0.15, 0.85, size=(out_width, levels)), axis=1)
     thresholds = np.stack(

@@ -1,8 +1,8 @@
 """Audio files and sample rates: everything inside bitwave is mono float32 at 16 kHz.
 
-``read_wav`` accepts any PCM or float WAV (8/16/24/32-bit, any rate), rejects what is not
-usable audio with an ``AudioFileError`` that names the file and the reason, and resamples
-with a polyphase filter. ``write_wav`` writes 16-bit PCM atomically.
+``read_wav`` accepts any mono PCM or float WAV (8/16/24/32-bit, 4 to 384 kHz), rejects what
+is not usable audio with an ``AudioFileError`` that names the file and the reason, and
+resamples with a polyphase filter. ``write_wav`` writes 16-bit PCM atomically.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write
 
 SAMPLE_RATE = 16_000
+# Rates a WAV file may declare: below 4 kHz is not speech audio, above 384 kHz no recorder
+# writes; an absurd rate (0, 1 Hz, 4 GHz) would otherwise divide by zero or make the
+# resampler allocate without bound.
+MIN_FILE_RATE, MAX_FILE_RATE = 4_000, 384_000
 
 
 class AudioFileError(BitwaveError):
@@ -60,6 +64,15 @@ def read_wav(path: str | os.PathLike, rate: int = SAMPLE_RATE) -> np.ndarray:
             file_rate, samples = wavfile.read(path)
     except (ValueError, EOFError, OSError) as error:
         raise AudioFileError(f"{path}: not a readable WAV file ({error})") from None
+    except ZeroDivisionError:  # scipy divides by channels x bytes per sample from the header
+        raise AudioFileError(
+            f"{path}: its header declares 0 channels or under 8 bits per sample; allowed: mono "
+            "PCM (8/16/24/32-bit) or float WAV"
+        ) from None
+    if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
+        raise AudioFileError(
+            f"{path}: sample rate {file_rate} Hz; allowed: {MIN_FILE_RATE} .. {MAX_FILE_RATE} Hz"
+        )
     if samples.ndim == 2:
         if samples.shape[1] != 1:
             raise AudioFileError(f"{path}: has {samples.shape[1]} channels; only mono is allowed")

@@ -7,8 +7,18 @@ import argparse
 import json
 import time
 
+from bitwave.core import cli_args
+from bitwave.core.cli_args import add_command
+
 
 def _handle(args: argparse.Namespace) -> int:
+    """build or inspect the SE data set (built-in or a real-data folder)
+
+    Builds the data set a config's data section describes (the built-in eSpeak +
+    procedural-noise demo set by default; cached, so a second run is instant) or loads a
+    real-data folder, and prints its splits. With --out, writes example wav files
+    (noisy/clean/noise) and a spectrogram gallery of the test noise types.
+    """
     from bitwave.core import config as config_mod
     from bitwave.models.data import DataConfig, build_dataset
 
@@ -47,28 +57,18 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "data",
-        help="build or inspect the SE data set (built-in or a real-data folder)",
-        description="Builds the data set a config's data section describes (the built-in eSpeak + "
-        "procedural-noise demo set by default; cached, so a second run is instant) or loads a "
-        "real-data folder, and prints its splits. With --out, writes example wav files "
-        "(noisy/clean/noise) and a spectrogram gallery of the test noise types.",
-    )
-    parser.add_argument(
-        "config", nargs="?", help="YAML config whose data: section is used (default: built-in demo)"
-    )
+    parser = add_command(subparsers, "data", _handle)
+    cli_args.add_config(parser, "YAML config whose data: section is used (default: built-in demo)")
     parser.add_argument(
         "--folder", help="a real-data folder (VoiceBank+DEMAND style, or clean/ + noise/)"
     )
-    parser.add_argument("--seed", type=int, help="override data.seed")
-    parser.add_argument("--out", help="folder for example wavs and noise_gallery.png")
+    cli_args.add_seed(parser, "override data.seed", default=None)
+    cli_args.add_out(parser, "folder for example wavs and noise_gallery.png")
     parser.add_argument(
         "--examples",
-        type=int,
+        type=cli_args.int_range(1, 100),
         default=1,
         help="test examples per noise type written with --out (default 1)",
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    cli_args.add_json(parser, "print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_handle)

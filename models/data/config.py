@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bitwave.core.errors import BitwaveError
+from bitwave.core.inputs import SEED_MAX
 from bitwave.models.data.noise import NOISE_TYPES
 
 DEFAULT_HELDOUT = ("engine",)
@@ -84,6 +85,8 @@ class DataConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 fail(key, f"expected a non-negative integer, got {value!r}")
+        if self.seed > SEED_MAX:
+            fail("seed", f"{self.seed} is out of range; allowed: 0 .. {SEED_MAX}")
         for key in ("train_speakers", "test_speakers", "max_words"):
             if getattr(self, key) < 1:
                 fail(key, f"must be at least 1, got {getattr(self, key)}")

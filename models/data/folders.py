@@ -14,8 +14,9 @@ Two layouts are recognised in ``config.folder``:
    the test set, so test speech and test noise are unseen. Each clean file is mixed once with
    a noise file (cycled; a random segment, looped if short) at an SNR from ``snr_db``.
 
-Unusable files (not WAV, several channels, empty, shorter than one STFT frame) are skipped
-with a ``SkippedFileWarning`` naming each; a folder with nothing usable is a BitwaveError.
+Unusable files (not WAV, several channels, an absurd sample rate, empty, silent, shorter than
+one STFT frame) are skipped with a ``SkippedFileWarning`` naming each; a folder with nothing
+usable is a BitwaveError.
 """
 
 from __future__ import annotations
@@ -51,12 +52,13 @@ def _read_usable(path: Path) -> np.ndarray | None:
     except AudioFileError as error:
         warnings.warn(f"skipping {error}", SkippedFileWarning, stacklevel=3)
         return None
+    problem = None
     if audio.size < MIN_SAMPLES:
-        warnings.warn(
-            f"skipping {path}: only {audio.size} samples at 16 kHz (need >= {MIN_SAMPLES})",
-            SkippedFileWarning,
-            stacklevel=3,
-        )
+        problem = f"only {audio.size} samples at 16 kHz (need >= {MIN_SAMPLES})"
+    elif not np.any(audio):  # no level to mix at an SNR, no mask to learn
+        problem = "silent (every sample is zero)"
+    if problem:
+        warnings.warn(f"skipping {path}: {problem}", SkippedFileWarning, stacklevel=3)
         return None
     return audio
 
@@ -156,7 +158,15 @@ def _mix_folder(
             noise = np.tile(noise, clean.size // noise.size + 1)
         start = int(rng.integers(0, noise.size - clean.size + 1))
         snr = float(rng.uniform(*config.snr_db))
-        mixed_clean, mixed_noise = mix_at_snr(clean, noise[start : start + clean.size], snr)
+        try:
+            mixed_clean, mixed_noise = mix_at_snr(clean, noise[start : start + clean.size], snr)
+        except BitwaveError as error:  # e.g. a silent stretch of the noise recording
+            warnings.warn(
+                f"skipping {path} mixed with {noise_path}: {error}",
+                SkippedFileWarning,
+                stacklevel=2,
+            )
+            continue
         mixtures.append(
             Mixture(
                 f"{split}_{path.stem}",

@@ -111,11 +111,12 @@ class _Session:
         self.version = lib.espeak_Info(None).decode(errors="replace")
         self.variant_dir = Path(data_path) / "voices" / "!v"
         self._chunks: list[np.ndarray] = []
+        self._failure: BaseException | None = None
         callback_type = ctypes.CFUNCTYPE(
             ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
         )
         # Keep a reference: a collected callback would crash the library.
-        self._callback = callback_type(self._collect)
+        self._callback = callback_type(self._on_audio)
         lib.espeak_SetSynthCallback(self._callback)
 
     def close(self) -> None:
@@ -128,10 +129,22 @@ class _Session:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), count: int, _events: int) -> int:
+    def _on_audio(self, wav: ctypes.POINTER(ctypes.c_short), count: int, _events: int) -> int:
+        """eSpeak's synth callback. ctypes prints and ignores an exception raised in it (a
+        Ctrl-C too), so it never raises: it keeps the exception and returns 1, which makes
+        eSpeak abort; ``synthesize`` re-raises it once espeak_Synth has returned."""
+        try:
+            if self._failure is None:
+                self._keep(wav, count)
+                return 0  # continue synthesis
+        except BaseException as error:  # a Ctrl-C too: synthesize re-raises it
+            self._failure = error
+        return 1  # abort synthesis
+
+    def _keep(self, wav: ctypes.POINTER(ctypes.c_short), count: int) -> None:
+        """Copy one chunk of eSpeak's samples (eSpeak reuses its buffer)."""
         if wav and count > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
-        return 0  # 0 = continue synthesis
 
     def has_voice(self, voice: str, variant: str) -> bool:
         """The accent loads (return code 0) and the variant file exists (eSpeak silently
@@ -156,13 +169,15 @@ class _Session:
             code = self.lib.espeak_SetParameter(parameter, int(value), 0)
             if code != 0:
                 raise BitwaveError(f"eSpeak rejected parameter {parameter}={value} (code {code})")
-        self._chunks = []
+        self._chunks, self._failure = [], None
         # eSpeak seeds its random generator from the clock in espeak_Initialize, and Klatt
         # voices also draw noise from libc's rand(): fix both so the output is reproducible.
         self.lib.espeak_ng_SetRandSeed(0)
         _LIBC.srand(0)
         data = text.encode("utf-8")
         code = self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _ESPEAK_CHARS_UTF8, None, None)
+        if self._failure is not None:  # e.g. Ctrl-C inside the callback
+            raise self._failure
         if code != 0:
             raise BitwaveError(f"eSpeak failed to synthesize {text!r} (code {code})")
         self.lib.espeak_Synchronize()

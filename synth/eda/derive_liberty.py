@@ -199,63 +199,74 @@ def _pin_text(pin: Group, templates: dict[str, Group], slews: tuple, loads: tupl
             continue
         arcs[(timing.simple.get("related_pin", ""), kind)].append(timing)
     for (related, kind), group_list in arcs.items():
-        senses = {g.simple.get("timing_sense", "") for g in group_list}
-        out.append("      timing () {\n")
-        out.append(_attr("related_pin", related, "        "))
-        out.append(_attr("timing_type", kind, "        "))
-        if len(senses) == 1 and "" not in senses:
-            out.append(_attr("timing_sense", senses.pop(), "        "))
-        elif senses - {""}:
-            out.append(_attr("timing_sense", "non_unate", "        "))
-        for table_kind in _DELAY_TABLES:
-            tables = [
-                _table(t, templates, 1.0)
-                for g in group_list
-                for t in g.groups
-                if t.kind == table_kind
-            ]
-            if tables:
-                out.append(
-                    f"        {table_kind} (bw_delay_2x2) {{ {_values_2x2(tables, slews, loads, 'max')} }}\n"
-                )
-        for table_kind in _CONSTRAINT_TABLES:
-            tables = [
-                _table(t, templates, 1.0)
-                for g in group_list
-                for t in g.groups
-                if t.kind == table_kind
-            ]
-            if tables:
-                # Constrained (data) pin at the slow slew point, clock at the fast one.
-                worst = max(t.lookup(slews[1], 0.0, slews[0]) for t in tables)
-                out.append(f'        {table_kind} (scalar) {{ values ("{_fmt(worst)}"); }}\n')
-        out.append("      }\n")
+        out.append(_timing_text(related, kind, group_list, templates, slews, loads))
     powers: dict[str, list[Group]] = defaultdict(list)
     for power in pin.children("internal_power"):
         powers[power.simple.get("related_pin", "")].append(power)
     for related, group_list in powers.items():
-        out.append("      internal_power () {\n")
-        if related:
-            out.append(_attr("related_pin", related, "        "))
-        for table_kind in ("rise_power", "fall_power"):
-            tables = [
-                _table(t, templates, 1.0)
-                for g in group_list
-                for t in g.groups
-                if t.kind == table_kind
-            ]
-            if not tables:
-                continue
-            if any(len(t.variables) == 2 for t in tables):
-                out.append(
-                    f"        {table_kind} (bw_power_2x2) {{ {_values_2x2(tables, slews, loads, 'mean')} }}\n"
-                )
-            else:
-                out.append(
-                    f"        {table_kind} (bw_power_slew_2) {{ {_values_slew(tables, slews)} }}\n"
-                )
-        out.append("      }\n")
+        out.append(_power_text(related, group_list, templates, slews, loads))
     out.append("    }\n")
+    return "".join(out)
+
+
+def _tables_of(groups: list[Group], kind: str, templates: dict[str, Group]) -> list[Table]:
+    """Every ``kind`` table of ``groups`` (the conditional copies of one arc or power)."""
+    return [_table(t, templates, 1.0) for g in groups for t in g.groups if t.kind == kind]
+
+
+def _timing_text(
+    related: str,
+    kind: str,
+    group_list: list[Group],
+    templates: dict[str, Group],
+    slews: tuple,
+    loads: tuple,
+) -> str:
+    """One merged timing group: worst delays at the 2x2 points, worst scalar constraints."""
+    senses = {g.simple.get("timing_sense", "") for g in group_list}
+    out = ["      timing () {\n"]
+    out.append(_attr("related_pin", related, "        "))
+    out.append(_attr("timing_type", kind, "        "))
+    if len(senses) == 1 and "" not in senses:
+        out.append(_attr("timing_sense", senses.pop(), "        "))
+    elif senses - {""}:
+        out.append(_attr("timing_sense", "non_unate", "        "))
+    for table_kind in _DELAY_TABLES:
+        tables = _tables_of(group_list, table_kind, templates)
+        if tables:
+            out.append(
+                f"        {table_kind} (bw_delay_2x2) {{ {_values_2x2(tables, slews, loads, 'max')} }}\n"
+            )
+    for table_kind in _CONSTRAINT_TABLES:
+        tables = _tables_of(group_list, table_kind, templates)
+        if tables:
+            # Constrained (data) pin at the slow slew point, clock at the fast one.
+            worst = max(t.lookup(slews[1], 0.0, slews[0]) for t in tables)
+            out.append(f'        {table_kind} (scalar) {{ values ("{_fmt(worst)}"); }}\n')
+    out.append("      }\n")
+    return "".join(out)
+
+
+def _power_text(
+    related: str, group_list: list[Group], templates: dict[str, Group], slews: tuple, loads: tuple
+) -> str:
+    """One merged internal_power group: mean energies at the 2x2 (or 2 slew) points."""
+    out = ["      internal_power () {\n"]
+    if related:
+        out.append(_attr("related_pin", related, "        "))
+    for table_kind in ("rise_power", "fall_power"):
+        tables = _tables_of(group_list, table_kind, templates)
+        if not tables:
+            continue
+        if any(len(t.variables) == 2 for t in tables):
+            out.append(
+                f"        {table_kind} (bw_power_2x2) {{ {_values_2x2(tables, slews, loads, 'mean')} }}\n"
+            )
+        else:
+            out.append(
+                f"        {table_kind} (bw_power_slew_2) {{ {_values_slew(tables, slews)} }}\n"
+            )
+    out.append("      }\n")
     return "".join(out)
 
 

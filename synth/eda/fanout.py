@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.liberty import Arc, Cell, Library
@@ -70,14 +70,7 @@ class FanoutRepair:
 
     def to_json(self) -> dict:
         return {
-            "max_fanout": self.max_fanout,
-            "buffer_cell": self.buffer_cell,
-            "buffers": self.buffers,
-            "buffer_area_um2": self.buffer_area_um2,
-            "nets_repaired": self.nets_repaired,
-            "largest_fanout_before": self.largest_fanout_before,
-            "largest_fanout_after": self.largest_fanout_after,
-            "excluded_nets": self.excluded_nets,
+            **asdict(self),
             "model": "balanced trees of one buffer cell per net above max_fanout; clock net "
             "excluded (ideal, no CTS); no wire load, no sizing",
         }
@@ -218,21 +211,7 @@ def repair_fanout(
     """A copy of ``netlist`` with buffer trees on every net above ``max_fanout`` loads (the
     input is not modified), and what was done. ``max_fanout`` 0 returns an unchanged copy."""
     check_max_fanout(max_fanout)
-    instances = [Instance(i.name, i.cell, i.block, dict(i.pins)) for i in netlist.instances]
-    macros = [
-        MacroInstance(m.name, m.block, m.memid, m.kind, m.depth, m.width, m.abits, m.offset,
-                      m.init, {pin: list(nets) for pin, nets in m.pins.items()})
-        for m in netlist.macros
-    ]  # fmt: skip
-    result = FlatNetlist(
-        top=netlist.top,
-        n_nets=netlist.n_nets,
-        instances=instances,
-        ports={n: Port(p.name, p.direction, list(p.nets)) for n, p in netlist.ports.items()},
-        net_names=dict(netlist.net_names),
-        blocks=list(netlist.blocks),
-        macros=macros,
-    )
+    result = _copy(netlist)
     before = fanouts(netlist, library, clock_port)
     largest_before = max(before.values(), default=0)
     excluded = sorted(netlist.net_names.get(n, f"net{n}") for n in _clock_nets(netlist, clock_port))
@@ -241,72 +220,120 @@ def repair_fanout(
                                     excluded)  # fmt: skip
     buffer = buffer_cell or choose_buffer(library, max_fanout)
     require_buffer(library, buffer)
-    cell = library.cells[buffer]
-    in_pin, out_pin = cell.inputs()[0], cell.outputs()[0]
-
-    fixed: Counter[int] = Counter()  # output port bits: they stay on their net
-    for port in netlist.ports.values():
-        if port.direction == "output":
-            fixed.update(port.nets)
-    movable: dict[int, list[_Load]] = {net: [] for net, n in before.items() if n > max_fanout}
-    for index, inst in enumerate(instances):
-        pins = library.cell(inst.cell).pins
-        for pin, net in inst.pins.items():
-            if net in movable and pins[pin].direction == "input":
-                movable[net].append(_Load("pin", index, pin, 0, inst.block))
-    for index, macro in enumerate(macros):
-        for pin in MACRO_LOAD_PINS:
-            for bit, net in enumerate(macro.pins.get(pin, [])):
-                if net in movable:
-                    movable[net].append(_Load("macro", index, pin, bit, macro.block))
-
-    taken = {inst.name for inst in instances}
-    counter = 0
-
-    def attach(load: _Load, net: int) -> None:
-        if load.kind == "macro":
-            macros[load.index].pins[load.pin][load.bit] = net
-        else:
-            instances[load.index].pins[load.pin] = net
-
+    movable = _movable_loads(result, library, [net for net, n in before.items() if n > max_fanout])
+    fixed = _output_port_bits(netlist)
+    trees = _TreeBuilder(result, library.cells[buffer])
     for net in sorted(movable):
-        root_name = netlist.net_names.get(net, f"net{net}")
         # The driver keeps the port bits; the rest of its at most max_fanout loads are buffers.
-        root_capacity = max(1, max_fanout - fixed[net])
-        loads = sorted(movable[net], key=lambda load: load.block)  # stable: netlist order kept
-        level = 0
-        while len(loads) > root_capacity:
-            level += 1
-            groups = _balanced_groups(loads, max_fanout)
-            parents = []
-            for number, group in enumerate(groups):
-                while f"fanout_buf_{counter}" in taken:
-                    counter += 1
-                name = f"fanout_buf_{counter}"
-                taken.add(name)
-                block = Counter(load.block for load in group).most_common(1)[0][0]
-                out_net = result.n_nets
-                result.n_nets += 1
-                result.net_names[out_net] = f"{root_name}$fanout{level}_{number}"
-                instances.append(Instance(name, buffer, block, {in_pin: net, out_pin: out_net}))
-                for load in group:
-                    attach(load, out_net)
-                parents.append(_Load("buffer", len(instances) - 1, in_pin, 0, block))
-            loads = parents
-        for load in loads:
-            attach(load, net)
+        trees.buffer(net, movable[net], max_fanout, root_capacity=max(1, max_fanout - fixed[net]))
     after = fanouts(result, library, clock_port)
-    count = len(instances) - len(netlist.instances)
+    count = len(result.instances) - len(netlist.instances)
     return result, FanoutRepair(
         max_fanout=max_fanout,
         buffer_cell=buffer,
         buffers=count,
-        buffer_area_um2=count * cell.area_um2,
+        buffer_area_um2=count * library.cells[buffer].area_um2,
         nets_repaired=len(movable),
         largest_fanout_before=largest_before,
         largest_fanout_after=max(after.values(), default=0),
         excluded_nets=excluded,
     )
+
+
+def _copy(netlist: FlatNetlist) -> FlatNetlist:
+    """A copy whose instances, macros, ports and names can be changed without touching
+    ``netlist`` (the macros' initial contents are shared: the repair never changes them)."""
+    instances = [Instance(i.name, i.cell, i.block, dict(i.pins)) for i in netlist.instances]
+    macros = [
+        MacroInstance(m.name, m.block, m.memid, m.kind, m.depth, m.width, m.abits, m.offset,
+                      m.init, {pin: list(nets) for pin, nets in m.pins.items()})
+        for m in netlist.macros
+    ]  # fmt: skip
+    return FlatNetlist(
+        top=netlist.top,
+        n_nets=netlist.n_nets,
+        instances=instances,
+        ports={n: Port(p.name, p.direction, list(p.nets)) for n, p in netlist.ports.items()},
+        net_names=dict(netlist.net_names),
+        blocks=list(netlist.blocks),
+        macros=macros,
+    )
+
+
+def _output_port_bits(netlist: FlatNetlist) -> Counter[int]:
+    """Output port bits per net: loads that stay on their net."""
+    fixed: Counter[int] = Counter()
+    for port in netlist.ports.values():
+        if port.direction == "output":
+            fixed.update(port.nets)
+    return fixed
+
+
+def _movable_loads(
+    netlist: FlatNetlist, library: Library, nets: list[int]
+) -> dict[int, list[_Load]]:
+    """The loads of ``nets`` a buffer may take over (cell inputs, macro input bits), in
+    netlist order."""
+    movable: dict[int, list[_Load]] = {net: [] for net in nets}
+    for index, inst in enumerate(netlist.instances):
+        pins = library.cell(inst.cell).pins
+        for pin, net in inst.pins.items():
+            if net in movable and pins[pin].direction == "input":
+                movable[net].append(_Load("pin", index, pin, 0, inst.block))
+    for index, macro in enumerate(netlist.macros):
+        for pin in MACRO_LOAD_PINS:
+            for bit, net in enumerate(macro.pins.get(pin, [])):
+                if net in movable:
+                    movable[net].append(_Load("macro", index, pin, bit, macro.block))
+    return movable
+
+
+class _TreeBuilder:
+    """Adds buffer trees of one cell to ``netlist`` (in place), naming the buffers
+    fanout_buf_<k> with names not yet taken and their output nets after the root net."""
+
+    def __init__(self, netlist: FlatNetlist, cell: Cell) -> None:
+        self.netlist, self.cell = netlist, cell
+        self.in_pin, self.out_pin = cell.inputs()[0], cell.outputs()[0]
+        self.taken = {inst.name for inst in netlist.instances}
+        self.counter = 0
+
+    def buffer(self, net: int, loads: list[_Load], max_fanout: int, root_capacity: int) -> None:
+        """Group ``loads`` by block under buffers, level by level, until at most
+        ``root_capacity`` remain for the driver of ``net``."""
+        root_name = self.netlist.net_names.get(net, f"net{net}")
+        loads = sorted(loads, key=lambda load: load.block)  # stable: netlist order kept
+        level = 0
+        while len(loads) > root_capacity:
+            level += 1
+            loads = [
+                self._add_buffer(net, group, f"{root_name}$fanout{level}_{number}")
+                for number, group in enumerate(_balanced_groups(loads, max_fanout))
+            ]
+        for load in loads:
+            self._attach(load, net)
+
+    def _add_buffer(self, net: int, group: list[_Load], out_name: str) -> _Load:
+        """A buffer on ``net`` driving ``group``; returns its input as a load of ``net``."""
+        while f"fanout_buf_{self.counter}" in self.taken:
+            self.counter += 1
+        name = f"fanout_buf_{self.counter}"
+        self.taken.add(name)
+        block = Counter(load.block for load in group).most_common(1)[0][0]
+        out_net = self.netlist.n_nets
+        self.netlist.n_nets += 1
+        self.netlist.net_names[out_net] = out_name
+        pins = {self.in_pin: net, self.out_pin: out_net}
+        self.netlist.instances.append(Instance(name, self.cell.name, block, pins))
+        for load in group:
+            self._attach(load, out_net)
+        return _Load("buffer", len(self.netlist.instances) - 1, self.in_pin, 0, block)
+
+    def _attach(self, load: _Load, net: int) -> None:
+        if load.kind == "macro":
+            self.netlist.macros[load.index].pins[load.pin][load.bit] = net
+        else:
+            self.netlist.instances[load.index].pins[load.pin] = net
 
 
 def _balanced_groups(loads: list[_Load], max_fanout: int) -> list[list[_Load]]:

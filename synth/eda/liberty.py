@@ -160,6 +160,7 @@ class Cell:
     internal_power: list[InternalPower]
     sequential: Sequential | None = None
     dont_use: bool = False
+    clock_gating: str = ""  # clock_gating_integrated_cell, e.g. "latch_posedge"; "" if none
 
     def inputs(self) -> list[str]:
         return [p.name for p in self.pins.values() if p.direction == "input"]
@@ -301,7 +302,7 @@ def load_library(path: str | os.PathLike) -> Library:
     templates = {g.args[0]: g for g in root.groups if g.kind.endswith("template") and g.args}
     cells = {}
     for group in root.children("cell"):
-        cell = _cell(group, templates, time_unit, cap_unit, leakage_unit)
+        cell = _cell(group, templates, cap_unit, leakage_unit)
         cells[cell.name] = cell
     if not cells:
         raise BitwaveError(f"liberty {path} defines no cells")
@@ -343,62 +344,92 @@ def _scale_axes(table: Table, time_unit: float, cap_unit: float) -> None:
     )
 
 
-def _cell(group: Group, templates: dict[str, Group], t: float, c: float, leak: float) -> Cell:
-    name = group.args[0]
+def _cell(group: Group, templates: dict[str, Group], cap_unit: float, leak_unit: float) -> Cell:
+    """One ``cell`` group: pins, timing arcs and internal power per pin, sequential function,
+    leakage (table axes and values still in library units, see ``_scale_tables``)."""
     pins: dict[str, Pin] = {}
     arcs: list[Arc] = []
     powers: list[InternalPower] = []
     for pin_group in group.children("pin"):
         for pin_name in pin_group.args:
-            s = pin_group.simple
-            function_text = s.get("function", "")
-            pins[pin_name] = Pin(
-                name=pin_name,
-                direction=s.get("direction", "input"),
-                capacitance_f=float(s.get("capacitance", "0") or 0) * c,
-                function=parse_function(function_text) if function_text else None,
-                function_text=function_text,
-                is_clock=s.get("clock", "false") == "true",
+            pins[pin_name] = _pin(pin_group, pin_name, cap_unit)
+            arcs += _arcs(pin_group, pin_name, templates)
+            powers += _internal_powers(pin_group, pin_name, templates)
+    return Cell(
+        name=group.args[0],
+        area_um2=float(group.simple.get("area", "0") or 0),
+        leakage_w=_leakage(group) * leak_unit,
+        pins=pins,
+        arcs=arcs,
+        internal_power=powers,
+        sequential=_sequential(group),
+        dont_use=group.simple.get("dont_use", "false") == "true",
+        clock_gating=group.simple.get("clock_gating_integrated_cell", ""),
+    )
+
+
+def _pin(pin_group: Group, pin_name: str, cap_unit: float) -> Pin:
+    s = pin_group.simple
+    function_text = s.get("function", "")
+    return Pin(
+        name=pin_name,
+        direction=s.get("direction", "input"),
+        capacitance_f=float(s.get("capacitance", "0") or 0) * cap_unit,
+        function=parse_function(function_text) if function_text else None,
+        function_text=function_text,
+        is_clock=s.get("clock", "false") == "true",
+    )
+
+
+TIMING_TABLES = ("cell_rise", "cell_fall", "rise_transition", "fall_transition",
+                 "rise_constraint", "fall_constraint")  # fmt: skip
+
+
+def _arcs(pin_group: Group, pin_name: str, templates: dict[str, Group]) -> list[Arc]:
+    """One arc per ``timing`` group of the pin and related pin (the pin's tables shared)."""
+    arcs = []
+    for timing in pin_group.children("timing"):
+        tables = {
+            g.kind: _table(g, templates, 1.0) for g in timing.groups if g.kind in TIMING_TABLES
+        }
+        for related in (timing.simple.get("related_pin", "") or "").split():
+            arcs.append(
+                Arc(
+                    related_pin=related,
+                    pin=pin_name,
+                    timing_type=timing.simple.get("timing_type", "combinational"),
+                    timing_sense=timing.simple.get("timing_sense", ""),
+                    when=timing.simple.get("when", ""),
+                    tables=tables,
+                )
             )
-            for timing in pin_group.children("timing"):
-                tables = {
-                    g.kind: _table(g, templates, 1.0)
-                    for g in timing.groups
-                    if g.kind
-                    in (
-                        "cell_rise",
-                        "cell_fall",
-                        "rise_transition",
-                        "fall_transition",
-                        "rise_constraint",
-                        "fall_constraint",
-                    )
-                }
-                for related in (timing.simple.get("related_pin", "") or "").split():
-                    arcs.append(
-                        Arc(
-                            related_pin=related,
-                            pin=pin_name,
-                            timing_type=timing.simple.get("timing_type", "combinational"),
-                            timing_sense=timing.simple.get("timing_sense", ""),
-                            when=timing.simple.get("when", ""),
-                            tables=tables,
-                        )
-                    )
-            for power in pin_group.children("internal_power"):
-                rise = next((g for g in power.groups if g.kind == "rise_power"), None)
-                fall = next((g for g in power.groups if g.kind == "fall_power"), None)
-                related_pins = (power.simple.get("related_pin", "") or "").split() or [""]
-                for related in related_pins:
-                    powers.append(
-                        InternalPower(
-                            pin=pin_name,
-                            related_pin=related,
-                            when=power.simple.get("when", ""),
-                            rise=_table(rise, templates, 1.0) if rise else None,
-                            fall=_table(fall, templates, 1.0) if fall else None,
-                        )
-                    )
+    return arcs
+
+
+def _internal_powers(
+    pin_group: Group, pin_name: str, templates: dict[str, Group]
+) -> list[InternalPower]:
+    """One entry per ``internal_power`` group and related pin ("" when none is named)."""
+    powers = []
+    for power in pin_group.children("internal_power"):
+        rise = next((g for g in power.groups if g.kind == "rise_power"), None)
+        fall = next((g for g in power.groups if g.kind == "fall_power"), None)
+        related_pins = (power.simple.get("related_pin", "") or "").split() or [""]
+        for related in related_pins:
+            powers.append(
+                InternalPower(
+                    pin=pin_name,
+                    related_pin=related,
+                    when=power.simple.get("when", ""),
+                    rise=_table(rise, templates, 1.0) if rise else None,
+                    fall=_table(fall, templates, 1.0) if fall else None,
+                )
+            )
+    return powers
+
+
+def _sequential(group: Group) -> Sequential | None:
+    """The cell's ``ff`` or ``latch`` group (the last one when there are several)."""
     sequential = None
     for kind in ("ff", "latch"):
         for seq in group.children(kind):
@@ -418,21 +449,15 @@ def _cell(group: Group, templates: dict[str, Group], t: float, c: float, leak: f
                 preset=expr("preset"),
                 texts=texts,
             )
+    return sequential
+
+
+def _leakage(group: Group) -> float:
+    """The cell's leakage in library units."""
     if "cell_leakage_power" in group.simple:
-        leakage = float(group.simple["cell_leakage_power"])
-    else:
-        # Some cells give only state-dependent leakage: take the mean over the states.
-        states = [
-            float(g.simple["value"]) for g in group.children("leakage_power") if "value" in g.simple
-        ]
-        leakage = float(np.mean(states)) if states else 0.0
-    return Cell(
-        name=name,
-        area_um2=float(group.simple.get("area", "0") or 0),
-        leakage_w=leakage * leak,
-        pins=pins,
-        arcs=arcs,
-        internal_power=powers,
-        sequential=sequential,
-        dont_use=group.simple.get("dont_use", "false") == "true",
-    )
+        return float(group.simple["cell_leakage_power"])
+    # Some cells give only state-dependent leakage: take the mean over the states.
+    states = [
+        float(g.simple["value"]) for g in group.children("leakage_power") if "value" in g.simple
+    ]
+    return float(np.mean(states)) if states else 0.0

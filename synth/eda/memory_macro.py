@@ -41,13 +41,9 @@ compiler's datasheet.
 
 from __future__ import annotations
 
-import bisect
-import gzip
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -57,8 +53,6 @@ from bitwave.synth.eda.liberty import Cell, Library
 MACRO_KINDS = ("rom", "ram")
 # Truth table of S ? B : A over rows (A = bit 0, B = bit 1, S = bit 2).
 _MUX_TABLE = sum(1 << row for row in range(8) if ((row >> 1) & 1 if (row >> 2) & 1 else row & 1))
-_CELL_HEADER = re.compile(r"\bcell\s*\(\s*\"?([^\s\")]+)\"?\s*\)\s*\{")
-_CLOCK_GATE = re.compile(r"\bclock_gating_integrated_cell\s*:\s*\"?latch_posedge\"?")
 
 
 @dataclass(frozen=True)
@@ -174,22 +168,13 @@ def mux2(library: Library) -> tuple[Cell, tuple[str, str, str], str]:
 
 
 def clock_gate(library: Library) -> Cell | None:
-    """The smallest integrated clock gate (``clock_gating_integrated_cell : latch_posedge``)."""
-    path = Path(library.path)
-    if not path.is_file():
-        return None
-    raw = path.read_bytes()
-    text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode(errors="replace")
-    # The attribute belongs to the nearest cell header before it (the parsed Library keeps no
-    # clock-gating attributes, so the text is scanned).
-    headers = [(m.start(), m.group(1)) for m in _CELL_HEADER.finditer(text)]
-    starts = [start for start, _ in headers]
-    names = []
-    for match in _CLOCK_GATE.finditer(text):
-        index = bisect.bisect_right(starts, match.start()) - 1
-        if index >= 0 and headers[index][1] in library.cells:
-            names.append(headers[index][1])
-    cells = [library.cells[n] for n in names if not library.cells[n].dont_use]
+    """The smallest integrated clock gate with a positive-edge latch
+    (``clock_gating_integrated_cell : latch_posedge``, with or without ``_precontrol``)."""
+    cells = [
+        cell
+        for cell in library.cells.values()
+        if cell.clock_gating.startswith("latch_posedge") and not cell.dont_use
+    ]
     return min(cells, key=lambda c: c.area_um2) if cells else None
 
 

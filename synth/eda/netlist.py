@@ -111,35 +111,48 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
         raise BitwaveError(
             f"module {top!r} is not in netlist {path} (modules: {sorted(modules)[:10]})"
         )
-    counter = [2]
-    instances: list[Instance] = []
-    macros: list[MacroInstance] = []
-    net_names: dict[int, str] = {}
-    blocks: list[str] = [top]
+    flat = _Flattener(modules, library, top)
+    top_local: dict[int, int] = {}
+    ports = {}
+    for port_name, port in modules[top]["ports"].items():
+        nets = [flat.bit_to_net(bit, top_local) for bit in port["bits"]]
+        ports[port_name] = Port(port_name, port["direction"], nets)
+    flat.instantiate(top, top_local, "", top, 0)
+    return flat.finish(top, ports)
 
-    parent: dict[int, int] = {}
 
-    def find(net: int) -> int:
+class _Flattener:
+    """Walks the module hierarchy, giving every bit a global net. Nets that are one wire
+    (pass-throughs, bits a child ties to a constant) are merged by union-find and numbered
+    densely at the end; ``local`` maps a module's own bit numbers to global nets."""
+
+    def __init__(self, modules: dict, library: Library, top: str) -> None:
+        self.modules, self.library = modules, library
+        self.n_nets = CONST1 + 1
+        self.parent: dict[int, int] = {}
+        self.instances: list[Instance] = []
+        self.macros: list[MacroInstance] = []
+        self.net_names: dict[int, str] = {}
+        self.blocks: list[str] = [top]
+
+    def find(self, net: int) -> int:
+        parent = self.parent
         while parent.get(net, net) != net:
             parent[net] = parent.get(parent[net], parent[net])
             net = parent[net]
         return net
 
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return
         if ra <= CONST1 and rb <= CONST1:
             raise BitwaveError("the netlist shorts constant 0 to constant 1")
         if ra <= CONST1:  # constants stay the representative
             ra, rb = rb, ra
-        parent[ra] = rb
+        self.parent[ra] = rb
 
-    def new_net() -> int:
-        counter[0] += 1
-        return counter[0] - 1
-
-    def bit_to_net(bit: int | str, local: dict[int, int]) -> int:
+    def bit_to_net(self, bit: int | str, local: dict[int, int]) -> int:
         if isinstance(bit, str):
             if bit == "1":
                 return CONST1
@@ -147,99 +160,111 @@ def load_netlist(path: str | os.PathLike, top: str, library: Library) -> FlatNet
                 return CONST0  # undefined constants are tied low, as the mapper would
             raise BitwaveError(f"unknown netlist bit {bit!r}")
         if bit not in local:
-            local[bit] = new_net()
+            local[bit] = self.n_nets
+            self.n_nets += 1
         return local[bit]
 
     def instantiate(
-        module_name: str, local: dict[int, int], prefix: str, block: str, depth: int
+        self, module_name: str, local: dict[int, int], prefix: str, block: str, depth: int
     ) -> None:
         if depth > 64:
             raise BitwaveError("netlist hierarchy deeper than 64 levels (recursive module?)")
-        module = modules[module_name]
-        for net_name, info in module.get("netnames", {}).items():
-            if info.get("hide_name"):
-                continue
-            bits = info["bits"]
-            for i, bit in enumerate(bits):
-                net = bit_to_net(bit, local)
-                if net > CONST1 and net not in net_names:
-                    suffix = f"[{i}]" if len(bits) > 1 else ""
-                    net_names[net] = f"{prefix}{net_name}{suffix}"
+        module = self.modules[module_name]
+        self._name_nets(module, local, prefix)
         for cell_name, cell in module.get("cells", {}).items():
             kind = cell["type"]
             # Liberty cells also appear as blackbox modules (read_liberty -lib): cells first.
-            if kind in modules and kind not in library.cells:
-                child_local: dict[int, int] = {}
-                child = modules[kind]
-                for port_name, port in child["ports"].items():
-                    bits = cell["connections"].get(port_name, [])
-                    for child_bit, parent_bit in zip(port["bits"], bits, strict=False):
-                        parent_net = bit_to_net(parent_bit, local)
-                        if not isinstance(child_bit, int):
-                            # The child ties this port bit to a constant: so is the parent net.
-                            union(parent_net, CONST1 if child_bit == "1" else CONST0)
-                        elif child_bit in child_local:
-                            # Two port bits on one child net (a pass-through): one net outside too.
-                            union(parent_net, child_local[child_bit])
-                        else:
-                            child_local[child_bit] = parent_net
-                child_block = kind if depth == 0 else block
-                if depth == 0 and kind not in blocks:
-                    blocks.append(kind)
-                instantiate(kind, child_local, f"{prefix}{cell_name}.", child_block, depth + 1)
-            elif kind in library.cells:
-                pins = {}
-                for pin, bits in cell["connections"].items():
-                    if len(bits) != 1:
-                        raise BitwaveError(f"cell {cell_name} pin {pin} has {len(bits)} bits")
-                    pins[pin] = bit_to_net(bits[0], local)
-                instances.append(Instance(f"{prefix}{cell_name}", kind, block, pins))
+            if kind in self.modules and kind not in self.library.cells:
+                self._instantiate_child(cell_name, cell, local, prefix, block, depth)
+            elif kind in self.library.cells:
+                self._add_cell(cell_name, cell, local, prefix, block)
             elif kind == MACRO_CELL:
                 pins = {
-                    pin: [bit_to_net(bit, local) for bit in cell["connections"].get(pin, [])]
+                    pin: [self.bit_to_net(bit, local) for bit in cell["connections"].get(pin, [])]
                     for pin in MACRO_PINS
                 }
-                macros.append(_macro(f"{prefix}{cell_name}", block, cell, pins))
+                self.macros.append(_macro(f"{prefix}{cell_name}", block, cell, pins))
             else:
                 raise BitwaveError(
                     f"netlist cell {prefix}{cell_name} has type {kind!r}, which is neither a module "
                     "nor a cell of the liberty: the design is not fully mapped"
                 )
 
-    top_local: dict[int, int] = {}
-    ports = {}
-    for port_name, port in modules[top]["ports"].items():
-        nets = [bit_to_net(bit, top_local) for bit in port["bits"]]
-        ports[port_name] = Port(port_name, port["direction"], nets)
-    instantiate(top, top_local, "", top, 0)
-    # Merge aliased nets and renumber densely (0 and 1 stay the constants).
-    renumber: dict[int, int] = {CONST0: CONST0, CONST1: CONST1}
-    next_id = CONST1 + 1
-    for net in range(CONST1 + 1, counter[0]):
-        root = find(net)
-        if root not in renumber:
-            renumber[root] = next_id
-            next_id += 1
-        renumber[net] = renumber[root]
-    for inst in instances:
-        inst.pins = {pin: renumber[net] for pin, net in inst.pins.items()}
-    for port in ports.values():
-        port.nets = [renumber[net] for net in port.nets]
-    for macro in macros:
-        macro.pins = {pin: [renumber[net] for net in nets] for pin, nets in macro.pins.items()}
-        _check_macro_clocks(macro)
-    names: dict[int, str] = {}
-    for net, name in net_names.items():
-        names.setdefault(renumber[net], name)
-    return FlatNetlist(
-        top=top,
-        n_nets=next_id,
-        instances=instances,
-        ports=ports,
-        net_names={n: v for n, v in names.items() if n > CONST1},
-        blocks=blocks,
-        macros=macros,
-    )
+    def _name_nets(self, module: dict, local: dict[int, int], prefix: str) -> None:
+        """Name each net after the first visible wire that carries it."""
+        for net_name, info in module.get("netnames", {}).items():
+            if info.get("hide_name"):
+                continue
+            bits = info["bits"]
+            for i, bit in enumerate(bits):
+                net = self.bit_to_net(bit, local)
+                if net > CONST1 and net not in self.net_names:
+                    suffix = f"[{i}]" if len(bits) > 1 else ""
+                    self.net_names[net] = f"{prefix}{net_name}{suffix}"
+
+    def _instantiate_child(
+        self, cell_name: str, cell: dict, local: dict[int, int], prefix: str, block: str, depth: int
+    ) -> None:
+        """A submodule: connect its ports to the parent's nets, then flatten it. Children of the
+        top start a block of their own; deeper ones stay in their ancestor's."""
+        kind = cell["type"]
+        child_local: dict[int, int] = {}
+        for port_name, port in self.modules[kind]["ports"].items():
+            bits = cell["connections"].get(port_name, [])
+            for child_bit, parent_bit in zip(port["bits"], bits, strict=False):
+                parent_net = self.bit_to_net(parent_bit, local)
+                if not isinstance(child_bit, int):
+                    # The child ties this port bit to a constant: so is the parent net.
+                    self.union(parent_net, CONST1 if child_bit == "1" else CONST0)
+                elif child_bit in child_local:
+                    # Two port bits on one child net (a pass-through): one net outside too.
+                    self.union(parent_net, child_local[child_bit])
+                else:
+                    child_local[child_bit] = parent_net
+        child_block = kind if depth == 0 else block
+        if depth == 0 and kind not in self.blocks:
+            self.blocks.append(kind)
+        self.instantiate(kind, child_local, f"{prefix}{cell_name}.", child_block, depth + 1)
+
+    def _add_cell(
+        self, cell_name: str, cell: dict, local: dict[int, int], prefix: str, block: str
+    ) -> None:
+        pins = {}
+        for pin, bits in cell["connections"].items():
+            if len(bits) != 1:
+                raise BitwaveError(f"cell {cell_name} pin {pin} has {len(bits)} bits")
+            pins[pin] = self.bit_to_net(bits[0], local)
+        self.instances.append(Instance(f"{prefix}{cell_name}", cell["type"], block, pins))
+
+    def finish(self, top: str, ports: dict[str, Port]) -> FlatNetlist:
+        """Merge aliased nets and renumber densely (0 and 1 stay the constants)."""
+        renumber: dict[int, int] = {CONST0: CONST0, CONST1: CONST1}
+        next_id = CONST1 + 1
+        for net in range(CONST1 + 1, self.n_nets):
+            root = self.find(net)
+            if root not in renumber:
+                renumber[root] = next_id
+                next_id += 1
+            renumber[net] = renumber[root]
+        for inst in self.instances:
+            inst.pins = {pin: renumber[net] for pin, net in inst.pins.items()}
+        for port in ports.values():
+            port.nets = [renumber[net] for net in port.nets]
+        for macro in self.macros:
+            macro.pins = {pin: [renumber[net] for net in nets] for pin, nets in macro.pins.items()}
+            _check_macro_clocks(macro)
+        names: dict[int, str] = {}
+        for net, name in self.net_names.items():
+            names.setdefault(renumber[net], name)
+        return FlatNetlist(
+            top=top,
+            n_nets=next_id,
+            instances=self.instances,
+            ports=ports,
+            net_names={n: v for n, v in names.items() if n > CONST1},
+            blocks=self.blocks,
+            macros=self.macros,
+        )
 
 
 def _param(cell: dict, name: str, macro: str) -> int:

@@ -157,6 +157,27 @@ def map_to_cells(
     workdir.mkdir(parents=True, exist_ok=True)
     library = library or load_library(liberty_path)
     stage_liberty(liberty_path, workdir)
+    sources = _stage_sources(verilog_files, workdir)
+    script = _synth_script(sources, top, library, workdir, flatten, memories)
+    run = run_yosys("\n".join(script) + "\n", workdir, name="synth")
+    return MappedDesign(
+        top=top,
+        workdir=workdir,
+        netlist_json=workdir / "mapped.json",
+        netlist_verilog=workdir / "mapped.v",
+        sta_verilog=workdir / "mapped_flat.v",
+        stat_report=workdir / "stat.txt",
+        log=run.log,
+        yosys_seconds=run.seconds,
+        liberty=library,
+        liberty_path=Path(liberty_path),
+        memories=memories,
+    )
+
+
+def _stage_sources(verilog_files: list[Path], workdir: Path) -> list[str]:
+    """Copy the sources into ``workdir`` (Yosys sees only it) with memory initial contents
+    hoisted into $readmemh files; returns their names there."""
     sources = []
     for index, path in enumerate(verilog_files):
         name = f"design_{index}.v"
@@ -165,6 +186,15 @@ def map_to_cells(
         for init_name, content in inits.items():
             (workdir / init_name).write_text(content)
         sources.append(name)
+    return sources
+
+
+def _synth_script(
+    sources: list[str], top: str, library: Library, workdir: Path, flatten: bool, memories: str
+) -> list[str]:
+    """The Yosys script: generic synthesis (memories per ``memories``), adders onto the
+    library's full/half adder cells (techmap written to ``workdir``), flip-flops and logic onto
+    the liberty, then the reports and netlists ``MappedDesign`` names."""
     full, half = find_adder(library, 3), find_adder(library, 2)
     script = [f"read_liberty -lib {LIB_NAME}"]
     script += [f"read_verilog -sv {name}" for name in sources]
@@ -182,7 +212,7 @@ def map_to_cells(
     if full is not None:
         (workdir / "adders_map.v").write_text(adder_techmap(full, half))
         script += ["extract_fa", "techmap -map adders_map.v"]
-    script += [
+    return script + [
         "techmap",
         "opt -fast",
         f"dfflibmap -liberty {LIB_NAME}",
@@ -202,20 +232,6 @@ def map_to_cells(
         "opt_clean -purge",
         "write_verilog -noattr -noexpr -nohex -nodec mapped_flat.v",
     ]
-    run = run_yosys("\n".join(script) + "\n", workdir, name="synth")
-    return MappedDesign(
-        top=top,
-        workdir=workdir,
-        netlist_json=workdir / "mapped.json",
-        netlist_verilog=workdir / "mapped.v",
-        sta_verilog=workdir / "mapped_flat.v",
-        stat_report=workdir / "stat.txt",
-        log=run.log,
-        yosys_seconds=run.seconds,
-        liberty=library,
-        liberty_path=Path(liberty_path),
-        memories=memories,
-    )
 
 
 _INIT_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_$]*)\[(\d+)\] = (\d+)'h([0-9a-fA-F]+);")

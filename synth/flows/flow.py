@@ -15,6 +15,7 @@ which the OpenSTA cross-check then reads instead of Yosys' ``mapped_flat.v``."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -125,19 +126,18 @@ def run_asic(
     repair fanout above ``max_fanout`` loads (0: none, see ``bitwave.synth.eda.fanout``), then
     measure. ``drive(sim)`` runs the stimulus (set inputs,
     evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes. Outputs of Yosys are copied to
-    ``keep_dir`` when given; the Yosys working folder is deleted on success, kept on failure."""
+    ``keep_dir`` when given; the Yosys working folder is deleted afterwards, also on a failure
+    or an interrupt (a Yosys error carries the tail of its log)."""
     check_memory_mode(memories)
     fanout.check_max_fanout(max_fanout)
     library = library or load_library(liberty_path)
-    parent = keep_dir if keep_dir is not None else None
-    if parent is not None:
-        parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".yosys_", dir=parent))
-    # A Yosys failure keeps its folder (the error names the log in it); anything else cleans up.
-    mapped = map_to_cells(
-        verilog, top, liberty_path, workdir=workdir, library=library, memories=memories
-    )
+    if keep_dir is not None:
+        keep_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".yosys_", dir=keep_dir))
     try:
+        mapped = map_to_cells(
+            verilog, top, liberty_path, workdir=workdir, library=library, memories=memories
+        )
         result = measure(
             mapped, library, clock_hz, drive, lanes, clock_port, cross_check, max_fanout
         )
@@ -308,5 +308,25 @@ def require_ok(result: AsicResult) -> None:
     unpriced = [m["name"] for m in result.macros if not m["area_um2"] > 0]
     if unpriced:
         raise BitwaveError(f"memory macros without a modelled area: {', '.join(unpriced)}")
+    require_finite(result)
     if result.power.dynamic_w <= 0:
         raise BitwaveError("zero dynamic power")
+
+
+def require_finite(result: AsicResult) -> None:
+    """A NaN or infinite area, timing or power figure is a broken measurement, never a result
+    (NaN also slips through every comparison, so it is named here)."""
+    figures = {
+        "area (total_area_um2)": result.area_um2,
+        "critical path (critical_path_ns)": result.timing.critical_path_s,
+        "minimum clock period (min_period_ns)": result.timing.min_period_s,
+        "dynamic power (dynamic_w)": result.power.dynamic_w,
+        "leakage power (leakage_w)": result.power.leakage_w,
+        "total power (total_w)": result.power.total_w,
+    }
+    bad = [f"{name} = {value}" for name, value in figures.items() if not math.isfinite(value)]
+    if bad:
+        raise BitwaveError(
+            f"synthesis measured a non-finite {', '.join(bad)}; allowed: finite figures (the "
+            "liberty or the netlist gave an unusable value)"
+        )

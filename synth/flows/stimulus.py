@@ -1,7 +1,8 @@
 """Drive a generated design's input stream in the gate-level simulator: frames of
 ``beats_per_frame`` beats of ``bits_per_beat`` bits (LSB first), valid held while a lane has
 beats left, a beat consumed only when the design's ready is high, the output ready held high.
-Each simulator lane streams its own frames."""
+Each simulator lane streams its own frames (packed by ``bitwave.synth.flows.design.load_frames``
+through ``bitwave.core.codec``)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from bitwave.core.contract import Stream
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.gatesim import GateSimulator, pack_lanes, unpack_lanes
 
 RESET_CYCLES = 2
-
-
-@dataclass(frozen=True)
-class Stream:
-    data: str
-    valid: str
-    ready: str | None
-    bits_per_beat: int
-    beats_per_frame: int
-
-    @property
-    def bits_per_frame(self) -> int:
-        return self.bits_per_beat * self.beats_per_frame
 
 
 @dataclass
@@ -39,7 +28,7 @@ class StreamRun:
 
 
 def load_weights(sim: GateSimulator, writes: object, reset_port: str) -> int:
-    """Write ``writes`` (a ``bitwave.sim.weight_loading.WeightWrites``: port names and
+    """Write ``writes`` (a ``bitwave.core.weight_loading.WeightWrites``: port names and
     (address, word) pairs) through the weight port in every lane, one word per cycle, with the
     design held in reset; returns the number of words written."""
     sim.set_input_int(reset_port, 1)
@@ -63,7 +52,7 @@ def stream_frames(
     latency_cycles: int,
     idle_inputs: list[str],
 ) -> StreamRun:
-    """Feed ``frames`` (bool, (lanes, frames_per_lane, bits_per_frame)) and run until every lane
+    """Feed ``frames`` (bool, (lanes, frames_per_lane, padded frame bits)) and run until every lane
     has produced its output frames (or a generous cycle budget runs out)."""
     lanes, per_lane, _ = frames.shape
     if lanes != sim.lanes:
@@ -85,8 +74,7 @@ def stream_frames(
     for _ in range(RESET_CYCLES):
         sim.set_input_int(source.valid, 0)
         sim.set_input_int(source.data, 0)
-        if sink.ready:
-            sim.set_input_int(sink.ready, 1)
+        sim.set_input_int(sink.ready, 1)
         sim.evaluate()
         sim.clock()
     sim.set_input_int(reset_port, 0)
@@ -99,14 +87,9 @@ def stream_frames(
             current = beats[lane_index, np.minimum(position, total_beats - 1)] & valid[:, None]
             sim.set_input(source.data, pack_lanes(current))
             sim.set_input(source.valid, pack_lanes(valid[:, None]))
-            if sink.ready:
-                sim.set_input_int(sink.ready, 1)
+            sim.set_input_int(sink.ready, 1)
             sim.evaluate()
-            ready = (
-                unpack_lanes(sim.get_output(source.ready), lanes)[:, 0]
-                if source.ready
-                else np.ones(lanes, bool)
-            )
+            ready = unpack_lanes(sim.get_output(source.ready), lanes)[:, 0]
             out_valid = unpack_lanes(sim.get_output(sink.valid), lanes)[:, 0]
             position += valid & ready
             out_beats += out_valid

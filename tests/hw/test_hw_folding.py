@@ -9,8 +9,8 @@ from bitwave.core.random_ir import random_network
 from bitwave.hw.folding import (
     LayerFold,
     estimate_area_um2,
-    layer_initiation_interval,
     parse_fold_spec,
+    schedule_of,
     solve,
 )
 
@@ -52,7 +52,7 @@ def test_solver_meets_the_budget_with_the_cheapest_folding(net):
     folds = solve(net, clock_mhz=1.0, fps=1e6 / budget, weight_storage="const")
     for layer in net.layers:
         fold = folds[layer.name]
-        assert layer_initiation_interval(layer, fold) <= budget
+        assert schedule_of(layer, fold).initiation_interval <= budget
         area = estimate_area_um2(layer, fold, "const")
         # no cheaper divisor folding also meets the rate
         for pe in range(1, layer.out_width + 1):
@@ -60,7 +60,7 @@ def test_solver_meets_the_budget_with_the_cheapest_folding(net):
                 if layer.out_width % pe or layer.in_width % simd:
                     continue
                 other = LayerFold(pe, simd)
-                if layer_initiation_interval(layer, other) <= budget:
+                if schedule_of(layer, other).initiation_interval <= budget:
                     assert estimate_area_um2(layer, other, "const") >= area - 1e-9
 
 
@@ -68,7 +68,7 @@ def test_solver_folds_the_se_network_for_real_time_audio():
     se = random_network([2052, 1024, 1024, 513], seed=0)
     folds = solve(se, clock_mhz=100.0, fps=62.5, weight_storage="const")
     for layer in se.layers:
-        assert layer_initiation_interval(layer, folds[layer.name]) <= 1_600_000
+        assert schedule_of(layer, folds[layer.name]).initiation_interval <= 1_600_000
         assert folds[layer.name].pe * folds[layer.name].simd <= 4  # heavy folding at this rate
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitwave.core import golden
+from bitwave.core import golden, ops
 from bitwave.core.errors import BitwaveError
 from bitwave.core.random_ir import random_codes, random_network
 from bitwave.hw.mvtu import MVTU
 from bitwave.hw.mvu import MVU
 from bitwave.hw.testbench import check_against_golden, run_layer
-from bitwave.hw.thresholds import accumulator_range, threshold_table
+from bitwave.hw.thresholds import threshold_table
 
 
 def layer_and_frames(widths, frames, seed, **kwargs):
@@ -85,7 +85,7 @@ def test_thresholds_outside_the_accumulator_range_give_constant_outputs():
     layer.thresholds = np.array([[-50], [500], [-1], [21]], np.int64)
     layer.direction = np.array([1, 1, -1, -1], np.int8)
     table = threshold_table(layer)
-    low, high = accumulator_range(layer)
+    low, high = ops.op_of(layer).accumulator_range(layer)
     assert table.values.min() >= low - 1 and table.values.max() <= high + 1
     for pe, simd in ((4, 20), (2, 6)):
         got, _ = run_layer(MVTU(layer, pe, simd, "const"), x, rng)

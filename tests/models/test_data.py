@@ -61,6 +61,24 @@ def test_speech_is_16k_float_deterministic_and_trimmed():
     assert np.abs(a[: 16_000 // 4]).max() > 0.01 * np.abs(a).max()
 
 
+def test_ctrl_c_inside_the_espeak_callback_stops_synthesis(monkeypatch):
+    """ctypes prints and ignores an exception raised in a callback: a Ctrl-C while eSpeak
+    calls back must abort the synthesis and come out of synthesize, not be swallowed."""
+    chunks = []
+
+    def interrupted(session, wav, count):
+        chunks.append(count)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(speech._Session, "_keep", interrupted)
+    long_text = "The pilot carried the heavy box across the yellow field. " * 20
+    with pytest.raises(KeyboardInterrupt):
+        speech.synthesize(long_text, speech.Speaker("en", "", 50, 50, 175))
+    assert len(chunks) == 1, "eSpeak went on calling back after the interrupt"
+    monkeypatch.undo()
+    assert speech.synthesize("Yes.", speech.Speaker("en", "", 50, 50, 175)).size > 0
+
+
 def test_speakers_sound_different():
     text = "The yellow cat watched the zebra."
     base = speech.synthesize(text, speech.Speaker("en", "", 50, 50, 175))

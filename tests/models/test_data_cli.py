@@ -58,11 +58,11 @@ def test_folder_data_command_and_errors(tmp_path, capsys):
     assert "train: 1 mixtures" in out and "valid: 1 mixtures" in out and "test : 1 mixtures" in out
     assert main(["data", "--folder", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert (
+    with pytest.raises(SystemExit) as stop:  # refused by the parser, before the data is built
         main(["data", "--folder", str(tmp_path), "--out", str(tmp_path / "o"), "--examples", "0"])
-        == 2
-    )
-    assert "1..100" in capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "--examples: 0 is out of range; allowed: an integer 1 .. 100" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  snr_db: [10, 0]\n")
     assert main(["data", str(bad)]) == 2

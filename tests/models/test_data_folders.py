@@ -47,6 +47,40 @@ def test_read_wav_resamples_and_rejects(tmp_path):
             read_wav(tmp_path / f"{name}.wav")
 
 
+@pytest.mark.parametrize(
+    ("rate", "samples", "message"),
+    [
+        (0, np.ones(4000, np.int16), "sample rate 0 Hz; allowed: 4000 .. 384000 Hz"),
+        (1, np.ones(4000, np.int16), "sample rate 1 Hz; allowed"),
+        (4_000_000, np.ones(4000, np.int16), "sample rate 4000000 Hz; allowed"),
+        (16_000, np.zeros((4000, 0), np.int16), "header declares 0 channels"),
+    ],
+    ids=["rate-0", "rate-1", "rate-4MHz", "zero-channels"],
+)
+def test_read_wav_refuses_absurd_headers(tmp_path, rate, samples, message):
+    wavfile.write(tmp_path / "x.wav", rate, samples)
+    with pytest.raises(BitwaveError, match=message) as error:
+        read_wav(tmp_path / "x.wav")
+    assert str(error.value).startswith(str(tmp_path / "x.wav"))
+
+
+def test_silent_files_are_skipped_and_named(tmp_path):
+    for k in range(3):
+        write(tmp_path / "clean" / f"s{k}.wav", tone(0.5, 16_000, 300 + 40 * k, seed=k), 16_000)
+    write(tmp_path / "noise" / "good.wav", tone(1.0, 16_000, 900), 16_000)
+    wavfile.write(tmp_path / "noise" / "silent.wav", 16_000, np.zeros(16_000, np.int16))
+    gap = np.zeros(64_000, np.float32)
+    gap[0] = 0.5  # not silent as a file, but any 0.5 s stretch after the first sample is
+    write(tmp_path / "noise" / "gap.wav", gap, 16_000)
+    config = {"folder": str(tmp_path), "test_fraction": 0.0, "valid_fraction": 0.0}
+    with pytest.warns(SkippedFileWarning) as record:
+        data = build_dataset(config)
+    messages = " | ".join(str(w.message) for w in record)
+    assert "silent.wav: silent (every sample is zero)" in messages
+    assert "mixed with " in messages and "gap.wav: cannot mix at an SNR" in messages
+    assert data.train and all(m.noise_type == "good" for m in data.train)
+
+
 def test_write_wav_roundtrip(tmp_path):
     audio = tone(0.25, 16_000)
     write_wav(tmp_path / "out" / "x.wav", audio)

@@ -202,7 +202,7 @@ def test_train_and_eval_on_a_real_data_folder(tmp_path, capsys):
 
 
 def test_loss_weighting_follows_the_noisy_energy():
-    from bitwave.models.train import _loss_weight
+    from bitwave.models.kinds import _loss_weight
 
     mags = np.array([[1.0, 2.0, 3.0, 2.0]], dtype=np.float32)
     assert _loss_weight(mags, "none") is None

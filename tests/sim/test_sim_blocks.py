@@ -1,5 +1,6 @@
 """Component testbenches for single generated blocks (bitwave.sim.blocks, tb_neuron, tb_mvtu,
-tb_mvu) and their directed vectors (bitwave.sim.vectors)."""
+tb_mvu) and their directed vectors (bitwave.sim.vectors); hw writes the block folders
+(bitwave.hw.blocks), sim verifies them."""
 
 import shutil
 
@@ -8,24 +9,17 @@ import pytest
 
 from bitwave.core import golden, ir
 from bitwave.core.random_ir import random_network
-from bitwave.sim.blocks import verify_layer_block, verify_neuron, write_layer_block, write_neuron
+from bitwave.hw.blocks import write_layer_block, write_neuron
+from bitwave.sim.blocks import verify_layer_block, verify_neuron
 from bitwave.sim.mutation import Mutation, apply
-from bitwave.sim.runner import CACHE_ENV
 from bitwave.sim.vectors import block_frames, frame_with_acc
 
-pytest.importorskip("bitwave.hw.xnor_neuron")
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+pytestmark = pytest.mark.usefixtures("shared_build_cache")
 needs_icarus = pytest.mark.skipif(
     not HAVE_ICARUS,
     reason="Icarus Verilog (iverilog) is not installed: apt-get install -y iverilog",
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shared_build_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("sim_cache")))
-        yield
 
 
 def test_directed_frames_hit_their_accumulator_targets():

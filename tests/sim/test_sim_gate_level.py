@@ -1,5 +1,6 @@
-"""bitwave verify --gate-level: the netlist from bitwave synth, simulated with cell models
-generated from the same liberty, must equal the golden model like the RTL does."""
+"""bitwave verify --gate-level: the netlist from bitwave synth, simulated with the cell models
+bitwave synth writes beside it (DIR/synth/cells.v, from the same liberty), must equal the
+golden model like the RTL does."""
 
 import json
 import shutil
@@ -10,23 +11,18 @@ from conftest import folded_designs
 from bitwave.core import ir
 from bitwave.core.errors import BitwaveError
 from bitwave.sim.mutation import effective_mutation
-from bitwave.sim.runner import CACHE_ENV
 from bitwave.sim.verify import VerifyOptions, random_inputs, verify
 
 synthesize_design = pytest.importorskip("bitwave.synth.flows.design").synthesize_design
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
-pytestmark = pytest.mark.skipif(
-    not HAVE_ICARUS,
-    reason="gate-level tests run on Icarus, which is not installed: apt-get install -y iverilog",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not HAVE_ICARUS,
+        reason="gate-level tests run on Icarus, which is not installed: apt-get install -y iverilog",
+    ),
+    pytest.mark.usefixtures("shared_build_cache"),
+]
 VECTORS = 24
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shared_build_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("sim_cache")))
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +63,12 @@ def test_gate_level_without_synthesis_names_the_fix(synthesized, tmp_path):
     with pytest.raises(BitwaveError, match="run bitwave synth"):
         verify(bare, VerifyOptions(sim="icarus", gate_level=True))
     shutil.copytree(synthesized["const"] / "synth", bare / "synth")
+    (bare / "synth" / "cells.v").unlink()  # a folder synthesized by an older bitwave
+    with pytest.raises(BitwaveError, match=r"cell models .*cells\.v.*run bitwave synth"):
+        verify(bare, VerifyOptions(sim="icarus", gate_level=True))
+    shutil.copy(synthesized["const"] / "synth" / "cells.v", bare / "synth" / "cells.v")
     area = json.loads((bare / "synth" / "area.json").read_text())
-    area["liberty"] = str(tmp_path / "missing.lib")
+    area["top"] = "another_top"
     (bare / "synth" / "area.json").write_text(json.dumps(area))
-    with pytest.raises(BitwaveError, match="liberty"):
+    with pytest.raises(BitwaveError, match="is for top 'another_top'"):
         verify(bare, VerifyOptions(sim="icarus", gate_level=True))

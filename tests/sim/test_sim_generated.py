@@ -10,12 +10,12 @@ import pytest
 from bitwave.core import golden, ir
 from bitwave.core.random_ir import random_network
 from bitwave.sim.mutation import effective_mutation
-from bitwave.sim.runner import CACHE_ENV
 from bitwave.sim.verify import VerifyOptions, random_inputs, verify
 
 generate = pytest.importorskip("bitwave.hw.generate").generate
 
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+pytestmark = pytest.mark.usefixtures("shared_build_cache")
 NO_ICARUS = "Icarus Verilog (iverilog) is not installed: apt-get install -y iverilog"
 VECTORS = 30
 
@@ -36,14 +36,6 @@ SHAPES = {
     # one fully parallel layer (constant weights become wiring), a whole frame per beat
     "parallel": (lambda: random_network([23, 5], abits=4, seed=6, name="par"), "fc0:pe=5,simd=23", "const", 64),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shared_build_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("sim_cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(cache))
-        yield cache
 
 
 @pytest.fixture(scope="module")

@@ -14,25 +14,16 @@ from bitwave.core.errors import BitwaveError
 from bitwave.core.random_ir import random_network
 from bitwave.sim.mutation import effective_mutation
 from bitwave.sim.reference_design import write_reference_design
-from bitwave.sim.runner import CACHE_ENV
 from bitwave.sim.verify import VerifyOptions, random_inputs, verify
 
 HAVE_ICARUS = shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+pytestmark = pytest.mark.usefixtures("shared_build_cache")
 NO_ICARUS = "Icarus Verilog (iverilog) is not installed: apt-get install -y iverilog"
 SIMS = [
     "verilator",
     pytest.param("icarus", marks=pytest.mark.skipif(not HAVE_ICARUS, reason=NO_ICARUS)),
 ]
 VECTORS = 40
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shared_build_cache(tmp_path_factory):
-    """One build cache for the module: equal RTL in different folders is compiled once."""
-    cache = tmp_path_factory.mktemp("sim_cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(CACHE_ENV, str(cache))
-        yield cache
 
 
 @pytest.fixture(scope="module")

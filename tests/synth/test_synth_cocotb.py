@@ -8,11 +8,12 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import random_float32_bits
 
+from bitwave.hw.fp32 import reference_add, reference_mul
+from bitwave.hw.nodes import node_verilog
 from bitwave.synth.eda.cells import write_cell_models
 from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
-from bitwave.synth.studies.fp32 import reference_add, reference_mul
-from bitwave.synth.studies.nodes import node_verilog
 
 N = 4
 ACCUMULATIONS = 40
@@ -53,16 +54,8 @@ def _run(sim, sources, top, params, tmp_path, build_dir=None):
 def test_float32_mac_node_is_bit_exact_with_numpy_in_cocotb(tmp_path):
     rng = np.random.default_rng(11)
     total = N * ACCUMULATIONS
-    x = (
-        (rng.standard_normal(total) * np.exp2(rng.integers(-10, 10, total)))
-        .astype(np.float32)
-        .view(np.uint32)
-    )
-    w = (
-        (rng.standard_normal(total) * np.exp2(rng.integers(-10, 10, total)))
-        .astype(np.float32)
-        .view(np.uint32)
-    )
+    x = random_float32_bits(rng, total, 10)
+    w = random_float32_bits(rng, total, 10)
     expected = []
     for k in range(ACCUMULATIONS):
         acc = reference_mul(x[k * N : k * N + 1], w[k * N : k * N + 1])

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
+from bitwave.hw.nodes import node_verilog
 from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.flows.flow import run_asic
 from bitwave.synth.flows.fpga import fpga_resources
-from bitwave.synth.studies.nodes import node_verilog
 
 
 @pytest.mark.skipif(

@@ -8,10 +8,10 @@ from conftest import NANGATE45 as FULL
 from conftest import generated_design
 
 from bitwave.app.cli import main
-from bitwave.core import golden, ir
+from bitwave.core import contract, golden, ir
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
-from bitwave.synth.flows.design import load_frames, read_manifest
+from bitwave.synth.flows.design import load_frames
 from bitwave.synth.flows.flow import run_asic
 from bitwave.synth.flows.stimulus import stream_frames
 
@@ -39,6 +39,7 @@ def test_synth_cli_writes_all_reports(design, capsys):
         "power.json",
         "report.md",
         "synth.log",
+        "cells.v",  # cell models for bitwave verify --gate-level
     ):
         assert (out / name).is_file(), name
     area = json.loads((out / "area.json").read_text())
@@ -64,7 +65,7 @@ def test_synth_cli_writes_all_reports(design, capsys):
 
 def test_gate_level_stream_outputs_match_the_reference(design):
     """The mapped netlist, driven through the stream ports, computes the network."""
-    manifest = read_manifest(design)
+    manifest = contract.load(design)
     frames = load_frames(manifest, None, lanes=64, per_lane=3, seed=5)
     runs = {}
 
@@ -72,8 +73,8 @@ def test_gate_level_stream_outputs_match_the_reference(design):
         runs["r"] = stream_frames(
             sim,
             frames,
-            manifest.source,
-            manifest.sink,
+            manifest.input_stream,
+            manifest.output_stream,
             "rst",
             manifest.cycles_per_frame,
             manifest.latency_cycles,
@@ -81,7 +82,7 @@ def test_gate_level_stream_outputs_match_the_reference(design):
         )
 
     run_asic(
-        [manifest.rtl], manifest.top, COMPACT_LIBRARY, 100e6, drive, lanes=64, cross_check=False
+        [manifest.verilog], manifest.top, COMPACT_LIBRARY, 100e6, drive, lanes=64, cross_check=False
     )
     net = ir.load(design / "model.bwir")
     codes = frames.reshape(-1, frames.shape[-1])[:, : SIZES[0]].astype(np.uint8)
@@ -110,7 +111,7 @@ def test_bad_inputs_are_clear_errors(design, tmp_path, capsys):
     manifest["top"] = "../evil"
     (design / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BitwaveError, match="plain identifier"):
-        read_manifest(design)
+        contract.load(design)
 
 
 def test_yosys_failure_shows_log_tail_and_path(tmp_path):

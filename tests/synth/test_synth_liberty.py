@@ -89,12 +89,12 @@ def test_committed_compact_library_is_what_the_script_derives(tmp_path):
 def test_compact_vs_full_same_netlist_same_area_power_within_10_percent(tmp_path):
     """Map once, then evaluate area, timing and power with both libraries on the same netlist
     and the same simulated activity."""
+    from bitwave.hw.nodes import node_verilog
     from bitwave.synth.eda.gatesim import GateSimulator
     from bitwave.synth.eda.netlist import area_by, load_netlist
     from bitwave.synth.eda.power import estimate_power
     from bitwave.synth.eda.timing import analyze
     from bitwave.synth.flows.asic import map_to_cells
-    from bitwave.synth.studies.nodes import node_verilog
 
     rtl = tmp_path / "node.v"
     rtl.write_text(node_verilog("int8", 4, "parallel", "node"))

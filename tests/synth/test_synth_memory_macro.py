@@ -8,6 +8,7 @@ import pytest
 from conftest import folded_designs
 
 from bitwave.app.cli import main
+from bitwave.core import contract
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda import memory_macro
 from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
@@ -20,7 +21,6 @@ from bitwave.synth.flows.design import (
     check_outputs,
     expected_beats,
     load_frames,
-    read_manifest,
     synthesize_design,
 )
 from bitwave.synth.flows.stimulus import stream_frames
@@ -107,15 +107,16 @@ def test_weight_memories_become_macros_and_compute_the_network(designs, storage,
 
 def test_a_flipped_macro_init_bit_fails_the_golden_check(designs, library):
     design, _ = designs["const"]
-    manifest = read_manifest(design)
+    manifest = contract.load(design)
     frames = load_frames(manifest, None, lanes=64, per_lane=2, seed=1)
     expected = expected_beats(manifest, frames)
 
     def simulate(netlist):
         sim = GateSimulator(netlist, library, 64)
-        run = stream_frames(sim, frames, manifest.source, manifest.sink, "rst",
-                            manifest.cycles_per_frame, manifest.latency_cycles, [])  # fmt: skip
-        return check_outputs(expected, run, manifest.sink.beats_per_frame)
+        run = stream_frames(sim, frames, manifest.input_stream, manifest.output_stream,
+                            manifest.reset.port, manifest.cycles_per_frame,
+                            manifest.latency_cycles, [])  # fmt: skip
+        return check_outputs(expected, run, manifest.output_stream.beats_per_frame)
 
     netlist = load_netlist(design / "synth" / "mapped.json", manifest.top, library)
     assert simulate(netlist)["mismatched_frames"] == 0
@@ -234,3 +235,18 @@ def test_auto_mode_keeps_rams_as_macros_and_maps_roms_to_logic(designs):
             assert kinds and set(kinds) == {"ram"}
             assert all(m["name"].endswith("weights.mem") for m in area["macros"])
         assert "Memories: `auto`" in (design / "synth" / "report.md").read_text()
+
+
+def test_clock_gate_comes_from_the_parsed_library(library):
+    """The smallest positive-edge integrated clock gate, read from the Library's cells (not
+    by re-reading the liberty file: a library whose file is gone still has it)."""
+    assert memory_macro.clock_gate(library).name == "CLKGATE_X1"
+    gates = {c.name for c in library.cells.values() if c.clock_gating.startswith("latch_posedge")}
+    assert {"CLKGATE_X1", "CLKGATETST_X1"} <= gates
+    moved = dataclasses.replace(library, path="/nonexistent/moved.lib")
+    assert memory_macro.clock_gate(moved).name == "CLKGATE_X1"
+    without = dataclasses.replace(
+        library,
+        cells={n: dataclasses.replace(c, clock_gating="") for n, c in library.cells.items()},
+    )
+    assert memory_macro.clock_gate(without) is None

@@ -1,96 +1,53 @@
-"""Single nodes: each is mapped, simulated at gate level and checked against numpy; the
-comparison writes its table, chart and JSON."""
+"""The node study's measurement on its own: a node given as Verilog and stimulus is mapped,
+replayed at gate level with every expected result checked, and measured."""
 
-import json
-
+import numpy as np
 import pytest
 
 from bitwave.core.errors import BitwaveError
-from bitwave.synth.studies import nodes
-from bitwave.synth.studies.nodes import run_comparison, synthesize_node
+from bitwave.synth.studies.nodes import NodeRtl, measure_node
+
+LANES = 8
+
+# A registered signed 4-bit product: y (8 bits, two's complement) = x * w one cycle later.
+VERILOG = """
+module smul(input clk, input [3:0] x, input [3:0] w, output reg [7:0] y);
+  always @(posedge clk) y <= $signed(x) * $signed(w);
+endmodule
+"""
 
 
-@pytest.mark.parametrize(
-    ("kind", "form"),
-    [
-        ("xnor", "parallel"),
-        ("xnor", "serial"),
-        ("xnor_const", "parallel"),
-        ("xnor_const", "serial"),
-        ("int8", "serial"),
-    ],
-)
-def test_node_netlist_matches_reference_and_costs_are_positive(kind, form):
-    result = synthesize_node(kind, 16, form, clock_mhz=100.0)
-    assert result.verified_vectors > 0
-    assert result.area_um2 > 0 and result.dynamic_w > 0 and result.leakage_w > 0
-    assert result.energy_per_mac_j == pytest.approx(result.total_w / 100e6 / result.macs_per_cycle)
+def _node():
+    return NodeRtl("smul", "parallel", 1, "smul", VERILOG, macs_per_cycle=1, signed_width=8)
 
 
-def test_a_wrong_reference_is_caught(monkeypatch):
-    """Mutation: if the reference popcount were off by one, the gate-level check must fail."""
-    original = nodes.reference_tree
-    monkeypatch.setattr(nodes, "reference_tree", lambda kind, x, w: original(kind, x, w) + 1)
-    with pytest.raises(BitwaveError, match="gate-level"):
-        synthesize_node("xnor", 8, "parallel", clock_mhz=100.0)
-
-
-def test_comparison_writes_table_chart_and_ratios(tmp_path):
-    data = run_comparison([4], 100.0, tmp_path, kinds=["xnor", "int8"])
-    assert (tmp_path / "nodes.png").stat().st_size > 1000
-    readme = (tmp_path / "README.md").read_text()
-    assert "| int8 | parallel | 4 |" in readme and "Ratios" in readme
-    saved = json.loads((tmp_path / "nodes.json").read_text())
-    assert saved == json.loads(json.dumps(data))
-    ratios = {(r["kind"], r["form"]): r for r in data["ratios_vs_xnor"]}
-    # An 8-bit multiplier costs far more than an XNOR gate.
-    assert ratios[("int8", "parallel")]["area_per_mac_ratio"] > 5
-    assert ratios[("int8", "parallel")]["energy_per_mac_ratio"] > 2
-
-
-def test_bad_node_arguments(capsys):
-    from bitwave.app.cli import main
-
-    assert main(["nodes", "--inputs", "64,abc"]) == 2
-    assert "comma-separated integers" in capsys.readouterr().err
-    assert main(["nodes", "--inputs", "8", "--kinds", "float64"]) == 2
-    assert "unknown node kind" in capsys.readouterr().err
-
-
-def test_a_yosys_failure_is_recorded_and_the_rest_goes_on(tmp_path, monkeypatch):
-    """A node Yosys cannot synthesize (e.g. out of WebAssembly memory) is listed with its reason
-    under 'Not synthesized'; the other nodes are still measured."""
-    from bitwave.synth.tools.yosys import YosysError
-
-    original = nodes.synthesize_node
-
-    def failing(kind, n, form, clock_mhz, **kwargs):
-        if kind == "int8" and form == "parallel":
-            raise YosysError("yosys failed (exit 1) running synth.ys\nlog tail")
-        return original(kind, n, form, clock_mhz, **kwargs)
-
-    monkeypatch.setattr(nodes, "synthesize_node", failing)
-    data = run_comparison([4], 100.0, tmp_path, kinds=["xnor", "int8"])
-    assert {(r["kind"], r["form"]) for r in data["results"]} == {
-        ("xnor", "parallel"),
-        ("xnor", "serial"),
-        ("int8", "serial"),
-    }
-    assert data["skipped"] == [
-        {
-            "kind": "int8",
-            "form": "parallel",
-            "n": 4,
-            "reason": "yosys failed (exit 1): log tail",
+def _stimulus(offset=0, cycles=6, seed=3):
+    rng = np.random.default_rng(seed)
+    previous = None
+    for _ in range(cycles):
+        x, w = rng.integers(-8, 8, LANES), rng.integers(-8, 8, LANES)
+        bits = {
+            name: ((v[:, None] >> np.arange(4)) & 1).astype(bool)
+            for name, v in (("x", x), ("w", w))
         }
-    ]
-    assert (
-        "int8 parallel N=4: yosys failed (exit 1): log tail" in (tmp_path / "README.md").read_text()
-    )
+        yield bits, None if previous is None else previous + offset, "product"
+        previous = x * w
 
 
-def test_a_gate_level_mismatch_is_not_recorded_as_a_yosys_failure(tmp_path, monkeypatch):
-    original = nodes.reference_tree
-    monkeypatch.setattr(nodes, "reference_tree", lambda kind, x, w: original(kind, x, w) + 1)
-    with pytest.raises(BitwaveError, match="gate-level"):
-        run_comparison([4], 100.0, tmp_path, kinds=["xnor"])
+def test_a_node_given_as_verilog_is_checked_and_measured():
+    result = measure_node(_node(), _stimulus(), clock_mhz=100.0, lanes=LANES)
+    assert result.verified_vectors == 5 * LANES
+    assert result.area_um2 > 0 and result.dynamic_w > 0 and result.leakage_w > 0
+    assert result.energy_per_mac_j == pytest.approx(result.total_w / 100e6)
+    assert result.cells > 0 and result.max_clock_mhz > 0
+
+
+def test_a_wrong_expected_result_is_a_gate_level_error():
+    with pytest.raises(BitwaveError, match="gate-level smul product: lane 0"):
+        measure_node(_node(), _stimulus(offset=1), clock_mhz=100.0, lanes=LANES)
+
+
+def test_a_stimulus_without_expected_results_is_refused():
+    steps = [(bits, None, "product") for bits, _, _ in _stimulus()]
+    with pytest.raises(BitwaveError, match="checked no output"):
+        measure_node(_node(), steps, clock_mhz=100.0, lanes=LANES)

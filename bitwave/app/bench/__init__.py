@@ -7,6 +7,8 @@ import argparse
 import importlib
 import json
 
+from bitwave.core import cli_args
+
 # name -> "module:function"; the function returns a JSON-able dict.
 BENCHES = {
     "golden": "bitwave.app.bench.golden:run",
@@ -24,6 +26,10 @@ def run_bench(name: str) -> dict:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    """run a benchmark and print its figures
+
+    Benchmarks (not tests): each prints figures measured in one run.
+    """
     result = run_bench(args.name)
     if args.json:
         print(json.dumps(result))
@@ -34,11 +40,6 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "bench",
-        help="run a benchmark and print its figures",
-        description="Benchmarks (not tests): each prints figures measured in one run.",
-    )
+    parser = cli_args.add_command(subparsers, "bench", _handle)
     parser.add_argument("name", choices=sorted(BENCHES), help="which benchmark")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=_handle)
+    cli_args.add_json(parser, "print one JSON object")

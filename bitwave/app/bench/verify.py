@@ -85,7 +85,8 @@ def _neuron_runs(inputs: int, vectors: int, root: Path) -> dict:
     import shutil
 
     from bitwave.core.random_ir import random_network
-    from bitwave.sim.blocks import verify_neuron, write_neuron
+    from bitwave.hw.blocks import write_neuron
+    from bitwave.sim.blocks import verify_neuron
     from bitwave.sim.runner import CACHE_ENV
 
     design = write_neuron(

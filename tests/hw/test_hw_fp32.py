@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from amaranth import Module, Signal
 from amaranth.sim import Simulator
+from conftest import random_float32_bits
 
-from bitwave.synth.studies.fp32 import QNAN, fp_add, fp_mul, reference_add, reference_mul
+from bitwave.hw.fp32 import QNAN, fp_add, fp_mul, reference_add, reference_mul
 
 SPECIALS = np.array(
     [0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x00000001, 0x807FFFFF, 0x3F800000,
@@ -17,16 +18,8 @@ SPECIALS = np.array(
 
 def _operands(seed=1, n=1500):
     rng = np.random.default_rng(seed)
-    a = (
-        (rng.standard_normal(n) * np.exp2(rng.integers(-30, 30, n)))
-        .astype(np.float32)
-        .view(np.uint32)
-    )
-    b = (
-        (rng.standard_normal(n) * np.exp2(rng.integers(-30, 30, n)))
-        .astype(np.float32)
-        .view(np.uint32)
-    )
+    a = random_float32_bits(rng, n, 30)
+    b = random_float32_bits(rng, n, 30)
     # Cancellation (a + -a, a + -(a*(1+eps))), huge/tiny exponent gaps, and every special pair.
     near = (-(a[:200].view(np.float32) * np.float32(1.0000001))).astype(np.float32).view(np.uint32)
     a = np.concatenate([a, a[:200], a[:200], np.repeat(SPECIALS, len(SPECIALS))])

@@ -1,0 +1,366 @@
+"""The generated-design contract: DIR/manifest.json as one typed, versioned object.
+
+hw writes a design folder with ``write(manifest, dir)``; sim, synth, flow and the benchmarks
+read it with ``load(dir) -> Design``. The JSON layout is fixed by the JSON Schema beside this
+module (``design_contract.schema.json``, draft 2020-12), and a manifest of another contract
+version is refused, so a folder from an older bitwave fails with one message instead of a
+simulator crash. Facts derived from the manifest (the input ports a testbench holds idle, the
+bound on cycles per frame, the stream packing through ``bitwave.core.codec``) are computed
+here once. Folder layout::
+
+    DIR/manifest.json   this contract
+    DIR/rtl/<top>.v     the Verilog named by ``top``
+    DIR/model.bwir      the IR the design was built from (sim needs it; synth uses it if there)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from bitwave.core import codec
+from bitwave.core.errors import BitwaveError
+from bitwave.core.paths import inside, write_text
+
+CONTRACT = "bitwave-design/1"
+MANIFEST = "manifest.json"
+SCHEMA_PATH = Path(__file__).with_name("design_contract.schema.json")
+REGENERATE = "regenerate it with bitwave generate"
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    direction: str  # "input" | "output"
+    width: int
+
+
+@dataclass(frozen=True)
+class Clock:
+    port: str
+    mhz: float
+
+
+@dataclass(frozen=True)
+class Reset:
+    port: str
+    synchronous: bool = True
+    active: str = "high"  # "high" | "low"
+
+    @property
+    def active_high(self) -> bool:
+        return self.active == "high"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A valid/ready stream carrying frames of ``elements`` codes of ``element_bits`` bits in
+    ``beats_per_frame`` beats of ``bits_per_beat`` bits (packing: ``bitwave.core.codec``)."""
+
+    data: str
+    valid: str
+    ready: str
+    bits_per_beat: int
+    beats_per_frame: int
+    element_bits: int
+    elements: int
+
+    @classmethod
+    def carrying(
+        cls, ports: tuple[str, str, str], bits_per_beat: int, element_bits: int, elements: int
+    ) -> Stream:
+        """The stream on ports (data, valid, ready) for frames of this shape."""
+        beats = codec.beats_per_frame(elements * element_bits, bits_per_beat)
+        return cls(*ports, bits_per_beat, beats, element_bits, elements)
+
+    @property
+    def frame_bits(self) -> int:
+        return self.elements * self.element_bits
+
+    @property
+    def padded_frame_bits(self) -> int:
+        """Bits of a frame's beats, padding included."""
+        return self.beats_per_frame * self.bits_per_beat
+
+    def to_beats(self, codes: np.ndarray) -> list[list[int]]:
+        """(frames, elements) codes -> every frame as its list of beats."""
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != self.elements:
+            raise BitwaveError(
+                f"frames must have shape (frames, {self.elements}), got {codes.shape}"
+            )
+        return codec.frames_to_beats(codes, self.element_bits, self.bits_per_beat)
+
+    def to_frame(self, beats: list[int]) -> np.ndarray:
+        """One frame's beats -> its (elements,) codes."""
+        if len(beats) != self.beats_per_frame:
+            raise BitwaveError(f"a frame has {self.beats_per_frame} beats, got {len(beats)}")
+        return codec.beats_to_frame(beats, self.elements, self.element_bits, self.bits_per_beat)
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    module: str
+    op: str
+    in_width: int
+    out_width: int
+    pe: int
+    simd: int
+    cycles_per_frame: int
+    initiation_interval: int
+    latency_cycles: int
+    weight_storage: str  # "const" | "memory"
+    padded: bool
+
+
+@dataclass(frozen=True)
+class Targets:
+    clock_mhz: float
+    fps: float | None  # None: no frame rate was asked for
+    achieved_fps: float
+
+
+@dataclass(frozen=True)
+class Folding:
+    source: str  # "explicit" | "solver"
+    spec: str
+
+
+@dataclass(frozen=True)
+class RtlFiles:
+    verilog: str
+    lint_waivers: str
+    verilog_bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """The contents of DIR/manifest.json (``to_json`` gives the JSON, keys in this order)."""
+
+    top: str
+    ir_sha256: str
+    ir_name: str
+    clock: Clock
+    reset: Reset
+    ports: tuple[Port, ...]
+    input_stream: Stream
+    output_stream: Stream
+    layers: tuple[Layer, ...]
+    cycles_per_frame: int
+    latency_cycles: int
+    targets: Targets
+    folding: Folding
+    rtl: RtlFiles | None = None
+    # the weight write bus (ports, regions, layout), read by bitwave.core.weight_loading
+    weight_memory: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    def to_json(self) -> dict:
+        data = {"contract": CONTRACT}
+        for f in fields(Manifest):
+            value = getattr(self, f.name)
+            if value is not None:
+                data[f.name] = _plain(value)
+        return data
+
+    @classmethod
+    def from_json(cls, data: object, source: str = MANIFEST) -> Manifest:
+        """Check ``data`` against the contract (version, schema, cross-field rules)."""
+        check_json(data, source)
+        manifest = cls(**_manifest_fields(data))
+        _check_ports(manifest, source)
+        return manifest
+
+    @property
+    def port_map(self) -> dict[str, tuple[str, int]]:
+        """Port name -> (direction, width)."""
+        return {port.name: (port.direction, port.width) for port in self.ports}
+
+    def idle_inputs(self, also_driven: Iterable[str] = ()) -> list[tuple[str, int]]:
+        """Input ports a stream testbench does not drive (it holds them at 0), e.g. a weight
+        write port: (name, width). ``also_driven``: further ports the caller drives."""
+        driven = {
+            self.clock.port, self.reset.port, self.input_stream.data, self.input_stream.valid,
+            self.output_stream.ready, *also_driven,
+        }  # fmt: skip
+        return [
+            (p.name, p.width) for p in self.ports if p.direction == "input" and p.name not in driven
+        ]
+
+    @property
+    def cycles_per_frame_bound(self) -> int:
+        """Cycles a frame takes at the most in steady state: the claimed cycles per frame,
+        or a stream's beats per frame if the design's claim is smaller."""
+        return max(
+            self.cycles_per_frame,
+            self.input_stream.beats_per_frame,
+            self.output_stream.beats_per_frame,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Design(Manifest):
+    """A design folder: its manifest and where its files are."""
+
+    root: Path
+
+    @property
+    def verilog(self) -> Path:
+        return self.root / "rtl" / f"{self.top}.v"
+
+    @property
+    def ir_path(self) -> Path:
+        return self.root / "model.bwir"
+
+
+MAX_MANIFEST_BYTES = 1 << 20  # refuse absurd files before parsing them
+
+
+def write(manifest: Manifest, out_dir: str | Path) -> Path:
+    """Write DIR/manifest.json (checked against the contract first); returns its path."""
+    data = manifest.to_json()
+    Manifest.from_json(data, f"the manifest written for {manifest.top}")
+    path = inside(out_dir, MANIFEST)
+    write_text(path, json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def load(root: str | Path) -> Design:
+    """Read and check DIR/manifest.json and the Verilog it names."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BitwaveError(
+            f"{root} is not a generated design: {path} is missing (run bitwave generate)"
+        )
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise BitwaveError(
+            f"{path} holds {path.stat().st_size} bytes; a manifest has at most "
+            f"{MAX_MANIFEST_BYTES} (a generated one has a few KiB)"
+        )
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise BitwaveError(
+            f"{path} is not UTF-8 text: {error.reason} at byte {error.start}"
+        ) from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise BitwaveError(f"{path} is not valid JSON: {error}") from None
+    manifest = Manifest.from_json(data, str(path))
+    design = Design(root=root, **{f.name: getattr(manifest, f.name) for f in fields(Manifest)})
+    if not design.verilog.is_file():
+        raise BitwaveError(f"the design's Verilog {design.verilog} (named by top) is missing")
+    return design
+
+
+# ---- checking ---------------------------------------------------------------------------------
+@cache
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def check_json(data: object, source: str) -> None:
+    """Refuse JSON that is not a manifest of this contract version, naming the field path."""
+    if not isinstance(data, dict):
+        raise BitwaveError(f"{source} must hold a JSON object")
+    version = data.get("contract")
+    if version is None:
+        raise BitwaveError(
+            f"{source} has no contract version: it was made by an older bitwave; {REGENERATE}"
+        )
+    if version != CONTRACT:
+        raise BitwaveError(
+            f"{source} follows design contract {version!r}, this bitwave reads {CONTRACT!r}: "
+            f"it was made by another bitwave; {REGENERATE}"
+        )
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        raise BitwaveError(_describe(error, source))
+
+
+def _where(path: Iterable[object]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+def _describe(error: jsonschema.ValidationError, source: str) -> str:
+    """One message naming the field path and what is allowed there."""
+    where = _where(error.absolute_path)
+    if error.validator == "required":
+        missing = [key for key in error.validator_value if key not in error.instance]
+        return f"{source}: {where or 'the manifest'} lacks {', '.join(map(repr, missing))}"
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if description:
+        return f"{source}: {where} must be {description}, got {error.instance!r}"
+    return f"{source}: {where}: {error.message}"
+
+
+def _check_ports(manifest: Manifest, source: str) -> None:
+    """Clock, reset and the stream ports must exist with the right direction and width, and
+    each stream's beat count must fit its frames."""
+    ports = manifest.port_map
+    expected = [("clock.port", manifest.clock.port, "input", 1),
+                ("reset.port", manifest.reset.port, "input", 1)]  # fmt: skip
+    for key, stream, towards, back in (
+        ("input_stream", manifest.input_stream, "input", "output"),
+        ("output_stream", manifest.output_stream, "output", "input"),
+    ):
+        expected += [(f"{key}.data", stream.data, towards, stream.bits_per_beat),
+                     (f"{key}.valid", stream.valid, towards, 1),
+                     (f"{key}.ready", stream.ready, back, 1)]  # fmt: skip
+        beats = codec.beats_per_frame(stream.frame_bits, stream.bits_per_beat)
+        if stream.beats_per_frame != beats:
+            raise BitwaveError(
+                f"{source}: {key}: {stream.elements} elements of {stream.element_bits} bits in "
+                f"{stream.bits_per_beat}-bit beats need {beats} beats per frame, "
+                f"the manifest says {stream.beats_per_frame}"
+            )
+    for key, name, direction, width in expected:
+        if name not in ports:
+            raise BitwaveError(f"{source}: {key} names port {name!r}, which is not in ports")
+        if ports[name] != (direction, width):
+            raise BitwaveError(
+                f"{source}: {key} {name!r} must be a {width}-bit {direction}, ports lists "
+                f"a {ports[name][1]}-bit {ports[name][0]}"
+            )
+
+
+def _record(cls: type, data: Mapping[str, Any]) -> Any:
+    """A dataclass from the JSON object's keys that it has fields for."""
+    return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def _manifest_fields(data: dict) -> dict[str, Any]:
+    return {
+        "top": data["top"], "ir_sha256": data["ir_sha256"], "ir_name": data["ir_name"],
+        "clock": _record(Clock, data["clock"]), "reset": _record(Reset, data["reset"]),
+        "ports": tuple(_record(Port, port) for port in data["ports"]),
+        "input_stream": _record(Stream, data["input_stream"]),
+        "output_stream": _record(Stream, data["output_stream"]),
+        "layers": tuple(_record(Layer, layer) for layer in data["layers"]),
+        "cycles_per_frame": data["cycles_per_frame"], "latency_cycles": data["latency_cycles"],
+        "targets": _record(Targets, data["targets"]), "folding": _record(Folding, data["folding"]),
+        "rtl": _record(RtlFiles, data["rtl"]) if "rtl" in data else None,
+        "weight_memory": data.get("weight_memory"),
+    }  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and tuples -> JSON objects and lists."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
