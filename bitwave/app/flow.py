@@ -193,6 +193,7 @@ def run_flow(
 ) -> dict:
     from bitwave.models.data import build_dataset
 
+    _check_hardware_plan(config)
     run = _prepare_run(config, out, force)
     previous = run / "flow.json"
     stages: dict[str, dict] = (
@@ -213,6 +214,34 @@ def run_flow(
         _copy_reports(run, report_dir)
     print(f"[flow] wrote {run / 'report.md'}")
     return summary
+
+
+def _check_hardware_plan(config: dict) -> None:
+    """Refuse, before data and training, what the hardware stages would refuse only after
+    them: an op the generator does not support, or an hw.fold that does not fit the layers.
+    The check runs on a stand-in network of the configured shape (same layer names and widths
+    as the one training will export)."""
+    from bitwave.core.ops import op_named, supported_ops
+    from bitwave.core.random_ir import random_network
+    from bitwave.hw.folding import parse_fold_spec
+    from bitwave.models.features import N_BINS
+
+    model = config["model"]
+    if model["kind"] == "gru" and "binary_gru" not in supported_ops("generate"):
+        raise BitwaveError(
+            f"config model.kind gru exports op {op_named('binary_gru').NAME!r}, which bitwave "
+            f"generate does not support yet (it supports {', '.join(supported_ops('generate'))}; "
+            "see `bitwave ops`); the flow builds hardware, so allowed: model.kind mlp"
+        )
+    if model["kind"] != "mlp" or config["hw"]["fold"] is None:
+        return
+    widths = [config["features"]["bits"] * N_BINS, *model["hidden"], N_BINS]
+    hidden_abits = [model["abits"]] * len(model["hidden"])
+    stand_in = random_network(widths, wbits=min(model["wbits"], 8), abits=[*hidden_abits, 1])
+    try:
+        parse_fold_spec(config["hw"]["fold"], stand_in)
+    except BitwaveError as error:
+        raise BitwaveError(str(error).replace("--fold", "config hw.fold", 1)) from None
 
 
 def _prepare_run(config: dict, out: str | Path, force: bool) -> Path:

@@ -1,0 +1,36 @@
+"""bitwave flow refuses, before data and training, a hardware plan the later stages would
+refuse: a fold that does not fit the configured layers, or a model whose op the generator does
+not support. Nothing is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from bitwave.app.cli import main
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ('hw:\n  fold: "fc0:pe=0,simd=1"\n', "config hw.fold fc0: pe=0 must be in 1..64"),
+        ('hw:\n  fold: "fc9:pe=1,simd=1"\n', "config hw.fold names layer 'fc9'"),
+        (
+            "model:\n  kind: gru\n  hidden: [8]\n",
+            "op 'binary_gru', which bitwave generate does not",
+        ),
+    ],
+)
+def test_flow_refuses_a_bad_hardware_plan_before_training(tmp_path, capsys, config, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(config)
+    assert main(["flow", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_fitting_fold_passes_the_plan_check():
+    from bitwave.app.flow import _check_hardware_plan
+    from bitwave.core import config
+
+    _check_hardware_plan(config.load(None))  # the demo's own fold
