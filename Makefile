@@ -29,8 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/check_layers.py
 
+# Two workers (the machine's two cores); a test file stays on one worker, so its module
+# fixtures (shared builds and designs) are made once.
 test: $(STAMP) sim-tools lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 format: $(STAMP)
 	$(BIN)/ruff format .
