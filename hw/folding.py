@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
-from bitwave.core.ir import Dense, Network
+from bitwave.core.ir import BinaryGRU, Dense, Network
 from bitwave.core.ops.base import REAL_TIME_FPS as DEFAULT_FPS  # noqa: F401 (generate uses it)
 from bitwave.core.ops.base import Schedule
 
@@ -48,6 +48,8 @@ def estimate_area_um2(layer: Dense, fold: LayerFold, weight_storage: str) -> flo
 
 
 def _area_um2(layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str) -> float:
+    if layer.op == "binary_gru":
+        return _gru_area_um2(layer, fold, plan, weight_storage)
     nf, sf = plan.nf, plan.sf
     n, m, k_in, k_out = layer.in_width, layer.out_width, layer.in_type.bits, layer.out_type.bits
     lanes = fold.pe * fold.simd
@@ -72,6 +74,19 @@ def _area_um2(layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str
     levels = layer.out_type.levels - 1
     area += fold.pe * levels * acc_bits * 2 * (1 if nf == 1 else 2)  # comparators
     return area
+
+
+def _gru_area_um2(layer: BinaryGRU, fold: LayerFold, plan: Schedule, storage: str) -> float:
+    """The GRU engine (bitwave.hw.gru): XNOR-popcount lanes, input, state and output
+    registers, PE accumulators with their coefficient multipliers and four threshold
+    comparators, the operand select and the weight store of 3H(N + H) bits."""
+    n, h, acc = layer.in_width, layer.out_width, plan.acc_bits
+    area = fold.pe * fold.simd * (FA + XNOR)
+    area += (n + 3 * h) * DFF  # input frame, state, output frame
+    area += fold.pe * acc * (DFF + 3 * FA)  # accumulator and coefficient product
+    area += (n + h) * MUX2 + fold.simd * DFF  # operand select and register
+    area += fold.pe * 4 * acc * 2 * (1 if plan.nf == 1 else 2)
+    return area + 3 * h * (n + h) * (ROM_BIT if storage == "const" else DFF)
 
 
 def _candidates(width: int) -> list[int]:

@@ -10,7 +10,7 @@ beats. The same mapping in Python (for the generator's checks and every testbenc
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,21 +19,33 @@ from bitwave.core.codec import beats_per_frame
 
 class FrameDeserializer(wiring.Component):
     """Beats in (``i``), whole frames out (``o``). Accepts one beat per cycle; the next frame's
-    first beat may arrive in the cycle the finished frame is taken."""
+    first beat may arrive in the cycle the finished frame is taken. With ``flag`` the input
+    ``start`` is sampled with a frame's first beat and rides above the frame on ``o`` (a
+    recurrent network's sequence-start flag)."""
 
-    def __init__(self, frame_bits: int, beat_bits: int) -> None:
-        self.frame_bits, self.beat_bits = frame_bits, beat_bits
+    def __init__(self, frame_bits: int, beat_bits: int, flag: bool = False) -> None:
+        self.frame_bits, self.beat_bits, self.flag = frame_bits, beat_bits, flag
         self.beats = beats_per_frame(frame_bits, beat_bits)
-        super().__init__(
-            {"i": In(stream.Signature(beat_bits)), "o": Out(stream.Signature(frame_bits))}
-        )
+        signature = {
+            "i": In(stream.Signature(beat_bits)),
+            "o": Out(stream.Signature(frame_bits + int(flag))),
+        }
+        if flag:
+            signature["start"] = In(1)
+        super().__init__(signature)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         buffer = Signal(self.beats * self.beat_bits)
         index = Signal(range(max(2, self.beats)))
+        frame = buffer[: self.frame_bits]
+        if self.flag:
+            flag = Signal()
+            with m.If(self.i.valid & self.i.ready & (index == 0)):
+                m.d.sync += flag.eq(self.start)
+            frame = Cat(frame, flag)
         m.d.comb += [
-            self.o.payload.eq(buffer[: self.frame_bits]),
+            self.o.payload.eq(frame),
             self.i.ready.eq(~self.o.valid | self.o.ready),
         ]
         with m.If(self.o.valid & self.o.ready):

@@ -31,6 +31,7 @@ from bitwave.core.contract import (
     Port,
     Reset,
     RtlFiles,
+    SequenceStart,
     Stream,
     Targets,
 )
@@ -53,7 +54,7 @@ from bitwave.hw.folding import (
     solve,
 )
 from bitwave.hw.lint import waiver_text
-from bitwave.hw.network import NetworkTop, weight_image
+from bitwave.hw.network import START_PORT, NetworkTop, weight_image
 from bitwave.hw.weights import STORAGE_STYLES
 
 CORE_VERSION = "0.1.0"
@@ -284,13 +285,14 @@ def network_manifest(
         output_stream=stream_of("data_out", top.out_beat_bits, net.output_type, net.output_width),
         layers=layers, cycles_per_frame=top.cycles_per_frame, latency_cycles=top.latency_cycles,
         targets=Targets(clock, target_fps, achieved), folding=Folding(**folding), rtl=rtl,
+        sequence_start=SequenceStart(START_PORT) if top.recurrent else None,
     )  # fmt: skip
 
 
 def is_padded(block: object) -> bool:
     """Whether a folded layer's PE or SIMD does not divide its widths."""
-    layer = block.layer
-    return layer.out_width % block.pe != 0 or layer.in_width % block.simd != 0
+    padded_lanes = any(width % block.simd for width in block.lane_widths)
+    return block.layer.out_width % block.pe != 0 or padded_lanes
 
 
 def _write_weight_memory(top: NetworkTop, out: Path, name: str) -> dict:

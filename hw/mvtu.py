@@ -59,6 +59,9 @@ class FoldedLayer(wiring.Component):
     subclasses supply the lane arithmetic. Folds, cycles, accumulator width and the weight
     store's shape and layout are the op's ``schedule`` (``bitwave.core.ops``)."""
 
+    # bits a frame carries beyond its elements: a recurrent engine's sequence-start flag
+    FLAG_BITS = 0
+
     def __init__(self, layer: Dense, pe: int, simd: int, weight_storage: str = "const") -> None:
         try:
             if weight_storage not in STORAGE_STYLES:
@@ -74,7 +77,7 @@ class FoldedLayer(wiring.Component):
         self.nf, self.sf = self.schedule.nf, self.schedule.sf
         self.k_in, self.k_out = layer.in_type.bits, layer.out_type.bits
         self.weight_storage = weight_storage
-        self.thresholds: ThresholdTable = threshold_table(layer)
+        self.thresholds = self._threshold_table()
         # fully parallel constant weights: no store, the weights become wiring
         self.constant_weights = weight_storage == "const" and self.schedule.fully_parallel
         layout = self.schedule.weights
@@ -82,12 +85,20 @@ class FoldedLayer(wiring.Component):
         self.steps_per_word, self.word_bits = layout.steps_per_word, layout.word_bits
         self.store_depth = layout.depth
         signature = {
-            "i": In(stream.Signature(layer.in_width * self.k_in)),
-            "o": Out(stream.Signature(layer.out_width * self.k_out)),
+            "i": In(stream.Signature(layer.in_width * self.k_in + self.FLAG_BITS)),
+            "o": Out(stream.Signature(layer.out_width * self.k_out + self.FLAG_BITS)),
         }
         if weight_storage == "memory":
             signature["wr"] = In(write_signature(address_width(self.store_depth), self.word_bits))
         super().__init__(signature)
+
+    @property
+    def lane_widths(self) -> tuple[int, ...]:
+        """The operand widths SIMD folds (padding where SIMD does not divide one)."""
+        return (self.layer.in_width,)
+
+    def _threshold_table(self) -> ThresholdTable:
+        return threshold_table(self.layer)
 
     # ---- figures (the schedule's) ----------------------------------------------------------
     @property
@@ -106,8 +117,7 @@ class FoldedLayer(wiring.Component):
 
     def weight_words(self) -> list[int]:
         """The store's init, laid out as ``schedule.weights`` says."""
-        codes = ops.op_of(self.layer).weight_codes(self.layer)
-        return self.schedule.weights.words(codes)
+        return ops.op_of(self.layer).store_words(self.layer, self.schedule)
 
     # ---- lane arithmetic (subclasses) ------------------------------------------------------
     def partial_sum(
@@ -121,7 +131,7 @@ class FoldedLayer(wiring.Component):
     # ---- the engine -------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        ctl = self._control(m)
+        ctl = self._control(m, self.sf * self.simd * self.k_in)
         x_slice, mask = self._input_slice(m, ctl)
         w_word = None if self.constant_weights else self._weight_word(m, ctl)
         t_word = self._threshold_word(m, ctl) if self.nf > 1 else None
@@ -132,10 +142,11 @@ class FoldedLayer(wiring.Component):
         self._output(m, ctl, activations)
         return m
 
-    def _control(self, m: Module) -> _Control:
-        """Frame hand-shake and the fold counters of stage A; stage B's flags one cycle later."""
+    def _control(self, m: Module, xbuf_bits: int) -> _Control:
+        """Frame hand-shake and the fold counters of stage A; stage B's flags one cycle later.
+        ``xbuf_bits``: the input frame buffer's width (the payload is zero-extended into it)."""
         sf_count, nf_count = self.sf, self.nf
-        xbuf = Signal(sf_count * self.simd * self.k_in)
+        xbuf = Signal(xbuf_bits)
         running = Signal()
         waiting = Signal()
         idle = ~running & ~waiting
@@ -253,27 +264,31 @@ class FoldedLayer(wiring.Component):
         word = t_word[p * table.bits_per_neuron : (p + 1) * table.bits_per_neuron]
         return word_activation(acc_next, word, table.levels, table.width, self.k_out)
 
-    def _output(self, m: Module, ctl: _Control, activations: list[Value]) -> None:
-        """The output frame buffer, filled PE activations at a time, and ``o.valid``."""
+    def _output(
+        self, m: Module, ctl: _Control, activations: list[Value], flag: Value | None = None
+    ) -> Value:
+        """The output frame buffer, filled PE activations at a time, and ``o.valid``; ``flag``
+        (a recurrent engine's sequence flag) rides above the frame. Returns the buffer's next
+        value at the last write: the finished output frame."""
         nf_count = self.nf
         group_bits = self.pe * self.k_out
         obuf = Signal(nf_count * group_bits)
         group = Signal(group_bits)
         m.d.comb += group.eq(Cat(*activations))
+        # The neuron folds finish in order 0..NF-1 and a frame starts only once the last
+        # output is taken, so the groups shift in from the top: after NF writes group 0 is
+        # at the bottom. (Writing group nf in place is an NF-way write decoder: at
+        # NF = 1024 Yosys runs out of memory on it.)
+        filled = group if nf_count == 1 else Cat(obuf[group_bits:], group)
         with m.If(ctl.b_valid & ctl.b_last):
-            # The neuron folds finish in order 0..NF-1 and a frame starts only once the last
-            # output is taken, so the groups shift in from the top: after NF writes group 0 is
-            # at the bottom. (Writing group nf in place is an NF-way write decoder: at
-            # NF = 1024 Yosys runs out of memory on it.)
-            if nf_count == 1:
-                m.d.sync += obuf.eq(group)
-            else:
-                m.d.sync += obuf.eq(Cat(obuf[group_bits:], group))
-        m.d.comb += self.o.payload.eq(obuf[: self.layer.out_width * self.k_out])
+            m.d.sync += obuf.eq(filled)
+        frame = obuf[: self.layer.out_width * self.k_out]
+        m.d.comb += self.o.payload.eq(frame if flag is None else Cat(frame, flag))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(ctl.b_valid & ctl.b_frame_last):
             m.d.sync += self.o.valid.eq(1)
+        return filled
 
 
 class MVTU(FoldedLayer):

@@ -25,12 +25,32 @@ from bitwave.core.ir import Dense, Network
 from bitwave.core.paths import sanitize_identifier
 from bitwave.hw.folding import LayerFold
 from bitwave.hw.framing import FrameDeserializer, FrameSerializer, beats_per_frame
+from bitwave.hw.gru import FoldedGRU
 from bitwave.hw.mvtu import MVTU, FoldedLayer
 from bitwave.hw.mvu import MVU
 from bitwave.hw.weights import address_width, write_signature
 
 # op name -> the folded engine that implements it (the ops hardware supports)
-BUILDERS: dict[str, type[FoldedLayer]] = {"binary_dense": MVTU, "int_dense": MVU}
+BUILDERS: dict[str, type[FoldedLayer]] = {
+    "binary_dense": MVTU,
+    "int_dense": MVU,
+    "binary_gru": FoldedGRU,
+}
+START_PORT = "data_in_start"  # a recurrent network's sequence-start flag, with a frame's first beat
+
+
+def recurrent_prefix(net: Network) -> int:
+    """How many leading layers carry the sequence flag (the recurrent ones). The flag rides on
+    the frames from the deserializer through them, so they must come first."""
+    stateful = [ops.op_of(layer).STATEFUL for layer in net.layers]
+    prefix = stateful.index(False) if False in stateful else len(stateful)
+    if any(stateful[prefix:]):
+        names = [layer.name for layer in net.layers]
+        raise BitwaveError(
+            f"layers {names}: hardware needs the recurrent layers (binary_gru) before every "
+            "other layer, so that the sequence-start flag reaches them"
+        )
+    return prefix
 
 
 def build_layer(layer: Dense, fold: LayerFold, weight_storage: str) -> FoldedLayer:
@@ -69,7 +89,7 @@ def weight_image(net: Network, folds: dict[str, LayerFold]) -> list[int]:
     for layer in net.layers:
         fold = folds[layer.name]
         op = ops.op_of(layer)
-        words.extend(op.schedule(layer, fold.pe, fold.simd).weights.words(op.weight_codes(layer)))
+        words.extend(op.store_words(layer, op.schedule(layer, fold.pe, fold.simd)))
     return words
 
 
@@ -87,6 +107,11 @@ class NetworkTop(wiring.Component):
         missing = [layer.name for layer in net.layers if layer.name not in folds]
         if missing:
             raise BitwaveError(f"no folding given for layer(s) {missing}")
+        try:
+            self.recurrent = recurrent_prefix(net)
+        except BitwaveError:
+            self._MustUse__silence = True  # a rejected component is not an unused one
+            raise
         self.blocks = [
             build_layer(layer, folds[layer.name], weight_storage) for layer in net.layers
         ]
@@ -110,6 +135,8 @@ class NetworkTop(wiring.Component):
             "data_in": In(stream.Signature(self.in_beat_bits)),
             "data_out": Out(stream.Signature(self.out_beat_bits)),
         }
+        if self.recurrent:
+            signature[START_PORT] = In(1)
         self.memory_map: list[MemoryRegion] = []
         if weight_storage == "memory":
             self.memory_map = weight_memory_map(self.blocks)
@@ -147,16 +174,18 @@ class NetworkTop(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.deserializer = deserializer = FrameDeserializer(
-            self.in_bits, self.in_beat_bits
+            self.in_bits, self.in_beat_bits, flag=bool(self.recurrent)
         )
         m.submodules.serializer = serializer = FrameSerializer(self.out_bits, self.out_beat_bits)
         wiring.connect(m, wiring.flipped(self.data_in), deserializer.i)
+        if self.recurrent:
+            m.d.comb += deserializer.start.eq(getattr(self, START_PORT))
         upstream = deserializer.o
         for name, block in zip(self.block_names, self.blocks, strict=True):
             m.submodules[name] = block
-            wiring.connect(m, upstream, block.i)
+            _link(m, upstream, block.i)
             upstream = block.o
-        wiring.connect(m, upstream, serializer.i)
+        _link(m, upstream, serializer.i)
         wiring.connect(m, serializer.o, wiring.flipped(self.data_out))
         for region, block in zip(self.memory_map, self.blocks, strict=False):
             hit = (self.wmem.addr >= region.base) & (self.wmem.addr < region.base + region.depth)
@@ -166,3 +195,19 @@ class NetworkTop(wiring.Component):
                 block.wr.data.eq(self.wmem.data[: region.word_bits]),
             ]
         return m
+
+
+def _link(m: Module, upstream: object, downstream: object) -> None:
+    """Connect two frame streams; where the upstream frame carries the sequence flag above its
+    elements and the downstream one does not (a GRU feeding a dense layer), the flag is dropped."""
+    up, down = len(upstream.payload), len(downstream.payload)
+    if up == down:
+        wiring.connect(m, upstream, downstream)
+        return
+    if up != down + 1:
+        raise BitwaveError(f"internal: cannot link a {up}-bit frame stream to a {down}-bit one")
+    m.d.comb += [
+        downstream.payload.eq(upstream.payload[:down]),
+        downstream.valid.eq(upstream.valid),
+        upstream.ready.eq(downstream.ready),
+    ]

@@ -22,8 +22,9 @@ from bitwave.core.codec import (
 )
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Network
+from bitwave.core.ops.base import sequence_starts
 from bitwave.hw.mvtu import FoldedLayer
-from bitwave.hw.network import NetworkTop
+from bitwave.hw.network import START_PORT, NetworkTop
 
 
 @dataclass
@@ -36,9 +37,11 @@ class StreamLog:
 
 def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None], count: int, rng: np.random.Generator,
               stall_in: float, stall_out: float, port_in: object, port_out: object,
-              preload: _WeightLoader | None = None, max_cycles: int = 10_000_000) -> StreamLog:  # fmt: skip
+              preload: _WeightLoader | None = None, max_cycles: int = 10_000_000,
+              side: tuple[object, list[int]] | None = None) -> StreamLog:  # fmt: skip
     # Each testbench counts its own clock edges (both start at time 0), so the cycle numbers
     # in the log are exact: a transfer logged as cycle c happened at the c-th rising edge.
+    # ``side``: a port driven with each item (a value per item), e.g. the sequence-start flag.
     log = StreamLog()
     received = [0]
 
@@ -47,7 +50,9 @@ def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None
         if preload is not None:
             await preload(ctx)
             cycle += preload.cycles
-        for item in producer_items:
+        for index, item in enumerate(producer_items):
+            if side is not None:
+                ctx.set(side[0], side[1][index])
             while rng.random() < stall_in:
                 ctx.set(port_in.valid, 0)
                 await ctx.tick()
@@ -91,11 +96,18 @@ def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None
 
 
 def run_layer(layer: FoldedLayer, frames: np.ndarray, rng: np.random.Generator | None = None,
-              stall_in: float = 0.0, stall_out: float = 0.0) -> tuple[np.ndarray, StreamLog]:  # fmt: skip
-    """Frames of input codes through one folded layer -> (output codes, transfer log)."""
+              stall_in: float = 0.0, stall_out: float = 0.0,
+              starts: np.ndarray | None = None) -> tuple[np.ndarray, StreamLog]:  # fmt: skip
+    """Frames of input codes through one folded layer -> (output codes, transfer log).
+    ``starts``: a recurrent layer's sequence-start flag per frame (the payload's top bit)."""
     rng = rng or np.random.default_rng(0)
     ir_layer = layer.layer
-    items = [frame_to_int(frame, layer.k_in) for frame in frames]
+    flags = np.zeros(len(frames), bool) if starts is None else np.asarray(starts, bool)
+    top_bit = ir_layer.in_width * layer.k_in
+    items = [
+        frame_to_int(frame, layer.k_in) | (int(flag) << top_bit if layer.FLAG_BITS else 0)
+        for frame, flag in zip(frames, flags, strict=True)
+    ]
     out: list[np.ndarray] = []
     log = _simulate(layer, items, lambda v: out.append(int_to_frame(v, ir_layer.out_width, layer.k_out)),
                     len(frames), rng, stall_in, stall_out, layer.i, layer.o)  # fmt: skip
@@ -121,14 +133,25 @@ class _WeightLoader:
 
 def run_network(top: NetworkTop, frames: np.ndarray, rng: np.random.Generator | None = None,
                 stall_in: float = 0.0, stall_out: float = 0.0,
-                load_words: list[int] | None = None) -> tuple[np.ndarray, StreamLog]:  # fmt: skip
+                load_words: list[int] | None = None,
+                starts: np.ndarray | None = None) -> tuple[np.ndarray, StreamLog]:  # fmt: skip
     """Frames through a network top via its beat streams -> (output codes, beat log).
-    ``load_words`` (memory style) are written to the weight bus, address 0 upwards, first."""
+    ``load_words`` (memory style) are written to the weight bus, address 0 upwards, first.
+    ``starts``: per frame, whether it begins a sequence (driven with its first beat; recurrent
+    networks only; the first frame always does)."""
     rng = rng or np.random.default_rng(0)
     net = top.net
-    beats = [
-        b for frame in frames for b in frame_to_beats(frame, net.input_type.bits, top.in_beat_bits)
-    ]
+    per_frame = [frame_to_beats(frame, net.input_type.bits, top.in_beat_bits) for frame in frames]
+    beats = [b for frame_beats in per_frame for b in frame_beats]
+    side = None
+    if top.recurrent:
+        flags = sequence_starts(len(frames), starts)
+        values = [
+            int(f) if i == 0 else 0
+            for f, fb in zip(flags, per_frame, strict=True)
+            for i in range(len(fb))
+        ]
+        side = (getattr(top, START_PORT), values)
     collected: list[int] = []
     out: list[np.ndarray] = []
 
@@ -142,7 +165,7 @@ def run_network(top: NetworkTop, frames: np.ndarray, rng: np.random.Generator | 
 
     preload = _WeightLoader(top, load_words) if load_words is not None else None
     log = _simulate(top, beats, sink, len(frames) * top.out_beats, rng, stall_in, stall_out,
-                    top.data_in, top.data_out, preload)  # fmt: skip
+                    top.data_in, top.data_out, preload, side=side)  # fmt: skip
     return np.array(out, np.int64).reshape(len(frames), net.output_width), log
 
 

@@ -30,17 +30,41 @@ def _int_or_list(text: str, what: str) -> int | list[int]:
     return values[0] if len(values) == 1 else values
 
 
+def _parse_layers(text: str) -> list[int | str]:
+    """--layers items: integers (the input and dense widths) and gru:H (a binary_gru layer)."""
+    from bitwave.core.random_ir import GRU_ITEM, LAYER_FORMS, layer_item
+
+    items: list[int | str] = []
+    for part in (part.strip() for part in text.split(",")):
+        if not part:
+            continue
+        try:
+            items.append(int(part))
+        except ValueError:
+            try:
+                items.append(f"{GRU_ITEM}{layer_item(part)[1]}")
+            except BitwaveError:
+                raise BitwaveError(
+                    f"--layers: expected comma-separated {LAYER_FORMS}; got item {part!r} in "
+                    f"{text!r}"
+                ) from None
+    if not items:
+        raise BitwaveError(f"--layers: expected at least one integer, got {text!r}")
+    return items
+
+
 def _random_ir(args: argparse.Namespace) -> int:
     """write a random (untrained) IR network
 
     Write a valid random IR with random weights and plausible thresholds, so hardware can be
-    generated and tested without training.
+    generated and tested without training. Items gru:H make binary_gru layers (bipolar, before
+    every dense layer), e.g. --layers 2052,gru:256,513.
     """
     from bitwave.core import ir
     from bitwave.core.random_ir import random_network
 
     net = random_network(
-        parse_int_list(args.layers, "--layers"),
+        _parse_layers(args.layers),
         wbits=_int_or_list(args.wbits, "--wbits"),
         abits=_int_or_list(args.abits, "--abits"),
         in_bits=args.in_bits,
@@ -137,7 +161,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = add_command(subparsers, "random-ir", _random_ir)
     p.add_argument(
-        "--layers", required=True, help="widths input,hidden...,output, e.g. 2052,256,256,513"
+        "--layers",
+        required=True,
+        help="widths input,hidden...,output, e.g. 2052,256,256,513; an item gru:H is a "
+        "binary_gru layer of H units (GRU layers come first, bipolar), e.g. 2052,gru:256,513",
     )
     p.add_argument(
         "--wbits", default="1", help="weight bits: one value or one per layer (1 = binary)"

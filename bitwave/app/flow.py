@@ -233,11 +233,16 @@ def _check_hardware_plan(config: dict) -> None:
             f"generate does not support yet (it supports {', '.join(supported_ops('generate'))}; "
             "see `bitwave ops`); the flow builds hardware, so allowed: model.kind mlp"
         )
-    if model["kind"] != "mlp" or config["hw"]["fold"] is None:
+    if config["hw"]["fold"] is None:
         return
-    widths = [config["features"]["bits"] * N_BINS, *model["hidden"], N_BINS]
-    hidden_abits = [model["abits"]] * len(model["hidden"])
-    stand_in = random_network(widths, wbits=min(model["wbits"], 8), abits=[*hidden_abits, 1])
+    inputs = config["features"]["bits"] * N_BINS
+    if model["kind"] == "gru":  # GRU layers, then the binary output layer fc_out
+        stand_in = random_network([inputs, *(f"gru:{h}" for h in model["hidden"]), N_BINS])
+        stand_in.layers[-1].name = "fc_out"
+    else:
+        widths = [inputs, *model["hidden"], N_BINS]
+        hidden_abits = [model["abits"]] * len(model["hidden"])
+        stand_in = random_network(widths, wbits=min(model["wbits"], 8), abits=[*hidden_abits, 1])
     try:
         parse_fold_spec(config["hw"]["fold"], stand_in)
     except BitwaveError as error:

@@ -135,6 +135,20 @@ class Folding:
 
 
 @dataclass(frozen=True)
+class SequenceStart:
+    """A recurrent design's sequence-start input: a 1 read with a frame's first input beat
+    makes that frame start a new sequence (every recurrent layer reads its initial state)."""
+
+    port: str
+    sampled: str = "with the first beat of each input frame (ignored on other beats)"
+    meaning: str = (
+        "1: this frame starts a new sequence (every recurrent layer restarts from its IR "
+        "initial_state); 0: it continues the previous frame's sequence. The first frame after "
+        "reset starts one either way."
+    )
+
+
+@dataclass(frozen=True)
 class RtlFiles:
     verilog: str
     lint_waivers: str
@@ -158,6 +172,7 @@ class Manifest:
     latency_cycles: int
     targets: Targets
     folding: Folding
+    sequence_start: SequenceStart | None = None  # recurrent designs only
     rtl: RtlFiles | None = None
     # the weight write bus (ports, regions, layout), read by bitwave.core.weight_loading
     weight_memory: Mapping[str, Any] | None = field(default=None, hash=False)
@@ -190,6 +205,8 @@ class Manifest:
             self.clock.port, self.reset.port, self.input_stream.data, self.input_stream.valid,
             self.output_stream.ready, *also_driven,
         }  # fmt: skip
+        if self.sequence_start is not None:
+            driven.add(self.sequence_start.port)
         return [
             (p.name, p.width) for p in self.ports if p.direction == "input" and p.name not in driven
         ]
@@ -325,6 +342,8 @@ def _check_ports(manifest: Manifest, source: str) -> None:
                 f"{stream.bits_per_beat}-bit beats need {beats} beats per frame, "
                 f"the manifest says {stream.beats_per_frame}"
             )
+    if manifest.sequence_start is not None:
+        expected.append(("sequence_start.port", manifest.sequence_start.port, "input", 1))
     for key, name, direction, width in expected:
         if name not in ports:
             raise BitwaveError(f"{source}: {key} names port {name!r}, which is not in ports")
@@ -350,6 +369,9 @@ def _manifest_fields(data: dict) -> dict[str, Any]:
         "layers": tuple(_record(Layer, layer) for layer in data["layers"]),
         "cycles_per_frame": data["cycles_per_frame"], "latency_cycles": data["latency_cycles"],
         "targets": _record(Targets, data["targets"]), "folding": _record(Folding, data["folding"]),
+        "sequence_start": (
+            _record(SequenceStart, data["sequence_start"]) if "sequence_start" in data else None
+        ),
         "rtl": _record(RtlFiles, data["rtl"]) if "rtl" in data else None,
         "weight_memory": data.get("weight_memory"),
     }  # fmt: skip

@@ -2,7 +2,8 @@
 
 Thresholds are placed at quantiles of each neuron's accumulator over random probe inputs, so
 every neuron actually switches (a random network whose outputs are constant would make a
-weak test vector)."""
+weak test vector). A GRU layer's thresholds are placed the same way on the gate accumulators
+of random probe sequences, so its gates switch and its state moves from frame to frame."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bitwave.core.ir import (
     BIPOLAR,
     MAX_BITS,
     BinaryDense,
+    BinaryGRU,
     Dense,
     IntDense,
     Network,
@@ -23,6 +25,8 @@ from bitwave.core.ir import (
     validate,
     weight_range,
 )
+from bitwave.core.ops.binary_gru import input_popcounts
+from bitwave.core.ops.binary_gru import run as run_gru
 from bitwave.core.paths import sanitize_identifier
 
 PROBE_FRAMES = 256
@@ -80,20 +84,158 @@ def random_layer(
     return layer
 
 
+# ---- GRU layers --------------------------------------------------------------------------
+GRU_ITEM = "gru:"
+LAYER_FORMS = (
+    "integers (widths) or gru:H (a binary_gru layer of H >= 1 units), e.g. 2052,gru:256,513"
+)
+GRU_SEQUENCES = 16  # probe sequences, each starting from the initial state
+GRU_STEPS = 32  # frames per probe sequence
+GRU_ROUNDS = 1  # re-placements on the traced recurrence (more did not change the firing rates)
+GRU_MAX_COEFFICIENT = 4  # random per-gate popcount weights lie in [1, 4]
+
+
+def layer_item(item: int | str) -> tuple[str, int]:
+    """("dense", width) for an integer item of a layer list, ("gru", H) for "gru:H"."""
+    if isinstance(item, int | np.integer) and not isinstance(item, bool):
+        return "dense", int(item)
+    if isinstance(item, str):
+        text = item.strip().lower()
+        units = text[len(GRU_ITEM) :]
+        if text.startswith(GRU_ITEM) and units.isdigit() and int(units) >= 1:
+            return "gru", int(units)
+    raise BitwaveError(f"layers: item {item!r} is not allowed; allowed: {LAYER_FORMS}")
+
+
+def _layer_plan(widths: list[int | str]) -> list[tuple[str, int]]:
+    """(kind, width) of the input and of every layer, checked: the input is a width, widths
+    are positive, and the GRU layers come first (the hardware runs a GRU prefix, then dense
+    layers)."""
+    plan = [layer_item(item) for item in widths]
+    if plan and plan[0][0] == "gru":
+        raise BitwaveError(
+            f"layers: the first item is the input width (a positive integer), got {widths[0]!r}"
+        )
+    if len(plan) < 2 or any(width < 1 for _, width in plan):
+        raise BitwaveError(
+            f"layers: need at least two positive widths (input, output), got {widths}"
+        )
+    kinds = [kind for kind, _ in plan[1:]]
+    if "dense" in kinds and "gru" in kinds[kinds.index("dense") :]:
+        late = kinds.index("gru", kinds.index("dense")) + 1
+        raise BitwaveError(
+            f"layers: GRU layers must come before every dense layer (the hardware runs the GRU "
+            f"layers as a prefix of the network), but {widths[late]!r} follows a dense layer "
+            f"in {','.join(map(str, widths))}; allowed e.g. 64,gru:32,gru:16,10"
+        )
+    return plan
+
+
+def _check_gru_bits(
+    plan: list[tuple[str, int]], widths: list, wbits: list[int], abits: list[int], in_bits: int
+) -> None:
+    """A binary_gru layer is bipolar in and out with 1-bit weights: no k-bit variant."""
+    for i, (kind, _) in enumerate(plan[1:]):
+        if kind == "gru" and (wbits[i] != 1 or abits[i] != 1):
+            raise BitwaveError(
+                f"layer gru{i} ({widths[i + 1]!r}): a GRU layer has 1-bit weights and a bipolar "
+                f"output; allowed for it: wbits 1 and abits 1, got wbits {wbits[i]}, abits {abits[i]}"
+            )
+    if plan[1][0] == "gru" and in_bits != 1:
+        raise BitwaveError(
+            f"in-bits: a GRU first layer takes a bipolar input; allowed: 1, got {in_bits}"
+        )
+
+
+def probe_sequences(width: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random bipolar probe frames (GRU_SEQUENCES x GRU_STEPS, width) and their start flags."""
+    frames = GRU_SEQUENCES * GRU_STEPS
+    starts = np.arange(frames) % GRU_STEPS == 0
+    return random_codes(BIPOLAR, frames, width, rng), starts
+
+
+def _column_quantiles(
+    values: np.ndarray,
+    q: np.ndarray,
+    valid: np.ndarray | None = None,
+    fallback: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per column m the ``q[m]`` quantile (numpy's "nearest") of ``values[:, m]`` over the
+    rows where ``valid``; ``fallback[m]`` for a column without any valid row."""
+    valid = np.ones(values.shape, bool) if valid is None else valid
+    count = valid.sum(axis=0)
+    ordered = np.sort(np.where(valid, values, np.iinfo(np.int64).max), axis=0)
+    index = np.rint(q * np.maximum(count - 1, 0)).astype(np.int64)
+    picked = np.take_along_axis(ordered, index[None, :], axis=0)[0]
+    return picked if fallback is None else np.where(count > 0, picked, fallback)
+
+
+def _calibrate_gru(
+    layer: BinaryGRU, x_bits: np.ndarray, starts: np.ndarray, rng: np.random.Generator
+) -> None:
+    """Thresholds at jittered quantiles of each gate's accumulator on the probe sequences.
+
+    The state a unit sees depends on the thresholds, so a first placement assumes a random
+    state (half of its bits agree with a weight row), then the recurrence is run with the
+    golden model and every threshold re-placed on the traced accumulators, GRU_ROUNDS times;
+    T_n0 and T_n1 are placed on the frames whose reset gate is 0 and 1 respectively."""
+    q = rng.uniform(0.15, 0.85, size=(layer.out_width, 4))
+    px = input_popcounts(layer, x_bits)
+    a, b = layer.coefficients[:, 0], layer.coefficients[:, 1]
+    half = layer.out_width // 2
+    first = (a[0] * px[:, 0] + b[0] * half, a[1] * px[:, 1] + b[1] * half,
+             a[2] * px[:, 2], a[2] * px[:, 2] + b[2] * half)  # fmt: skip
+    layer.thresholds = np.stack([_column_quantiles(acc, q[:, j]) for j, acc in enumerate(first)], 1)
+    for _ in range(GRU_ROUNDS):
+        trace = run_gru(layer, x_bits, starts, trace=True)
+        reset = trace["r"] == 1
+        measured = ((trace["acc_z"], None), (trace["acc_r"], None),
+                    (trace["acc_n"], ~reset), (trace["acc_n"], reset))  # fmt: skip
+        layer.thresholds = np.stack(
+            [_column_quantiles(acc, q[:, j], valid, layer.thresholds[:, j])
+             for j, (acc, valid) in enumerate(measured)], 1
+        ).astype(np.int64)  # fmt: skip
+
+
+def random_gru_layer(
+    name: str,
+    in_width: int,
+    units: int,
+    rng: np.random.Generator,
+    probe: tuple[np.ndarray, np.ndarray] | None = None,
+    flip_fraction: float = 0.1,
+) -> BinaryGRU:
+    """A binary_gru layer of ``units`` units on ``in_width`` bipolar inputs: random weight
+    bits, per-gate coefficients in [1, GRU_MAX_COEFFICIENT] (not all 1), directions flipped
+    with ``flip_fraction``, a random initial state, and thresholds calibrated on ``probe``
+    (frames of input bits, start flags; random sequences when None)."""
+    weights_x = pack_bits(rng.integers(0, 2, size=(3, units, in_width), dtype=np.uint8))
+    weights_h = pack_bits(rng.integers(0, 2, size=(3, units, units), dtype=np.uint8))
+    coefficients = np.ones((3, 2), np.int64)
+    while np.all(coefficients == 1):  # all-ones would leave the coefficient path untested
+        coefficients = rng.integers(1, GRU_MAX_COEFFICIENT + 1, size=(3, 2), dtype=np.int64)
+    direction = np.where(rng.random((units, 3)) < flip_fraction, -1, 1).astype(np.int8)
+    initial_state = rng.integers(0, 2, size=units, dtype=np.uint8)
+    layer = BinaryGRU(name, in_width, units, weights_x, weights_h, coefficients,
+                      np.zeros((units, 4), np.int64), direction, initial_state)  # fmt: skip
+    x_bits, starts = probe_sequences(in_width, rng) if probe is None else probe
+    _calibrate_gru(layer, x_bits, starts, rng)
+    return layer
+
+
+# ---- networks ------------------------------------------------------------------------------
 def random_network(
-    widths: list[int],
+    widths: list[int | str],
     wbits: int | list[int] = 1,
     abits: int | list[int] = 1,
     in_bits: int = 1,
     seed: int = 0,
     name: str = "random",
 ) -> Network:
-    """A random network with ``widths`` = [input, ..., output]; ``in_bits`` = 1 means bipolar input."""
-    if len(widths) < 2 or any(w < 1 for w in widths):
-        raise BitwaveError(
-            f"layers: need at least two positive widths (input, output), got {widths}"
-        )
-    layers = len(widths) - 1
+    """A random network with ``widths`` = [input, ..., output]; ``in_bits`` = 1 means bipolar
+    input. An item "gru:H" is a binary_gru layer of H units; GRU layers come first."""
+    plan = _layer_plan(list(widths))
+    layers = len(plan) - 1
     wbits = _per_layer(wbits, layers, "wbits")
     abits = _per_layer(abits, layers, "abits")
     for what, values, top in (("wbits", wbits, 8), ("abits", abits, 8)):
@@ -101,24 +243,32 @@ def random_network(
             raise BitwaveError(f"{what}: each value must be 1..{top}, got {values}")
     if not 1 <= in_bits <= MAX_BITS:
         raise BitwaveError(f"in-bits must be 1..{MAX_BITS}, got {in_bits}")
+    _check_gru_bits(plan, list(widths), wbits, abits, in_bits)
     rng = np.random.default_rng(seed)
     value_type = BIPOLAR if in_bits == 1 else uint(in_bits)
-    net_layers = []
+    net_layers: list = []
+    probe = probe_sequences(plan[0][1], rng) if plan[1][0] == "gru" else None
     for i in range(layers):
-        layer = random_layer(
-            f"fc{i}", widths[i], widths[i + 1], value_type, wbits[i], abits[i], rng
-        )
+        (_, in_width), (kind, width) = plan[i], plan[i + 1]
+        if kind == "gru":  # calibrated on what it sees: the previous GRU's states
+            layer = random_gru_layer(f"gru{i}", in_width, width, rng, probe)
+            probe = (run_gru(layer, *probe), probe[1])
+        else:
+            layer = random_layer(f"fc{i}", in_width, width, value_type, wbits[i], abits[i], rng)
         net_layers.append(layer)
         value_type = layer.out_type
+    # the items as given, a GRU item normalized to gru:H (an MLP's list is unchanged)
+    items = [item if kind == "dense" else f"{GRU_ITEM}{width}"
+             for item, (kind, width) in zip(widths, plan, strict=True)]  # fmt: skip
     net = Network(
         name=sanitize_identifier(name),
-        input_width=widths[0],
+        input_width=plan[0][1],
         input_type=BIPOLAR if in_bits == 1 else uint(in_bits),
         layers=net_layers,
         provenance={
             "source": "random-ir",
             "seed": seed,
-            "widths": list(widths),
+            "widths": items,
             "wbits": wbits,
             "abits": abits,
             "in_bits": in_bits,

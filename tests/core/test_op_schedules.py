@@ -85,12 +85,25 @@ def test_store_words_pack_narrow_steps():
     assert weight_layout(3, 4, 3, 4, 1).steps_per_word == 1  # one step: no grouping
 
 
-def test_out_of_range_folding_and_gru_hardware_are_refused():
+def test_out_of_range_folding_is_refused():
     layer = layer_of([20, 8])
     with pytest.raises(BitwaveError, match="pe=9, simd=1 out of range"):
         ops.op_of(layer).schedule(layer, 9, 1)
-    with pytest.raises(BitwaveError, match="'binary_gru' is not supported by hardware yet"):
-        ops.OPS["binary_gru"].schedule(layer, 1, 1)
+    gru = random_network([20, "gru:8", 4], seed=0).layers[0]
+    with pytest.raises(BitwaveError, match="pe=9, simd=1 out of range"):
+        ops.op_of(gru).schedule(gru, 9, 1)
+    with pytest.raises(BitwaveError, match="simd=21 out of range"):
+        ops.op_of(gru).schedule(gru, 1, 21)
+
+
+def test_gru_schedule_counts_three_gates_over_input_and_state():
+    gru = random_network([20, "gru:8", 4], seed=0).layers[0]
+    plan = ops.op_of(gru).schedule(gru, 3, 6)
+    assert (plan.nf, plan.sf) == (3, 3 * (4 + 2))  # SFx = ceil(20/6), SFh = ceil(8/6)
+    assert plan.cycles_per_frame == 54 and plan.latency_cycles == 54 + 2
+    low, high = ops.op_of(gru).accumulator_range(gru)
+    assert low == 0 and high == max(a * 20 + b * 8 for a, b in gru.coefficients.tolist())
+    assert plan.acc_bits == high.bit_length()
 
 
 def test_cost_counts_of_a_dense_op():

@@ -4,10 +4,8 @@ manifest, FuseSoC core, Verilator lint, clear errors."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,24 +204,3 @@ def test_generation_errors_are_bitwave_errors(model, tmp_path):
         generate(model, tmp_path, weight_storage="sram")
     with pytest.raises(BitwaveError, match="below the 1e\\+09 frames/s"):
         generate(model, tmp_path, fold_spec="fc0:pe=1,simd=1;fc1:pe=1,simd=1", fps=1e9)
-
-
-def _gru_test_helpers():
-    """tests/models/test_gru.py, whose helpers build binary_gru layers directly in the IR."""
-    path = Path(__file__).resolve().parents[1] / "models" / "test_gru.py"
-    spec = importlib.util.spec_from_file_location("bitwave_gru_test_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_generate_refuses_a_gru_up_front_and_writes_nothing(tmp_path, capsys):
-    helpers = _gru_test_helpers()
-    rng = np.random.default_rng(0)
-    net = helpers.gru_network(helpers.random_gru_layer(12, 5, rng), 3, rng)
-    ir.save(net, tmp_path / "gru.bwir")
-    out = tmp_path / "design"
-    assert main(["generate", str(tmp_path / "gru.bwir"), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "generate" in err[0] and "'binary_gru'" in err[0]
-    assert not out.exists()

@@ -27,6 +27,7 @@ from bitwave.core.xnor_popcount import mismatches
 
 NAME = "binary_dense"
 SUPPORTED_STAGES = ("train", "golden", "generate", "verify", "gate-level", "synth", "cost")
+STATEFUL = False
 MIN_VERSION = 1
 
 
@@ -92,6 +93,11 @@ def accumulator(layer: BinaryDense) -> tuple[int, bool]:
 def weight_codes(layer: BinaryDense) -> np.ndarray:
     """(M, N) lane codes of the stored weights: 1 = +1."""
     return lane_codes(layer.weight_values(), 1, layer.name)
+
+
+def store_words(layer: BinaryDense, plan: Schedule) -> list[int]:
+    """The weight store's words at this schedule (``plan.weights`` lays them out)."""
+    return plan.weights.words(weight_codes(layer))
 
 
 def schedule(layer: BinaryDense, pe: int, simd: int) -> Schedule:

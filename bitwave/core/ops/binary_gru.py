@@ -3,7 +3,7 @@
 Gates z, r in {0, 1} and the candidate n are single thresholds over weighted XNOR popcounts of
 the input and the state, the reset gate masks the recurrent term of n, h' = z ? h : n
 (docs/ir.md). This module owns the op's fields (reading, validation, writing), its golden
-execution and its cost counts; its hardware schedule does not exist yet.
+execution, its folded schedule (bitwave.hw.gru builds it) and its cost counts.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ from bitwave.core.ops.base import (
     cost_accumulator_bits,
     layer_entry,
     pack_bits,
+    popcount_width,
     sequence_starts,
     unpack_bits,
+    weight_layout,
 )
 from bitwave.core.xnor_popcount import mismatches
 
 NAME = "binary_gru"
-SUPPORTED_STAGES = ("train", "golden", "cost")
+SUPPORTED_STAGES = ("train", "golden", "generate", "cost")
+STATEFUL = True  # carries a state from frame to frame: hardware needs the sequence flag
 MIN_VERSION = 2
 MAX_GRU_COEFFICIENT = 255  # popcount weights lie in [1, MAX_GRU_COEFFICIENT]
 GATES = ("z", "r", "n")
@@ -197,11 +200,55 @@ def run(
 
 
 # ---- schedule -------------------------------------------------------------------------------
+def segments(layer: BinaryGRU, simd: int) -> tuple[int, int]:
+    """(SFx, SFh): the SIMD-wide folds of the input and of the state; a gate takes
+    SFx + SFh steps (docs/hardware.md, binary_gru)."""
+    return -(-layer.in_width // simd), -(-layer.out_width // simd)
+
+
+def accumulator_range(layer: BinaryGRU) -> tuple[int, int]:
+    """The smallest and largest gate accumulator a * popcount_x + b * popcount_h."""
+    n, h = layer.in_width, layer.out_width
+    return 0, max(int(a) * n + int(b) * h for a, b in np.asarray(layer.coefficients).tolist())
+
+
+def weight_codes(layer: BinaryGRU, simd: int) -> np.ndarray:
+    """(H, 3 * (SFx + SFh) * SIMD) lane codes, 1 = +1: per gate z, r, n the input weights
+    zero-padded to SFx * SIMD columns, then the state weights padded to SFh * SIMD, so that
+    the dense layout's fold steps are the GRU engine's steps in the order it runs them."""
+    sfx, sfh = segments(layer, simd)
+    wx, wh = layer.weight_bits()
+    h = layer.out_width
+    codes = np.zeros((h, 3, sfx + sfh, simd), np.int64).reshape(h, 3, -1)
+    codes[:, :, : layer.in_width] = wx.transpose(1, 0, 2)
+    codes[:, :, sfx * simd : sfx * simd + h] = wh.transpose(1, 0, 2)
+    return codes.reshape(h, -1)
+
+
+def store_words(layer: BinaryGRU, plan: Schedule) -> list[int]:
+    """The weight store's words at this schedule: ``weight_codes`` laid out by ``plan``."""
+    return plan.weights.words(weight_codes(layer, plan.simd))
+
+
 def schedule(layer: BinaryGRU, pe: int, simd: int) -> Schedule:
-    raise BitwaveError(
-        f"layer {layer.name}: op 'binary_gru' is not supported by hardware yet "
-        "(no folded GRU datapath); hardware supports binary_dense, int_dense"
-    )
+    """PE units x SIMD lanes; per unit fold the gates run in the order z, r, n, each over SFx
+    input folds then SFh state folds, so a frame takes NF * 3 * (SFx + SFh) steps. The state
+    is read whole from its register during a frame and replaced at the frame's end, so frame
+    t + 1 can start as soon as frame t's output is taken: the recurrence costs no extra
+    cycles beyond the dense engine's hand-over."""
+    h = layer.out_width
+    if not (1 <= pe <= h and 1 <= simd <= max(layer.in_width, h)):
+        raise BitwaveError(
+            f"layer {layer.name}: pe={pe}, simd={simd} out of range: need 1 <= pe <= {h} "
+            f"(out_width) and 1 <= simd <= {max(layer.in_width, h)} (the wider of in_width "
+            "and out_width)"
+        )
+    sfx, sfh = segments(layer, simd)
+    steps = 3 * (sfx + sfh)
+    nf = -(-h // pe)
+    acc_bits = popcount_width(accumulator_range(layer)[1])
+    layout = weight_layout(h, steps * simd, pe, simd, 1)
+    return Schedule(layer.name, pe, simd, nf, steps, acc_bits, False, layout)
 
 
 # ---- cost -----------------------------------------------------------------------------------

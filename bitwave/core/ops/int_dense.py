@@ -25,6 +25,7 @@ from bitwave.core.ops.base import (
 
 NAME = "int_dense"
 SUPPORTED_STAGES = ("train", "golden", "generate", "verify", "gate-level", "synth", "cost")
+STATEFUL = False
 MIN_VERSION = 1
 # float64 holds every integer below 2^53 exactly; larger accumulators use int64 arithmetic.
 _FLOAT_EXACT = 2**53
@@ -127,6 +128,11 @@ def accumulator(layer: IntDense) -> tuple[int, bool]:
 def weight_codes(layer: IntDense) -> np.ndarray:
     """(M, N) lane codes of the stored weights: ``wbits``-bit two's complement (1 bit: 1 = +1)."""
     return lane_codes(layer.weight_values(), layer.wbits, layer.name)
+
+
+def store_words(layer: IntDense, plan: Schedule) -> list[int]:
+    """The weight store's words at this schedule (``plan.weights`` lays them out)."""
+    return plan.weights.words(weight_codes(layer))
 
 
 def schedule(layer: IntDense, pe: int, simd: int) -> Schedule:
