@@ -26,6 +26,7 @@ def ir_layer_cost(layer: Any) -> LayerCost:
         op=layer.op,
         group="ir",
         precision=Precision(counts.wbits, counts.abits),
+        source=layer,
         **fields,
     )
 

@@ -14,8 +14,10 @@ from bitwave.core.errors import BitwaveError
 EPILOG = """examples:
   bitwave cost cost/examples/gru_2x1024.yaml
   bitwave cost net.bwir --json --pe 16 --simd 64
+  bitwave cost DESIGN_DIR --json          (a generated design, at its folding and clock)
   bitwave cost --seed-table --out reports/cost --json
-  bitwave cost --make-table reports/nodes/nodes.json --liberty LIB --out cost/tables/default.yaml"""
+  bitwave cost --make-table reports/nodes/nodes.json --liberty LIB --out cost/tables/default.yaml
+  bitwave cost --make-rom-table --out cost/tables/rom_logic.yaml"""
 
 
 def _load_arch(path: Path, frames_per_second: float | None):  # noqa: ANN202 - returns ArchCost
@@ -37,6 +39,40 @@ def _load_arch(path: Path, frames_per_second: float | None):  # noqa: ANN202 - r
     raise BitwaveError(
         f"{path}: unknown input type {suffix or '(none)'}; allowed: .yaml/.yml architecture descriptions or .bwir IR files"
     )
+
+
+def _cost_design(args: argparse.Namespace) -> int:
+    """A design folder: the structural estimate at its foldings and clock."""
+    from bitwave.cost.engines import estimate_design
+    from bitwave.cost.report import design_text
+    from bitwave.cost.tables import load_table
+
+    if args.pe or args.simd:
+        raise BitwaveError(
+            "--pe/--simd apply to ARCH files; a design folder carries its own folding "
+            "(regenerate it with bitwave generate --fold to change it)"
+        )
+    table = load_table(args.table) if args.table else None
+    estimate = estimate_design(args.arch, table, frames_per_second=args.frames_per_second)
+    print(design_text(estimate))
+    if args.json:
+        print(json.dumps(estimate.to_json()))
+    return 0
+
+
+def _make_rom_table(args: argparse.Namespace) -> int:
+    from bitwave.core.paths import write_text
+    from bitwave.cost.engines import make_rom_fit, rom_table_yaml
+
+    if not args.out:
+        raise BitwaveError(
+            "--make-rom-table needs --out FILE.yaml (e.g. cost/tables/rom_logic.yaml)"
+        )
+    inputs.output_file(args.out, "--out")
+    fit = make_rom_fit(args.liberty)
+    write_text(args.out, rom_table_yaml(fit))
+    print(f"wrote {args.out}: {len(fit.points)} tables measured")
+    return 0
 
 
 def _cost_one(args: argparse.Namespace) -> int:
@@ -118,10 +154,11 @@ def _handle(args: argparse.Namespace) -> int:
     parameters, MACs per second of audio, binary ops, weight and activation memory, and area /
     energy per frame / cycles per frame at a folding from a per-action table.
     """
-    modes = [bool(args.arch), args.seed_table, bool(args.make_table)]
+    modes = [bool(args.arch), args.seed_table, bool(args.make_table), args.make_rom_table]
     if sum(modes) != 1:
         raise BitwaveError(
-            "give exactly one of: ARCH (a .yaml or .bwir file), --seed-table, --make-table NODES.json"
+            "give exactly one of: ARCH (a .yaml or .bwir file, or a design folder), "
+            "--seed-table, --make-table NODES.json, --make-rom-table"
         )
     if args.seed_table:
         if not args.out:
@@ -130,10 +167,15 @@ def _handle(args: argparse.Namespace) -> int:
         return _seed_table(args)
     if args.make_table:
         return _make_table(args)
+    if args.make_rom_table:
+        return _make_rom_table(args)
     if args.out:
         raise BitwaveError(
-            "--out goes with --seed-table or --make-table; ARCH results go to stdout (--json for JSON)"
+            "--out goes with --seed-table, --make-table or --make-rom-table; ARCH results go to "
+            "stdout (--json for JSON)"
         )
+    if Path(args.arch).is_dir():
+        return _cost_design(args)
     return _cost_one(args)
 
 
@@ -142,7 +184,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         subparsers, "cost", _handle, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("arch", nargs="?", help="architecture .yaml or IR .bwir file")
+    parser.add_argument(
+        "arch",
+        nargs="?",
+        help="architecture .yaml, IR .bwir file, or a generated design folder (bitwave generate)",
+    )
     cli_args.add_json(parser, "also print one JSON object on the last line")
     parser.add_argument(
         "--table",
@@ -156,7 +202,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frames-per-second",
         type=cli_args.positive_float,
-        help="frame rate for IR files (default 62.5 = 16 kHz / hop 256)",
+        help="frame rate for IR files and design folders (default 62.5 = 16 kHz / hop 256; a "
+        "design folder: its target)",
     )
     parser.add_argument(
         "--seed-table", action="store_true", help="reproduce the published complexity table"
@@ -165,7 +212,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--make-table", metavar="NODES_JSON", help="build a cost table from `bitwave nodes` output"
     )
     parser.add_argument(
-        "--liberty", help="with --make-table: liberty file for the register / register-file entries"
+        "--make-rom-table",
+        action="store_true",
+        help="synthesize random constant tables as logic and fit the ROM figures design "
+        "estimates use (minutes)",
+    )
+    parser.add_argument(
+        "--liberty",
+        help="with --make-table: liberty file for the register / register-file entries; with "
+        "--make-rom-table: the liberty to synthesize on",
     )
     cli_args.add_out(
         parser, "output folder (--seed-table) or table file (--make-table)", kind="any"

@@ -87,6 +87,8 @@ class LayerCost:
     rows: int = 0
     cols: int = 0
     repeats: int = 1
+    # the IR layer it was counted from (``adapters.from_ir``), for models that need its shape
+    source: object = field(default=None, compare=False, repr=False)
 
     @property
     def params(self) -> int:

@@ -111,9 +111,12 @@ class HardwareEstimate:
 
 
 def estimate_layer(layer: LayerCost, table: CostTable, folding: Folding) -> LayerEstimate | None:
-    """Estimate one matrix layer; layers without a matrix (PReLU) return None."""
+    """Estimate one matrix layer; layers without a matrix (PReLU) return None. An IR
+    ``binary_gru`` layer is priced as the engine the generator builds for it."""
     if layer.rows == 0 or layer.cols == 0 or layer.macs == 0:
         return None
+    if layer.op == "binary_gru" and layer.source is not None:
+        return gru_layer_estimate(layer, table, folding)
     pe = min(folding.pe or layer.rows, layer.rows)
     simd = min(folding.simd or layer.cols, layer.cols)
     hardwired = pe == layer.rows and simd == layer.cols
@@ -158,3 +161,23 @@ def estimate(arch: ArchCost, table: CostTable, folding: Folding | None = None) -
     # every activation bit is written once per frame; the cycles in between the registers hold
     result.register_energy_j = totals.activation_bits * register.energy_j
     return result
+
+
+def gru_layer_estimate(layer: LayerCost, table: CostTable, folding: Folding) -> LayerEstimate:
+    """A ``binary_gru`` layer as the GRU engine of ``bitwave.cost.engines`` (constant weights,
+    the compact library), running its own frames back to back at the table's clock. Unset
+    foldings unroll: PE = H units, SIMD = the wider of input and state."""
+    from bitwave.cost.engines import ROM_PARTS, BlockEstimate, Prices, gru_parts, load_rom_fit
+    from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
+
+    ir_layer = layer.source
+    h, lanes = ir_layer.out_width, max(ir_layer.in_width, ir_layer.out_width)
+    pe, simd = min(folding.pe or h, h), min(folding.simd or lanes, lanes)
+    prices = Prices.from_library(COMPACT_LIBRARY, table, load_rom_fit())
+    parts, cycles = gru_parts(ir_layer, pe, simd, "const", prices)
+    block = BlockEstimate(layer.name, layer.name, layer.op, cycles, parts, pe, simd)
+    energy = block.energy_per_frame_j(cycles, table.clock_mhz * 1e6, prices)
+    energy += block.flops * prices.clock_net_j * cycles
+    store = sum(p.area_um2 for p in parts if p.name in ROM_PARTS)
+    return LayerEstimate(layer.name, layer.kind, pe, simd, cycles, block.area_um2 - store,
+                         store, energy, False)  # fmt: skip

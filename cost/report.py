@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bitwave.core.paths import write_text
 from bitwave.cost.counts import ArchCost
+from bitwave.cost.engines import DesignEstimate
 from bitwave.cost.hardware import HardwareEstimate
 from bitwave.cost.seed import (
     CONVTASNET_STANDARD,
@@ -332,3 +333,31 @@ def write_seed_report(out_dir: Path, results: dict) -> list[Path]:
     write_text(readme, seed_markdown(results))
     write_text(data, json.dumps(results, indent=2) + "\n")
     return [readme, data]
+
+
+def design_text(estimate: DesignEstimate) -> str:
+    """A design folder's structural estimate: totals, then area and energy by block and part."""
+    e = estimate
+    frame_s = e.cycles_per_frame / e.clock_hz
+    lines = [
+        f"{e.top}: structural estimate at {e.clock_mhz:g} MHz, {e.cycles_per_frame:,} cycles "
+        f"per frame (library {Path(e.prices.library).name})",
+        "",
+        f"  area              {e.area_um2 / 1e6:.4f} mm^2 ({e.area_um2:,.0f} um^2)",
+        f"  energy per frame  {e.energy_per_frame_j * 1e9:.4f} nJ (frames back to back: "
+        f"{e.power_at_clock_w * 1e3:.4f} mW; leakage {e.leakage_w * 1e3:.4f} mW)",
+        f"  power at {e.frames_per_second:g} frames/s  {e.power_at_rate_w * 1e3:.4f} mW "
+        f"(a frame every {1 / e.frames_per_second * 1e3:.2f} ms, computed in "
+        f"{frame_s * 1e6:.2f} us)",
+        "",
+        f"  {'block / part':<34} {'area um^2':>12} {'flops':>7} {'energy/frame pJ':>16}",
+    ]
+    for block in e.blocks:
+        lines.append(
+            f"  {block.name:<34} {block.area_um2:>12,.1f} {block.flops:>7,} "
+            f"{e.block_energy_j(block) * 1e12:>16,.2f}"
+        )
+        for part in block.parts:
+            lines.append(f"    {part.name:<32} {part.area_um2:>12,.1f} {part.flops:>7,}")
+    lines.append(f"  {'clock net':<34} {'':>12} {'':>7} {e.clock_net_j * 1e12:>16,.2f}")
+    return "\n".join(lines)

@@ -320,7 +320,9 @@ def _write_weight_memory(top: NetworkTop, out: Path, name: str) -> dict:
         "t // steps_per_word at bits [(t % steps_per_word)*step_bits, +step_bits); within a step, "
         "lane (p, s) = weight of neuron nf*PE + p, input sf*SIMD + s at bits "
         "[(p*SIMD + s)*weight_bits, +weight_bits): 1-bit weights 1 = +1, 0 = -1; wider weights "
-        "two's complement; lanes past the layer's width are ignored",
+        "two's complement; lanes past the layer's width are ignored. A binary_gru region's "
+        "'inputs' are its store columns: per unit, gates z, r, n each with its input weights "
+        "then its state weights, each part zero-padded to whole SIMD folds",
         "init_file": f"rtl/{name}_wmem.hex",
         "regions": regions,
         "thresholds": "constants in the design (regenerate to change them)",

@@ -18,18 +18,22 @@ def _handle_verify(args: argparse.Namespace) -> int:
     random valid/ready stalls, compare every output bit with the golden model, and check the
     manifest's cycles per frame and latency. Exit 0 only if everything matched. Writes
     DIR/verify/result.json.
+
+    A recurrent design (a GRU network) is driven with whole sequences: random frames in several
+    utterances of unequal random lengths, or the --inputs files, each file one utterance
+    (--inputs A.npy --inputs B.npy); its state restarts at every utterance's first frame.
     """
     from bitwave.sim.verify import VerifyOptions, summary, verify
 
-    if args.inputs is not None:
-        inputs.npy_header(args.inputs, "--inputs")
+    for path in args.inputs or ():
+        inputs.npy_header(path, "--inputs")
 
     options = VerifyOptions(
         sim=args.sim,
         vectors=args.vectors,
         seed=args.seed,
         ir=args.ir,
-        inputs=args.inputs,
+        inputs=tuple(args.inputs) if args.inputs else None,
         waves=args.waves,
         gate_level=args.gate_level,
         load_ir_weights=args.load_ir_weights,
@@ -59,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--vectors",
         type=cli_args.int_range(high=MAX_VECTORS),
         default=None,
-        help="number of frames (default 64 random, or all of --inputs)",
+        help="number of frames (default 64 random, or all of --inputs; with several files the "
+        "first N frames of them back to back)",
     )
     cli_args.add_seed(parser, "seed for random frames and stalls (default 0)")
     parser.add_argument(
@@ -71,8 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--inputs",
         type=cli_args.input_path(Path),
+        action="append",
         default=None,
-        help=".npy input frames: integer codes, or float features for an IR with a coding",
+        metavar="X.npy",
+        help=".npy input frames (frames, width): integer codes, or float features for an IR "
+        "with a coding. Repeat it for several utterances: each file is one, and a recurrent "
+        "(GRU) design restarts its state at each file's first frame",
     )
     parser.add_argument(
         "--waves",

@@ -1,36 +1,60 @@
-"""Single-point mutations of an IR, for proving that verification can fail.
+"""Single-point mutations of an IR, and a recurrent design that never restarts, for proving that
+verification can fail.
 
 A mutation only proves something if it changes the network's outputs on the vectors the
 testbench will drive (a flipped weight next to no threshold changes nothing), so
-``effective_mutation`` tries candidates until the golden model shows a difference.
+``effective_mutation`` tries candidates until the golden model shows a difference. For a
+``binary_gru`` layer "weight" flips a bit of an input weight W, "recurrent_weight" one of a
+recurrent weight U, and "threshold" moves one of T_z, T_r, T_n0, T_n1.
+
+``no_restart_twin`` is a design-level twin: a copy of a recurrent design whose sequence-start
+input is cut off inside (tied to 0), so its state is never reset between sequences.
 """
 
 from __future__ import annotations
 
 import copy
+import re
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from bitwave.core import golden, ir
+from bitwave.core import contract, golden, ir
 from bitwave.core.errors import BitwaveError
+from bitwave.core.ops.binary_gru import GATES, BinaryGRU
+from bitwave.core.paths import write_text
+from bitwave.sim.verify import GATE_NETLISTS
 
-KINDS = ("weight", "threshold")
+KINDS = ("weight", "threshold", "recurrent_weight")
 
 
 @dataclass(frozen=True)
 class Mutation:
-    kind: str  # "weight": one weight changed; "threshold": one threshold moved by +/-1
+    # "weight": one weight changed (a GRU's W); "recurrent_weight": one bit of a GRU's U;
+    # "threshold": one threshold moved by +/-1
+    kind: str
     layer: int
     neuron: int
-    position: int  # input index (weight) or threshold level (threshold)
+    position: int  # input or state index (weights) or threshold column (threshold)
     delta: int = 0  # threshold change
+    gate: int = 0  # a GRU's gate z, r, n (weights)
 
     def describe(self, net: ir.Network) -> str:
         name = net.layers[self.layer].name
-        if self.kind == "weight":
-            return f"layer {name}: weight [{self.neuron}, {self.position}] flipped"
-        return f"layer {name}: threshold [{self.neuron}, {self.position}] {self.delta:+d}"
+        if self.kind == "threshold":
+            return f"layer {name}: threshold [{self.neuron}, {self.position}] {self.delta:+d}"
+        if isinstance(net.layers[self.layer], BinaryGRU):
+            which = "U" if self.kind == "recurrent_weight" else "W"
+            where = f"{which}_{GATES[self.gate]} [{self.neuron}, {self.position}]"
+            return f"layer {name}: weight {where} flipped"
+        return f"layer {name}: weight [{self.neuron}, {self.position}] flipped"
+
+
+def _flip(packed: np.ndarray, index: tuple[int, int], bit: int) -> None:
+    """Flip one bit of a packed XNOR weight row (bit i of a row in word i // 64)."""
+    packed[(*index, bit // ir.WORD_BITS)] ^= np.uint64(1) << np.uint64(bit % ir.WORD_BITS)
 
 
 def apply(net: ir.Network, mutation: Mutation) -> ir.Network:
@@ -38,9 +62,17 @@ def apply(net: ir.Network, mutation: Mutation) -> ir.Network:
     mutated = copy.deepcopy(net)
     layer = mutated.layers[mutation.layer]
     m, i = mutation.neuron, mutation.position
-    if mutation.kind == "weight":
-        if isinstance(layer, ir.BinaryDense):
-            layer.weights[m, i // ir.WORD_BITS] ^= np.uint64(1) << np.uint64(i % ir.WORD_BITS)
+    if mutation.kind == "recurrent_weight":
+        if not isinstance(layer, BinaryGRU):
+            raise BitwaveError(
+                f"a recurrent_weight mutation needs a binary_gru layer, {layer.name} is {layer.op}"
+            )
+        _flip(layer.weights_h, (mutation.gate, m), i)
+    elif mutation.kind == "weight":
+        if isinstance(layer, BinaryGRU):
+            _flip(layer.weights_x, (mutation.gate, m), i)
+        elif isinstance(layer, ir.BinaryDense):
+            _flip(layer.weights, (m,), i)
         elif layer.wbits == 1:
             layer.weights[m, i] = -layer.weights[m, i]
         else:  # one step towards the other end of the symmetric range, staying inside it
@@ -57,34 +89,94 @@ def apply(net: ir.Network, mutation: Mutation) -> ir.Network:
     return mutated
 
 
-def _candidates(net: ir.Network, kind: str, rng: np.random.Generator) -> list[Mutation]:
+def _candidates(
+    net: ir.Network, kind: str, rng: np.random.Generator, layers: list[int]
+) -> list[Mutation]:
     found = []
-    for index in reversed(range(len(net.layers))):  # later layers change the output most directly
+    for index in reversed(layers):  # later layers change the output most directly
         layer = net.layers[index]
+        gru = isinstance(layer, BinaryGRU)
+        if kind == "recurrent_weight" and not gru:
+            continue
         neurons = rng.permutation(layer.out_width)[:64]
         for m in neurons:
-            if kind == "weight":
-                for i in rng.permutation(layer.in_width)[:16]:
-                    found.append(Mutation("weight", index, int(m), int(i)))
-            else:
+            if kind == "threshold":
                 for j in range(layer.thresholds.shape[1]):
                     for delta in (1, -1):
                         found.append(Mutation("threshold", index, int(m), j, delta))
+            elif not gru:
+                for i in rng.permutation(layer.in_width)[:16]:
+                    found.append(Mutation("weight", index, int(m), int(i)))
+            else:  # a GRU: W (weight) or U (recurrent_weight) of each gate
+                width = layer.out_width if kind == "recurrent_weight" else layer.in_width
+                for gate in range(len(GATES)):
+                    for i in rng.permutation(width)[:16]:
+                        found.append(Mutation(kind, index, int(m), int(i), gate=gate))
     return found
 
 
 def effective_mutation(
-    net: ir.Network, inputs: np.ndarray, kind: str, seed: int = 0, max_tries: int = 2000
+    net: ir.Network,
+    inputs: np.ndarray,
+    kind: str,
+    seed: int = 0,
+    max_tries: int = 2000,
+    starts: np.ndarray | None = None,
+    layer: int | None = None,
 ) -> tuple[ir.Network, Mutation, int]:
-    """The first mutation of ``kind`` that changes the golden output on ``inputs``:
-    (mutated network, mutation, number of output elements that change)."""
-    reference = golden.run(net, inputs)
+    """The first mutation of ``kind`` that changes the golden output on ``inputs`` (a
+    recurrent network's sequences begin where ``starts`` says): (mutated network, mutation,
+    number of output elements that change). ``layer``: mutate only that layer (its index)."""
+    if kind not in KINDS:
+        raise BitwaveError(f"mutation kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    layers = list(range(len(net.layers))) if layer is None else [layer]
+    if kind == "recurrent_weight" and not any(isinstance(net.layers[i], BinaryGRU) for i in layers):
+        raise BitwaveError("a recurrent_weight mutation needs a binary_gru layer to mutate")
+    reference = golden.run(net, inputs, starts)
     rng = np.random.default_rng(seed)
-    for mutation in _candidates(net, kind, rng)[:max_tries]:
+    for mutation in _candidates(net, kind, rng, layers)[:max_tries]:
         mutated = apply(net, mutation)
-        changed = int((golden.run(mutated, inputs) != reference).sum())
+        changed = int((golden.run(mutated, inputs, starts) != reference).sum())
         if changed:
             return mutated, mutation, changed
     raise BitwaveError(
         f"no {kind} mutation among {max_tries} candidates changes the output on these inputs"
     )
+
+
+def no_restart_twin(design_dir: str | Path, out: str | Path) -> Path:
+    """A copy of the recurrent design at ``design_dir`` in ``out`` whose sequence-start port is
+    tied to 0 inside: the original top (in the RTL and in any netlist of ``bitwave synth``)
+    becomes ``<top>__no_restart`` under a wrapper with the same ports, so manifest, IR and
+    weights stay valid. Its state then runs on across every sequence boundary (only the first
+    frame after reset starts one), which verification must report."""
+    design = contract.load(design_dir)
+    if design.sequence_start is None:
+        raise BitwaveError(f"{design.root} has no sequence-start port (not a recurrent design)")
+    out = Path(out)
+    shutil.copytree(design.root, out, ignore=shutil.ignore_patterns("verify"))
+    netlists = [out / "synth" / name for name in GATE_NETLISTS]
+    for path in [out / "rtl" / design.verilog.name, *netlists]:
+        if path.is_file():
+            write_text(path, _tie_off(path.read_text(), design, design.sequence_start.port))
+    return out
+
+
+def _tie_off(verilog: str, design: contract.Design, port: str) -> str:
+    """``verilog`` with its top renamed and wrapped by a top of the same ports that ties
+    ``port`` to 0."""
+    inner = f"{design.top}__no_restart"
+    text, found = re.subn(rf"^module {re.escape(design.top)}\s*\(", f"module {inner}(",
+                          verilog, count=1, flags=re.MULTILINE)  # fmt: skip
+    if not found:
+        raise BitwaveError(f"the design's Verilog declares no module {design.top}")
+    names = [p.name for p in design.ports]
+    tied = {port: "1'b0"}  # the start flag never reaches the core
+    connections = ", ".join(f".{name}({tied.get(name, name)})" for name in names)
+    wrapper = [
+        f"module {design.top}({', '.join(names)});",
+        *(f"  {p.direction} [{p.width - 1}:0] {p.name};" for p in design.ports),
+        f"  {inner} core({connections});",
+        "endmodule",
+    ]
+    return text + "\n" + "\n".join(wrapper) + "\n"

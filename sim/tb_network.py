@@ -12,6 +12,11 @@ Two phases share one run:
 2. the rest stream with seeded random valid gaps on the input and random ready backpressure
    on the output (a valid beat is held until it is accepted, as stream semantics require).
 
+A recurrent design (``sequence_start`` names its port) gets a frame's start flag (``starts_npy``)
+with the frame's first beat. The contract says the flag is read with that beat only, so on
+every other beat and in every cycle without a valid beat the port carries seeded random bits:
+a design that samples it at another time fails.
+
 Signals are driven after the falling clock edge and sampled in the read-only phase before
 the next rising edge, so a transfer is seen exactly when valid and ready are both high at
 that edge, whatever combinational paths the design has between its ports.
@@ -76,7 +81,8 @@ async def network_stream(dut: object) -> None:
     params = load_params()
     inputs = np.load(params["inputs_npy"])
     expected = np.load(params["expected_npy"])
-    finish(params, await drive_frames(dut, params, inputs, expected))
+    starts = np.load(params["starts_npy"]) if params.get("starts_npy") else None
+    finish(params, await drive_frames(dut, params, inputs, expected, starts))
 
 
 @dataclass
@@ -91,12 +97,14 @@ class _Ports:
     out_data: object
     out_valid: object
     out_ready: object
+    start: object | None = None  # a recurrent design's sequence-start flag
 
     @classmethod
     def of(cls, dut: object, params: dict, fmt_in: Stream, fmt_out: Stream) -> _Ports:
         names = (params["clock"], params["reset"], fmt_in.data, fmt_in.valid, fmt_in.ready,
                  fmt_out.data, fmt_out.valid, fmt_out.ready)  # fmt: skip
-        return cls(*(_port(dut, name) for name in names))
+        start = params.get("sequence_start")
+        return cls(*(_port(dut, name) for name in names), _port(dut, start) if start else None)
 
 
 @dataclass
@@ -111,13 +119,22 @@ class _Run:
     received: list[np.ndarray] = field(default_factory=list)
 
 
-async def drive_frames(dut: object, params: dict, inputs: np.ndarray, expected: np.ndarray) -> dict:
-    """Stream ``inputs`` through the design as described above and compare with ``expected``."""
+async def drive_frames(
+    dut: object,
+    params: dict,
+    inputs: np.ndarray,
+    expected: np.ndarray,
+    starts: np.ndarray | None = None,
+) -> dict:
+    """Stream ``inputs`` through the design as described above and compare with ``expected``;
+    ``starts`` (recurrent designs): per frame, whether it begins a sequence."""
     fmt_in, fmt_out = Stream(**params["input_stream"]), Stream(**params["output_stream"])
     ports = _Ports.of(dut, params, fmt_in, fmt_out)
+    if (ports.start is None) != (starts is None):
+        raise ValueError("a sequence-start port needs start flags, and only it does")
     wall = time.perf_counter()
     await _reset_and_load_weights(dut, params, ports)
-    run = await _stream(ports, params, fmt_in, fmt_out, inputs)
+    run = await _stream(ports, params, fmt_in, fmt_out, inputs, starts)
     extra_beats = await _drain(ports, params["drain_cycles"])
     got = np.stack(run.received) if run.received else np.zeros((0, fmt_out.elements), np.int64)
     np.save(params["outputs_npy"], got)
@@ -137,6 +154,8 @@ async def _reset_and_load_weights(dut: object, params: dict, ports: _Ports) -> N
     active, inactive = (1, 0) if params["reset_active_high"] else (0, 1)
     Clock(ports.clk, 10, unit="ns").start()
     ports.in_valid.value, ports.out_ready.value, ports.in_data.value = 0, 0, 0
+    if ports.start is not None:
+        ports.start.value = 0
     ports.rst.value = active
     for _ in range(RESET_CYCLES):
         await RisingEdge(ports.clk)
@@ -151,13 +170,44 @@ async def _reset_and_load_weights(dut: object, params: dict, ports: _Ports) -> N
         en.value = 0
 
 
+@dataclass
+class _StartFlags:
+    """The start port's value in each cycle of a recurrent design's stream."""
+
+    per_beat: list[int]
+    idle: random.Random  # bits for cycles without a valid beat
+
+    def value(self, holding: bool, beat: int) -> int:
+        return self.per_beat[beat] if holding else self.idle.getrandbits(1)
+
+
+def _start_flags(starts: np.ndarray | None, beats_per_frame: int, seed: int) -> _StartFlags | None:
+    """Per input beat the value of the start port (the frame's flag on its first beat, a random
+    bit on the others), and the random bits for cycles without a valid beat."""
+    if starts is None:
+        return None
+    rng = random.Random(seed + 1)  # its own stream: the stalls stay those of a feed-forward run
+    per_beat = [
+        int(flag) if beat == 0 else rng.getrandbits(1)
+        for flag in starts
+        for beat in range(beats_per_frame)
+    ]
+    return _StartFlags(per_beat, rng)
+
+
 async def _stream(
-    ports: _Ports, params: dict, fmt_in: Stream, fmt_out: Stream, inputs: np.ndarray
+    ports: _Ports,
+    params: dict,
+    fmt_in: Stream,
+    fmt_out: Stream,
+    inputs: np.ndarray,
+    starts: np.ndarray | None = None,
 ) -> _Run:
     """The two phases: no stalls for the first ``steady_frames`` frames, then random ones."""
     steady = min(len(inputs), params["steady_frames"])
     rng = random.Random(params["seed"])
     beats = [beat for frame in fmt_in.to_beats(inputs) for beat in frame]
+    flags = _start_flags(starts, fmt_in.beats_per_frame, params["seed"])
     run = _Run()
     holding = False  # in_valid is high with beats[run.sent] on the bus
     current: list[int | None] = []
@@ -168,6 +218,8 @@ async def _stream(
             holding = not stall_in or rng.random() < params["p_valid"]
             if holding:
                 ports.in_data.value = beats[run.sent]
+        if flags is not None:
+            ports.start.value = flags.value(holding, run.sent)
         ports.in_valid.value = int(holding)
         ready = len(run.received) < steady or rng.random() < params["p_ready"]
         ports.out_ready.value = int(ready)

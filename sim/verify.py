@@ -1,11 +1,16 @@
 """``bitwave verify``: simulate a generated design and compare every output bit with the
-golden model, and check the manifest's cycles-per-frame claim against the simulation."""
+golden model, and check the manifest's cycles-per-frame claim against the simulation.
+
+A recurrent design (a manifest with ``sequence_start``) is driven with whole sequences: several
+utterances back to back, the start flag with the first beat of each utterance's first frame,
+and every frame compared with the golden model run over the same sequence boundaries."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +36,9 @@ class VerifyOptions:
     vectors: int | None = None  # None: DEFAULT_VECTORS random frames, or every frame of --inputs
     seed: int = 0
     ir: Path | None = None
-    inputs: Path | None = None
+    # one .npy of frames, or several: each file one utterance (a recurrent design restarts its
+    # state at each file's first frame; for a feed-forward design they are just concatenated)
+    inputs: Path | Sequence[Path] | None = None
     waves: bool = False
     gate_level: bool = False
     # memory designs: load --ir's weights instead of the built-from ones
@@ -48,6 +55,50 @@ def random_inputs(net: ir.Network, count: int, seed: int) -> np.ndarray:
     """The random frames ``verify`` drives for a seed (tests reproduce them with this)."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, net.input_type.levels, size=(count, net.input_width), dtype=np.int64)
+
+
+def random_starts(count: int, seed: int) -> np.ndarray:
+    """The utterance boundaries ``verify`` drives on a recurrent design for a seed (a bool per
+    frame, True where an utterance begins): back-to-back utterances whose lengths are the
+    numbers 1 .. L in a random order, L the smallest with 1 + ... + L >= count (the last one
+    cut short). Every length is different, a 1-frame utterance makes two restarts in a row,
+    and with about sqrt(2 * count) restarts some fall among the first, unstalled frames."""
+    rng = np.random.default_rng([seed, 1])  # a stream of its own: the frames stay random_inputs'
+    longest = 1
+    while longest * (longest + 1) // 2 < count:
+        longest += 1
+    starts = np.zeros(count, bool)
+    at = 0
+    for length in rng.permutation(np.arange(1, longest + 1)):
+        if at >= count:
+            break
+        starts[at] = True
+        at += int(length)
+    return starts
+
+
+def input_paths(inputs: Path | Sequence[Path] | None) -> list[Path]:
+    """The --inputs files as a list (one path or several)."""
+    if inputs is None:
+        return []
+    return [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+
+
+def load_utterances(paths: Sequence[Path], net: ir.Network) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, starts): the frames of every file back to back, each file one utterance that
+    starts at its first frame. Each file holds codes or float features (``golden``'s rules)."""
+    parts = []
+    for path in paths:
+        frames = golden.load_input_frames(path, net)
+        if len(frames) == 0:
+            raise BitwaveError(
+                f"--inputs {path} holds no frames; each --inputs file is one utterance of at "
+                f"least one frame of shape ({net.input_width},)"
+            )
+        parts.append(frames)
+    starts = np.zeros(sum(len(part) for part in parts), bool)
+    starts[np.cumsum([0] + [len(part) for part in parts[:-1]])] = True
+    return np.concatenate(parts), starts
 
 
 def _check_interface(design: Design, net: ir.Network, source: str) -> None:
@@ -102,15 +153,15 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
     runner.check_simulator(options.sim)
     built_from, reference = _networks(design, options)
     _check_options(options)
-    inputs = _input_frames(reference, options)
-    expected = golden.run(reference, inputs).astype(np.int64)
+    inputs, starts = _stimulus(design, reference, options)
+    expected = golden.run(reference, inputs, starts).astype(np.int64)
 
     out, work = _fresh_output(design, options)
     sources = gate_level_sources(design) if options.gate_level else [design.verilog]
     built = runner.build(options.sim, sources, design.top, runner.build_root(out / "build"),
                          waves=options.waves, fast_build=options.fast_build)  # fmt: skip
     weight_writes, layout_error = _weight_writes(design, options, built_from, reference)
-    files = save_stimulus(work, inputs, expected)
+    files = save_stimulus(work, inputs, expected, starts)
     params = {**_testbench_params(design, options, len(inputs), weight_writes), **files}
     waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
     start = time.perf_counter()
@@ -119,6 +170,7 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
 
     result = {
         **_run_facts(design, options, reference, built_from),
+        "sequences": None if starts is None else int(starts.sum()),
         **_findings(design, tb),
         "weights_loaded": len(weight_writes["writes"]) if weight_writes else 0,
         "weights_from": str(options.ir) if options.load_ir_weights else "built-from IR",
@@ -167,6 +219,17 @@ def _networks(design: Design, options: VerifyOptions) -> tuple[ir.Network, ir.Ne
         )
     if options.load_ir_weights and design.weight_memory is None:
         raise BitwaveError("--load-ir-weights needs a design generated with --weights memory")
+    if built_from.is_recurrent != (design.sequence_start is not None):
+        raise BitwaveError(
+            f"{design.ir_path} is {'' if built_from.is_recurrent else 'not '}recurrent but the "
+            f"manifest {'lacks' if built_from.is_recurrent else 'has'} a sequence_start port: "
+            "the folder is inconsistent; regenerate it with bitwave generate"
+        )
+    if reference.is_recurrent and design.sequence_start is None:
+        raise BitwaveError(
+            f"{options.ir} is recurrent (binary_gru), but the design has no sequence-start "
+            "port; compare a feed-forward design with a feed-forward IR"
+        )
     _check_interface(design, reference, str(options.ir or design.ir_path))
     return built_from, reference
 
@@ -184,26 +247,35 @@ def _check_options(options: VerifyOptions) -> None:
         )
 
 
-def _input_frames(reference: ir.Network, options: VerifyOptions) -> np.ndarray:
-    """The frames to drive: --inputs (encoded with the IR's coding), random ones, or a block's
-    directed + random stimulus."""
-    if options.stimulus != "random" and (len(reference.layers) != 1 or options.inputs is not None):
+def _stimulus(
+    design: Design, reference: ir.Network, options: VerifyOptions
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(frames to drive, sequence starts per frame or None for a feed-forward design): --inputs
+    (encoded with the IR's coding; each file an utterance), random frames (in random
+    utterances for a recurrent design), or a block's directed + random stimulus."""
+    recurrent = design.sequence_start is not None
+    paths = input_paths(options.inputs)
+    if options.stimulus != "random" and (len(reference.layers) != 1 or paths or recurrent):
         raise BitwaveError(
-            f"stimulus {options.stimulus!r} is for one-layer blocks with random inputs"
+            f"stimulus {options.stimulus!r} is for one-layer feed-forward blocks with random inputs"
         )
-    if options.inputs is not None:
-        inputs = golden.load_input_frames(options.inputs, reference)
+    if paths:
+        inputs, starts = load_utterances(paths, reference)
         if options.vectors is not None:
-            inputs = inputs[: options.vectors]
+            inputs, starts = inputs[: options.vectors], starts[: options.vectors]
         if len(inputs) < MIN_VECTORS:
             raise BitwaveError(
-                f"--inputs {options.inputs} has {len(inputs)} frames; at least {MIN_VECTORS} are needed"
+                f"--inputs {', '.join(map(str, paths))} hold {len(inputs)} frames; at least "
+                f"{MIN_VECTORS} are needed"
             )
-        return inputs
-    inputs = random_inputs(reference, options.vectors or DEFAULT_VECTORS, options.seed)
+        return inputs, starts if recurrent else None
+    count = options.vectors or DEFAULT_VECTORS
+    inputs = random_inputs(reference, count, options.seed)
+    if recurrent:
+        return inputs, random_starts(count, options.seed)
     if options.stimulus == "random":
-        return inputs
-    return block_frames(reference.layers[0], len(inputs), options.seed, options.stimulus)
+        return inputs, None
+    return block_frames(reference.layers[0], len(inputs), options.seed, options.stimulus), None
 
 
 def _weight_writes(
@@ -215,9 +287,8 @@ def _weight_writes(
     network's weights instead (its thresholds must then match the design's)."""
     if design.weight_memory is None:
         return None, None
-    loads = weight_loading.weight_writes(
-        design.weight_memory, reference if options.load_ir_weights else built_from
-    )
+    source = reference if options.load_ir_weights else built_from
+    loads = weight_loading.weight_writes(design.weight_memory, source)
     layout_error = None
     init_file = design.weight_memory.get("init_file")
     if init_file and not options.load_ir_weights:
@@ -226,14 +297,19 @@ def _weight_writes(
     return writes, layout_error
 
 
-def save_stimulus(work: Path, inputs: np.ndarray, expected: np.ndarray) -> dict[str, str]:
-    """Write a testbench's input frames and the golden model's outputs into ``work``; returns
-    the file entries of its parameters (those two, and where it writes its outputs and
-    findings)."""
+def save_stimulus(
+    work: Path, inputs: np.ndarray, expected: np.ndarray, starts: np.ndarray | None = None
+) -> dict[str, str]:
+    """Write a testbench's input frames, the golden model's outputs and (recurrent designs)
+    the sequence starts into ``work``; returns the file entries of its parameters (those, and
+    where it writes its outputs and findings)."""
     np.save(work / "inputs.npy", inputs)
     np.save(work / "expected.npy", expected)
     names = {"inputs_npy": "inputs.npy", "expected_npy": "expected.npy",
              "outputs_npy": "outputs.npy", "results_json": "tb_results.json"}  # fmt: skip
+    if starts is not None:
+        np.save(work / "starts.npy", starts)
+        names["starts_npy"] = "starts.npy"
     return {key: str(work / name) for key, name in names.items()}
 
 
@@ -248,6 +324,7 @@ def _testbench_params(
         "reset": design.reset.port,
         "reset_active_high": design.reset.active_high,
         "idle_inputs": design.idle_inputs(),
+        "sequence_start": design.sequence_start.port if design.sequence_start else None,
         "input_stream": asdict(design.input_stream),
         "output_stream": asdict(design.output_stream),
         "seed": options.seed,
@@ -274,9 +351,8 @@ def _run_facts(
         "ir": str(options.ir or design.ir_path),
         "ir_sha256": reference.sha256,
         "built_from_ir_sha256": built_from.sha256,
-        "inputs": str(options.inputs)
-        if options.inputs
-        else f"{options.stimulus}, seed {options.seed}",
+        "inputs": ", ".join(map(str, input_paths(options.inputs)))
+        or f"{options.stimulus}, seed {options.seed}",
         "seed": options.seed,
         "stall_probabilities": {"valid": options.p_valid, "ready": options.p_ready},
     }
@@ -331,8 +407,9 @@ def summary(result: dict) -> list[str]:
     """Human-readable lines for the CLI."""
     cpf = result["cycles_per_frame"]
     lines = [
-        f"{result['level']} {result['top']} on {result['simulator_version']}: {result['vectors']} vectors, "
-        f"{result['mismatches']} mismatching output elements",
+        f"{result['level']} {result['top']} on {result['simulator_version']}: {result['vectors']} vectors"
+        + ("" if result["sequences"] is None else f" in {result['sequences']} sequences")
+        + f", {result['mismatches']} mismatching output elements",
         f"cycles per frame: measured {cpf['measured']}, manifest {cpf['manifest']}"
         + (
             ""

@@ -27,8 +27,8 @@ def _handle_synth(args: argparse.Namespace) -> int:
         raise BitwaveError(
             "--memories applies to the ASIC flow only (FPGA synthesis maps memories to block RAM itself)"
         )
-    if args.inputs is not None:
-        inputs.npy_header(args.inputs, "--inputs")
+    for path in args.inputs or ():
+        inputs.npy_header(path, "--inputs")
     if args.target in FPGA_TARGETS:
         return _fpga(args)
     from bitwave.synth.flows.design import synthesize_design
@@ -37,7 +37,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
         args.design,
         liberty=args.liberty,
         clock_mhz=args.clock_mhz,
-        inputs=args.inputs,
+        inputs=_inputs(args.inputs),
         memories=args.memories or "auto",
         max_fanout=args.max_fanout,
     )
@@ -50,10 +50,17 @@ def _handle_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inputs(paths: list[str] | None) -> str | tuple[str, ...] | None:
+    """One --inputs file as itself, several as the utterances they are."""
+    if not paths:
+        return None
+    return paths[0] if len(paths) == 1 else tuple(paths)
+
+
 def _fpga(args: argparse.Namespace) -> int:
     """FPGA resources (and iCE40 place-and-route) of the design: DIR/synth/fpga_<target>.json."""
     from bitwave.core import contract
-    from bitwave.synth.flows.design import binary_macs_per_frame, synth_folder
+    from bitwave.synth.flows.design import binary_macs_per_frame, design_ir, synth_folder
     from bitwave.synth.flows.flow import write_json
     from bitwave.synth.flows.fpga import fpga_resources
 
@@ -66,7 +73,7 @@ def _fpga(args: argparse.Namespace) -> int:
         workdir=out / f"fpga_{args.target}",
         clock_port=design.clock.port,
     )
-    macs = binary_macs_per_frame(design.layers)
+    macs = binary_macs_per_frame(design.layers, design_ir(design))
     parallel_macs = sum(layer.pe * layer.simd for layer in design.layers)
     result["luts_per_binary_mac"] = (
         result["resources"]["lut"] / parallel_macs if parallel_macs else None
@@ -125,7 +132,11 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--inputs",
         type=cli_args.input_path(),
-        help=".npy of input frames (n_frames, bits_per_frame), 0/1 or -1/+1; default random",
+        action="append",
+        metavar="X.npy",
+        help=".npy of input frames (n_frames, bits_per_frame), 0/1 or -1/+1; default random. "
+        "Repeat it for several utterances: each file is one, and a recurrent (GRU) design gets "
+        "the sequence-start flag with each file's first frame",
     )
     parser.add_argument(
         "--memories",

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bitwave.app.compare import compared_summary, load_compared, parameters, report_lines
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write, inside, write_text
 
@@ -49,14 +50,22 @@ def _stage(name: str, log: dict, done: bool, work: Callable[[], Any]) -> Any:
 
 
 def _baseline_config(config: dict) -> dict:
+    """The float MLP of the same hidden widths (there is no float GRU kind: a GRU config's
+    baseline is the float MLP too)."""
     baseline = copy.deepcopy(config)
+    baseline["model"]["kind"] = "mlp"
     baseline["model"]["wbits"] = baseline["model"]["abits"] = 32
     baseline["name"] = f"{config['name']}_float"
     return baseline
 
 
-def _test_frames(run: Path, count: int) -> Path:
-    """Bit-plane input frames of real test utterances, for verification and power stimulus."""
+UTTERANCES = 3  # a recurrent design is checked on this many test utterances back to back
+
+
+def _test_frames(run: Path, count: int) -> list[Path]:
+    """Bit-plane input frames of real test utterances, for verification and power stimulus:
+    ``count`` frames spread over the test set in one file, or for a recurrent network the
+    first frames of the first UTTERANCES test utterances, one file each (one sequence each)."""
     from bitwave.core import ir
     from bitwave.models import features
     from bitwave.models.data import build_dataset
@@ -64,12 +73,20 @@ def _test_frames(run: Path, count: int) -> Path:
     config = json.loads((run / "flow_config.json").read_text())
     net = ir.load(run / "bitwise" / "model.bwir")
     dataset = build_dataset(config.get("data") or {}, progress=False)
-    magnitudes = features.frames(dataset.test).noisy_mag
-    picks = np.linspace(0, len(magnitudes) - 1, min(count, len(magnitudes))).astype(int)
-    path = run / "hw" / "test_frames.npy"
-    with atomic_write(path, "wb") as handle:
-        np.save(handle, features.bitplane_input(magnitudes[picks], net.coding), allow_pickle=False)
-    return path
+    test = features.frames(dataset.test)
+    if net.is_recurrent:
+        per = -(-count // UTTERANCES)
+        picks = [np.arange(len(test))[test.utterance(u)][:per] for u in range(UTTERANCES)]
+    else:
+        picks = [np.linspace(0, len(test) - 1, min(count, len(test))).astype(int)]
+    paths = []
+    for index, rows in enumerate(picks):
+        name = "test_frames.npy" if len(picks) == 1 else f"test_frames_{index}.npy"
+        paths.append(run / "hw" / name)
+        with atomic_write(paths[-1], "wb") as handle:
+            codes = features.bitplane_input(test.noisy_mag[rows], net.coding)
+            np.save(handle, codes, allow_pickle=False)
+    return paths
 
 
 def _plots(run: Path, summary: dict) -> None:
@@ -180,6 +197,8 @@ def _report_md(summary: dict) -> str:
             "![area](area.png)",
             "",
         ]
+    if summary.get("compared"):
+        lines += report_lines(summary, summary["compared"])
     lines += ["## Stage times", "", "| stage | seconds |", "|---|---|"]
     lines += [
         f"| {name} | {info['seconds']}{' (reused)' if info['reused'] else ''} |"
@@ -194,6 +213,7 @@ def run_flow(
     from bitwave.models.data import build_dataset
 
     _check_hardware_plan(config)
+    compared = load_compared(config["flow"]["compare"]) if config["flow"]["compare"] else None
     run = _prepare_run(config, out, force)
     previous = run / "flow.json"
     stages: dict[str, dict] = (
@@ -204,6 +224,8 @@ def run_flow(
     quality, by_noise = _evaluate(run, stages, config["flow"]["baseline"])
     hardware = _hardware(config, run, stages)
     summary = _summary(config, run, quality, by_noise, hardware, stages)
+    if compared is not None:
+        summary["compared"] = compared_summary(compared)
     breakdown = run / "bitwise" / "eval" / "breakdown.png"
     if breakdown.exists():
         shutil.copyfile(breakdown, run / "breakdown.png")
@@ -221,20 +243,12 @@ def _check_hardware_plan(config: dict) -> None:
     them: an op the generator does not support, or an hw.fold that does not fit the layers.
     The check runs on a stand-in network of the configured shape (same layer names and widths
     as the one training will export)."""
-    from bitwave.core.ops import op_named, supported_ops
+    from bitwave.core.ops import require_supported
     from bitwave.core.random_ir import random_network
     from bitwave.hw.folding import parse_fold_spec
     from bitwave.models.features import N_BINS
 
     model = config["model"]
-    if model["kind"] == "gru" and "binary_gru" not in supported_ops("generate"):
-        raise BitwaveError(
-            f"config model.kind gru exports op {op_named('binary_gru').NAME!r}, which bitwave "
-            f"generate does not support yet (it supports {', '.join(supported_ops('generate'))}; "
-            "see `bitwave ops`); the flow builds hardware, so allowed: model.kind mlp"
-        )
-    if config["hw"]["fold"] is None:
-        return
     inputs = config["features"]["bits"] * N_BINS
     if model["kind"] == "gru":  # GRU layers, then the binary output layer fc_out
         stand_in = random_network([inputs, *(f"gru:{h}" for h in model["hidden"]), N_BINS])
@@ -243,6 +257,12 @@ def _check_hardware_plan(config: dict) -> None:
         widths = [inputs, *model["hidden"], N_BINS]
         hidden_abits = [model["abits"]] * len(model["hidden"])
         stand_in = random_network(widths, wbits=min(model["wbits"], 8), abits=[*hidden_abits, 1])
+    try:
+        require_supported(stand_in, "generate")
+    except BitwaveError as error:
+        raise BitwaveError(f"config model.kind {model['kind']}: {error}") from None
+    if config["hw"]["fold"] is None:
+        return
     try:
         parse_fold_spec(config["hw"]["fold"], stand_in)
     except BitwaveError as error:
@@ -358,9 +378,7 @@ def _hardware(config: dict, run: Path, stages: dict) -> dict:
     flow, hw_dir = config["flow"], run / "hw"
     _generate(config["hw"], run, stages)
     design = contract.load(hw_dir)
-    frames = hw_dir / "test_frames.npy"
-    if not frames.exists():
-        _test_frames(run, flow["verify_vectors"])
+    frames = sorted(hw_dir.glob("test_frames*.npy")) or _test_frames(run, flow["verify_vectors"])
     hardware = {
         "folding": design.folding.spec,
         "clock_mhz": design.clock.mhz,
@@ -391,7 +409,7 @@ def _generate(hw_config: dict, run: Path, stages: dict) -> None:
                             weight_storage=hw_config["weight_storage"]))  # fmt: skip
 
 
-def _verify(hw_dir: Path, frames: Path, simulator: str, stages: dict) -> dict:
+def _verify(hw_dir: Path, frames: list[Path], simulator: str, stages: dict) -> dict:
     """The verify stage on real test frames; raises if it fails."""
     from bitwave.sim.verify import VerifyOptions, verify
 
@@ -411,13 +429,14 @@ def _verify(hw_dir: Path, frames: Path, simulator: str, stages: dict) -> dict:
     }
 
 
-def _synthesize(design: Any, frames: Path, clock_mhz: float, stages: dict) -> dict:
+def _synthesize(design: Any, frames: list[Path], clock_mhz: float, stages: dict) -> dict:
     """The synth stage: area, power, Fmax, and the power at the real-time frame rate."""
     from bitwave.synth.flows.design import synthesize_design
 
     synth_dir = design.root / "synth"
     _stage("synth", stages, (synth_dir / "power.json").exists(),
-           lambda: synthesize_design(design.root, clock_mhz=clock_mhz, inputs=frames))  # fmt: skip
+           lambda: synthesize_design(design.root, clock_mhz=clock_mhz,
+                                     inputs=frames[0] if len(frames) == 1 else frames))  # fmt: skip
     area = json.loads((synth_dir / "area.json").read_text())
     power = json.loads((synth_dir / "power.json").read_text())
     timing = json.loads((synth_dir / "timing.json").read_text())
@@ -446,6 +465,7 @@ def _summary(
         targets["gap_to_float_db"] = quality["float"]["si_sdri"] - quality["bitwise"]["si_sdri"]
     return {
         "name": config["name"], "widths": net.widths, "ir_sha256": net.sha256,
+        "parameters": parameters(net),
         "model": f"w{config['model']['wbits']}a{config['model']['abits']} {config['model']['kind']}",
         "quality": quality, "quality_by_noise": _by_noise_rows(by_noise), "targets": targets,
         "hardware": hardware, "stages": stages,

@@ -9,6 +9,9 @@ region word ``t // steps_per_word`` at bits ``[(t % steps_per_word)*step_bits, +
 within a step, lane (p, s) = weight of neuron ``nf*PE + p``, input ``sf*SIMD + s`` at bits
 ``[(p*SIMD + s)*b, +b)``: 1-bit weights 1 = +1, 0 = -1; wider weights two's complement; lanes
 past the layer's width are ignored. Without steps_per_word/step_bits a word holds one step.
+A binary_gru region holds the op's store columns instead of "inputs": per unit, the input and
+then the state weights of gates z, r, n, each padded to whole SIMD folds
+(``bitwave.core.ops.binary_gru.weight_codes``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bitwave.core import ir
 from bitwave.core.errors import BitwaveError
+from bitwave.core.ops import binary_gru
 from bitwave.core.ops.base import WeightLayout, fold_counts, lane_codes
 
 REGION_KEYS = (
@@ -40,10 +46,19 @@ class WeightWrites:
     masks: list[int]  # bits of each word that hold real (not padding) lanes
 
 
-def region_words(layer: ir.Dense, region: dict) -> tuple[list[int], list[int]]:
+def store_codes(layer: ir.Layer, simd: int, bits: int) -> np.ndarray:
+    """The (rows, columns) lane codes a layer's weight store holds: a dense layer's weights,
+    or a GRU's store columns at this SIMD."""
+    if isinstance(layer, ir.BinaryGRU):
+        return binary_gru.weight_codes(layer, simd)
+    return lane_codes(layer.weight_values(), bits, layer.name)
+
+
+def region_words(layer: ir.Layer, region: dict) -> tuple[list[int], list[int]]:
     """(words, masks) of one region, in address order."""
     pe, simd, bits = region["pe"], region["simd"], region["weight_bits"]
-    codes = lane_codes(layer.weight_values(), bits, layer.name)
+    codes = store_codes(layer, simd, bits)
+    rows, cols = codes.shape
     per_word = region.get("steps_per_word", 1)
     step_bits = region.get("step_bits", pe * simd * bits)
     if step_bits < pe * simd * bits or per_word * step_bits > region["word_bits"]:
@@ -51,14 +66,14 @@ def region_words(layer: ir.Dense, region: dict) -> tuple[list[int], list[int]]:
             f"weight_memory region {region['layer']}: {per_word} steps of {step_bits} bits do not fit "
             f"{region['word_bits']}-bit words, or a step is narrower than pe*simd*weight_bits = {pe * simd * bits}"
         )
-    nf, sf = fold_counts(layer.out_width, layer.in_width, pe, simd)
+    nf, sf = fold_counts(rows, cols, pe, simd)
     layout = WeightLayout(pe, simd, nf, sf, bits, per_word, step_bits, region["word_bits"])
     if layout.depth != region["depth"]:
         raise BitwaveError(
             f"weight_memory region {region['layer']}: depth {region['depth']} but pe={pe}, simd={simd} "
             f"on a {layer.in_width}->{layer.out_width} layer with {per_word} steps per word needs {layout.depth} words"
         )
-    return layout.words(codes), layout.masks(layer.out_width, layer.in_width)
+    return layout.words(codes), layout.masks(rows, cols)
 
 
 def weight_writes(spec: dict, net: ir.Network) -> WeightWrites:

@@ -145,21 +145,31 @@ def plain_flop(library: Library) -> Cell:
     return best
 
 
-def mux2(library: Library) -> tuple[Cell, tuple[str, str, str], str]:
-    """The smallest 2:1 multiplexer: (cell, (data0, data1, select) pins, output pin)."""
+def smallest_gate(
+    library: Library, inputs: int, table: int
+) -> tuple[Cell, tuple[str, ...], str] | None:
+    """The smallest one-output combinational cell of ``inputs`` pins computing ``table`` (a
+    truth table as ``Expr.truth_table`` gives it) in some pin order: (cell, that pin order,
+    output pin), or None."""
     best = None
     for cell in library.cells.values():
         ins, outs = cell.inputs(), cell.outputs()
-        if cell.dont_use or cell.sequential or len(ins) != 3 or len(outs) != 1:
+        if cell.dont_use or cell.sequential or len(ins) != inputs or len(outs) != 1:
             continue
         function = cell.pins[outs[0]].function
         if function is None:
             continue
         for order in itertools.permutations(ins):
-            if function.truth_table(order) == _MUX_TABLE:
+            if function.truth_table(order) == table:
                 if best is None or cell.area_um2 < best[0].area_um2:
                     best = (cell, tuple(order), outs[0])
                 break
+    return best
+
+
+def mux2(library: Library) -> tuple[Cell, tuple[str, str, str], str]:
+    """The smallest 2:1 multiplexer: (cell, (data0, data1, select) pins, output pin)."""
+    best = smallest_gate(library, 3, _MUX_TABLE)
     if best is None:
         raise BitwaveError(
             f"liberty {library.path} has no 2:1 multiplexer cell: cannot model memory macros"

@@ -9,6 +9,13 @@ memory`` first gets its IR's weights through the write port (the documented layo
 ``bitwave.core.weight_loading``), and every output frame of the mapped netlist is compared
 with the golden model of the design's IR. A mismatch is an error, not a result.
 
+Recurrent designs (a manifest with ``sequence_start``, e.g. a GRU network) carry a state from
+frame to frame, so their activity depends on the sequence: each lane streams consecutive frames
+of the utterances (``--inputs`` files, each one utterance, back to back; or random frames in
+random utterances), the start port is driven with the first beat of every utterance's first
+frame and of every lane's first frame (the run starts from reset), and the golden model runs
+with the same starts (``golden.run(net, x, starts)``).
+
 High-fanout nets get buffer trees first (``--max-fanout``, default 16, 0 for none; see
 ``bitwave.synth.eda.fanout``): the golden-model check, timing, power and area are all of the
 repaired netlist, so the check also proves that the repair kept the function."""
@@ -17,12 +24,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bitwave.core import contract, golden, ir
+from bitwave.core import contract, golden, ir, ops
 from bitwave.core.codec import bits_to_codes, compare_frames, frames_to_bits
 from bitwave.core.contract import Design, Layer
 from bitwave.core.errors import BitwaveError
@@ -41,6 +49,25 @@ from bitwave.synth.flows.stimulus import StreamRun, load_weights, stream_frames
 DEFAULT_LANES = 64
 DEFAULT_FRAMES_PER_LANE = 8
 CELL_MODELS = "cells.v"  # beside the netlist; read by bitwave verify --gate-level
+# Random stimulus of a recurrent design: a new utterance begins at a frame with this
+# probability (besides every lane's first frame), so restarts also fall inside the lanes.
+RANDOM_RESTART_PROBABILITY = 0.25
+
+Inputs = str | Path | Sequence[str | Path] | None  # --inputs: one .npy or several utterances
+
+
+@dataclass
+class Stimulus:
+    """What the gate-level run streams: ``frames`` (lanes, frames per lane, padded frame bits)
+    booleans, and for a recurrent design ``starts`` (lanes, frames per lane): True where a frame
+    begins a sequence (every lane's first frame does); None for a feed-forward design."""
+
+    frames: np.ndarray
+    starts: np.ndarray | None = None
+
+    @property
+    def sequences(self) -> int | None:
+        return None if self.starts is None else int(self.starts.sum())
 
 
 def design_ir(design: Design) -> ir.Network | None:
@@ -48,48 +75,111 @@ def design_ir(design: Design) -> ir.Network | None:
     return ir.load(design.ir_path) if design.ir_path.is_file() else None
 
 
-def binary_macs_per_frame(layers: tuple[Layer, ...]) -> int:
-    """MACs of one frame: in_width x out_width of every (dense) layer."""
+def binary_macs_per_frame(layers: tuple[Layer, ...], net: ir.Network | None = None) -> int:
+    """MACs of one frame: the op's count of every layer of the IR (a GRU layer's three gates
+    over its input and its state), or in_width x out_width per layer without the IR."""
+    if net is not None:
+        return sum(ops.op_of(layer).cost_counts(layer).macs for layer in net.layers)
     return sum(layer.in_width * layer.out_width for layer in layers)
 
 
+def input_files(inputs: Inputs) -> list[Path]:
+    """--inputs as a list of files (one path or several)."""
+    if inputs is None:
+        return []
+    return [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+
+
+def inputs_label(inputs: Inputs) -> str:
+    """How the reports name the stimulus source."""
+    if inputs is None or isinstance(inputs, str | Path):
+        return str(inputs) if inputs else "random frames"
+    return ", ".join(map(str, inputs)) or "random frames"
+
+
 def load_frames(
-    design: Design, inputs: str | Path | None, lanes: int, per_lane: int, seed: int = 0
+    design: Design, inputs: Inputs, lanes: int, per_lane: int, seed: int = 0
 ) -> np.ndarray:
-    """(lanes, per_lane, padded frame bits) booleans as the input stream carries them.
+    """(lanes, per_lane, padded frame bits) booleans as the input stream carries them (the
+    frames of ``load_stimulus``)."""
+    return load_stimulus(design, inputs, lanes, per_lane, seed).frames
+
+
+def load_stimulus(
+    design: Design, inputs: Inputs, lanes: int, per_lane: int, seed: int = 0
+) -> Stimulus:
+    """The frames of every lane, and the sequence starts of a recurrent design.
 
     A design that carries its IR (every ``bitwave generate`` output) takes ``inputs`` as the
-    other stages do (IR input codes, or float features its coding encodes) and otherwise
-    random codes of its input type; a hand-made design without an IR takes random frames."""
+    other stages do (IR input codes, or float features its coding encodes; several files are
+    utterances back to back, each starting a sequence) and otherwise random codes of its input
+    type; a hand-made design without an IR takes random frames. Lane k streams frames
+    k * per_lane .. (k + 1) * per_lane - 1 of them, reused cyclically when there are fewer."""
     bits = design.input_stream.padded_frame_bits
     rng = np.random.default_rng(seed)
     net = design_ir(design)
+    recurrent = design.sequence_start is not None
+    files = input_files(inputs)
     if net is None:
-        if inputs is not None:
+        if files:
             raise BitwaveError(
                 f"--inputs needs the design's IR ({design.ir_path}) to interpret the frames"
             )
-        return rng.integers(0, 2, (lanes, per_lane, bits)).astype(bool)
-    if inputs is None:
-        codes = random_codes(net.input_type, lanes * per_lane, net.input_width, rng)
+        frames = rng.integers(0, 2, (lanes, per_lane, bits)).astype(bool)
+        return Stimulus(frames, _lane_starts(None, lanes, per_lane) if recurrent else None)
+    count = lanes * per_lane
+    if not files:
+        codes = random_codes(net.input_type, count, net.input_width, rng)
+        # drawn after the codes, so a design's random frames do not depend on being recurrent
+        starts = rng.random(count) < RANDOM_RESTART_PROBABILITY if recurrent else None
     else:
-        codes = golden.load_input_frames(inputs, net)
-        if len(codes) < 1:
-            raise BitwaveError(f"--inputs {inputs} holds no frames")
+        stream, utterances = _utterances(files, net)
         # Spread the frames over the lanes, reusing them cyclically when there are fewer.
-        codes = codes[np.arange(lanes * per_lane) % len(codes)]
-    frames = frames_to_bits(codes, net.input_type.bits, bits)
-    return frames.reshape(lanes, per_lane, bits)
+        picks = np.arange(count) % len(stream)
+        codes, starts = stream[picks], utterances[picks] if recurrent else None
+    frames = frames_to_bits(codes, net.input_type.bits, bits).reshape(lanes, per_lane, bits)
+    return Stimulus(frames, _lane_starts(starts, lanes, per_lane) if recurrent else None)
 
 
-def expected_beats(design: Design, frames: np.ndarray) -> list[list[int]] | None:
+def _utterances(files: list[Path], net: ir.Network) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, starts): the frames of every file back to back, each file one utterance that
+    begins at its first frame."""
+    parts = []
+    for path in files:
+        codes = golden.load_input_frames(path, net)
+        if len(codes) < 1:
+            raise BitwaveError(f"--inputs {path} holds no frames")
+        parts.append(codes)
+    starts = np.zeros(sum(len(part) for part in parts), bool)
+    starts[np.cumsum([0] + [len(part) for part in parts[:-1]])] = True
+    return np.concatenate(parts), starts
+
+
+def _lane_starts(starts: np.ndarray | None, lanes: int, per_lane: int) -> np.ndarray:
+    """(lanes, per_lane) start flags; each lane's first frame starts a sequence (the gate-level
+    run begins from reset, and the golden model must begin there too)."""
+    flags = np.zeros((lanes, per_lane), bool) if starts is None else starts.reshape(lanes, -1)
+    flags = flags.copy()
+    flags[:, 0] = True
+    return flags
+
+
+def expected_beats(
+    design: Design, frames: np.ndarray, starts: np.ndarray | None = None
+) -> list[list[int]] | None:
     """Per lane, the output beats the golden model of DIR/model.bwir gives for ``frames``
-    (each lane its own sequence of frames); None for a design without its IR."""
+    (each lane its own sequence of frames; a recurrent network also restarts where ``starts``,
+    (lanes, frames per lane), is True); None for a design without its IR."""
     net = design_ir(design)
     if net is None:
         return None
     codes = bits_to_codes(frames, net.input_width, net.input_type.bits)
-    outputs = golden.run_sequences(net, list(codes))
+    if starts is None:
+        outputs = golden.run_sequences(net, list(codes))
+    else:
+        lanes, per_lane = starts.shape
+        flat = golden.run(net, codes.reshape(lanes * per_lane, -1), starts.reshape(-1))
+        outputs = list(flat.reshape(lanes, per_lane, -1))
     sink = design.output_stream
     return [[b for frame in sink.to_beats(np.asarray(lane)) for b in frame] for lane in outputs]
 
@@ -122,7 +212,7 @@ def synthesize_design(
     design_dir: str | Path,
     liberty: str | Path | None = None,
     clock_mhz: float | None = None,
-    inputs: str | Path | None = None,
+    inputs: Inputs = None,
     lanes: int = DEFAULT_LANES,
     frames_per_lane: int = DEFAULT_FRAMES_PER_LANE,
     memories: str = "auto",
@@ -131,27 +221,39 @@ def synthesize_design(
     """Run the ASIC flow on a generated design and write DIR/synth/. Returns the summary.
     ``memories``: "auto" keeps RAMs as modelled macros and maps ROMs to logic, "macro" keeps
     every memory as a macro, "cells" maps them all to cells (see ``bitwave.synth.flows.asic``).
-    ``max_fanout``: nets with more loads get buffer trees (0: no repair)."""
+    ``max_fanout``: nets with more loads get buffer trees (0: no repair). ``inputs``: one
+    .npy of frames, or several (each one utterance; see the module docstring)."""
     check_memory_mode(memories)
     check_max_fanout(max_fanout)
     design = contract.load(design_dir)
     net = design_ir(design)
     if net is not None:
         require_supported(net, "synth")
+        _require_consistent(design, net)
     liberty_path = Path(liberty) if liberty else COMPACT_LIBRARY
     mhz = float(clock_mhz or design.clock.mhz)
     if mhz <= 0:
         raise BitwaveError(f"--clock-mhz must be positive, got {mhz}")
     out = synth_folder(design)
-    frames = load_frames(design, inputs, lanes, frames_per_lane)
+    stimulus = load_stimulus(design, inputs, lanes, frames_per_lane)
     with replaced_folder(out) as building:
         summary, check = _synthesize_into(
-            building, design, liberty_path, mhz, frames, inputs, lanes, memories, max_fanout
+            building, design, liberty_path, mhz, stimulus, inputs, lanes, memories, max_fanout
         )
         _keep_fpga_results(out, building)
     summary["out"] = str(out)
     _require_golden_match(check, design, out)
     return summary
+
+
+def _require_consistent(design: Design, net: ir.Network) -> None:
+    """A recurrent IR needs the sequence-start port (and only a recurrent one has it)."""
+    if net.is_recurrent != (design.sequence_start is not None):
+        raise BitwaveError(
+            f"{design.ir_path} is {'' if net.is_recurrent else 'not '}recurrent but the manifest "
+            f"{'lacks' if net.is_recurrent else 'has'} a sequence_start port: the folder is "
+            "inconsistent; regenerate it with bitwave generate"
+        )
 
 
 def synth_folder(design: Design) -> Path:
@@ -161,11 +263,11 @@ def synth_folder(design: Design) -> Path:
 
 
 def _synthesize_into(
-    out: Path, design: Design, liberty_path: Path, mhz: float, frames: np.ndarray,
-    inputs: str | Path | None, lanes: int, memories: str, max_fanout: int,
+    out: Path, design: Design, liberty_path: Path, mhz: float, stimulus: Stimulus,
+    inputs: Inputs, lanes: int, memories: str, max_fanout: int,
 ) -> tuple[dict, dict]:  # fmt: skip
     """Run the flow with every file written into ``out``; (the summary, the golden check)."""
-    drive, run = _stimulus(design, frames)
+    drive, run = _stimulus(design, stimulus)
     start = time.perf_counter()
     result = run_asic([design.verilog], design.top, liberty_path, mhz * 1e6, drive, lanes=lanes,
                       keep_dir=out, clock_port=design.clock.port, memories=memories,
@@ -176,10 +278,11 @@ def _synthesize_into(
         raise BitwaveError(
             f"the design produced no output frame in {stream.cycles} simulated cycles: check the stream ports"
         )
-    check = check_outputs(
-        expected_beats(design, frames), stream, design.output_stream.beats_per_frame
-    )
+    expected = expected_beats(design, stimulus.frames, stimulus.starts)
+    check = check_outputs(expected, stream, design.output_stream.beats_per_frame)
     check["weights_loaded"] = run.get("weights", 0)
+    if stimulus.starts is not None and check["checked"]:
+        check["sequence_starts"] = stimulus.sequences
     seconds = time.perf_counter() - start
     write_cell_models(liberty_path, out / CELL_MODELS)  # for bitwave verify --gate-level
     return write_reports(out, design, result, stream, mhz, seconds, inputs, check), check
@@ -207,10 +310,11 @@ def _require_golden_match(check: dict, design: Design, out: Path) -> None:
 
 
 def _stimulus(
-    design: Design, frames: np.ndarray
+    design: Design, stimulus: Stimulus
 ) -> tuple[Callable[[GateSimulator], None], dict[str, object]]:
-    """The gate-level drive (weight load for a memory design, then the frames) and the dict it
-    records into: "weights" (words written) and "stream" (the ``StreamRun``)."""
+    """The gate-level drive (weight load for a memory design, then the frames with their
+    sequence starts) and the dict it records into: "weights" (words written) and "stream"
+    (the ``StreamRun``)."""
     writes, driven = None, ()
     if design.weight_memory is not None:
         net = design_ir(design)
@@ -219,15 +323,17 @@ def _stimulus(
         writes = weight_writes(design.weight_memory, net)
         driven = (writes.en, writes.addr, writes.data)
     idle = [name for name, _ in design.idle_inputs(also_driven=driven)]
+    start_port = design.sequence_start.port if design.sequence_start else None
     run: dict[str, object] = {}
 
     def drive(sim: GateSimulator) -> None:
         if writes is not None:
             run["weights"] = load_weights(sim, writes, design.reset.port)
             sim.reset_activity()  # power describes inference, not the weight load
-        run["stream"] = stream_frames(sim, frames, design.input_stream, design.output_stream,
-                                      design.reset.port, design.cycles_per_frame,
-                                      design.latency_cycles, idle)  # fmt: skip
+        run["stream"] = stream_frames(sim, stimulus.frames, design.input_stream,
+                                      design.output_stream, design.reset.port,
+                                      design.cycles_per_frame, design.latency_cycles, idle,
+                                      starts=stimulus.starts, start_port=start_port)  # fmt: skip
 
     return drive, run
 
@@ -248,7 +354,7 @@ def write_reports(
     frame_time = design.cycles_per_frame * period_s
     energy_per_frame = result.power.total_w * frame_time
     block_layer = {layer.module: layer.name for layer in design.layers}
-    macs = binary_macs_per_frame(design.layers)
+    macs = binary_macs_per_frame(design.layers, design_ir(design))
     area = _area_json(result, block_layer)
     timing = _timing_json(result, mhz)
     power = _power_json(result, stream, frame_time, macs, inputs, check)
@@ -302,7 +408,7 @@ def _power_json(
         "frames_per_second_at_clock": 1.0 / frame_time,
         "energy_per_binary_mac_j": energy_per_frame / macs if macs else None,
         "stimulus": {
-            "source": str(inputs) if inputs else "random frames",
+            "source": inputs_label(inputs),
             "lanes": stream.lanes, "cycles": stream.cycles,
             "frames_in": stream.frames_in, "frames_out": stream.frames_out,
         },
@@ -363,7 +469,9 @@ def _figures_table(
 def _check_cell(check: dict | None) -> str:
     if check and check.get("checked"):
         equal = check["frames"] - check["mismatched_frames"]
-        return f"{equal} of {check['frames']} output frames equal"
+        restarts = check.get("sequence_starts")
+        sequences = f" ({restarts} sequence starts driven)" if restarts is not None else ""
+        return f"{equal} of {check['frames']} output frames equal{sequences}"
     return "not run" + (f" ({check['reason']})" if check else "")
 
 

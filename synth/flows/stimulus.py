@@ -2,7 +2,9 @@
 ``beats_per_frame`` beats of ``bits_per_beat`` bits (LSB first), valid held while a lane has
 beats left, a beat consumed only when the design's ready is high, the output ready held high.
 Each simulator lane streams its own frames (packed by ``bitwave.synth.flows.design.load_frames``
-through ``bitwave.core.codec``)."""
+through ``bitwave.core.codec``). A recurrent design's sequence-start port is driven with the
+first beat of every frame that starts a sequence (the manifest's ``sequence_start``: sampled with
+a frame's first beat), 0 on every other beat."""
 
 from __future__ import annotations
 
@@ -51,12 +53,20 @@ def stream_frames(
     cycles_per_frame: int,
     latency_cycles: int,
     idle_inputs: list[str],
+    starts: np.ndarray | None = None,
+    start_port: str | None = None,
 ) -> StreamRun:
     """Feed ``frames`` (bool, (lanes, frames_per_lane, padded frame bits)) and run until every lane
-    has produced its output frames (or a generous cycle budget runs out)."""
+    has produced its output frames (or a generous cycle budget runs out). ``starts`` (bool,
+    (lanes, frames_per_lane)) go to ``start_port`` with each frame's first beat (recurrent
+    designs; both or neither)."""
     lanes, per_lane, _ = frames.shape
     if lanes != sim.lanes:
         raise BitwaveError(f"{lanes} frame lanes for a simulator of {sim.lanes} lanes")
+    if (starts is None) != (start_port is None):
+        raise BitwaveError("sequence starts and the start port are given together or not at all")
+    if starts is not None and starts.shape != (lanes, per_lane):
+        raise BitwaveError(f"starts of shape {starts.shape} for {lanes} lanes of {per_lane} frames")
     beats = frames.reshape(lanes, per_lane * source.beats_per_frame, source.bits_per_beat)
     total_beats = beats.shape[1]
     position = np.zeros(lanes, dtype=np.int64)
@@ -75,6 +85,8 @@ def stream_frames(
         sim.set_input_int(source.valid, 0)
         sim.set_input_int(source.data, 0)
         sim.set_input_int(sink.ready, 1)
+        if start_port is not None:
+            sim.set_input_int(start_port, 0)
         sim.evaluate()
         sim.clock()
     sim.set_input_int(reset_port, 0)
@@ -87,6 +99,8 @@ def stream_frames(
             current = beats[lane_index, np.minimum(position, total_beats - 1)] & valid[:, None]
             sim.set_input(source.data, pack_lanes(current))
             sim.set_input(source.valid, pack_lanes(valid[:, None]))
+            if starts is not None:
+                sim.set_input(start_port, _start_flags(starts, position, valid, source))
             sim.set_input_int(sink.ready, 1)
             sim.evaluate()
             ready = unpack_lanes(sim.get_output(source.ready), lanes)[:, 0]
@@ -110,3 +124,14 @@ def stream_frames(
         lanes=lanes,
         outputs=outputs,
     )
+
+
+def _start_flags(
+    starts: np.ndarray, position: np.ndarray, valid: np.ndarray, source: Stream
+) -> np.ndarray:
+    """Per lane, the start port's value for its current beat (lane-packed): the flag of the
+    frame the beat belongs to on its first beat, 0 on the others and when no beat is offered."""
+    beats = source.beats_per_frame
+    frame = np.minimum(position // beats, starts.shape[1] - 1)
+    flag = starts[np.arange(len(position)), frame] & (position % beats == 0) & valid
+    return pack_lanes(flag[:, None])

@@ -15,9 +15,10 @@ from bitwave.app.cli import main
         ('hw:\n  fold: "fc0:pe=0,simd=1"\n', "config hw.fold fc0: pe=0 must be in 1..64"),
         ('hw:\n  fold: "fc9:pe=1,simd=1"\n', "config hw.fold names layer 'fc9'"),
         (
-            "model:\n  kind: gru\n  hidden: [8]\n",
-            "op 'binary_gru', which bitwave generate does not",
+            "model:\n  kind: gru\n  hidden: [8]\n",  # the default fold names the MLP's layers
+            "config hw.fold names layer 'fc0'; the network's layers are ['gru0', 'fc_out']",
         ),
+        ("flow:\n  compare: no/such/run\n", "flow.compare: no/such/run holds no flow.json"),
     ],
 )
 def test_flow_refuses_a_bad_hardware_plan_before_training(tmp_path, capsys, config, message):
@@ -34,3 +35,15 @@ def test_a_fitting_fold_passes_the_plan_check():
     from bitwave.core import config
 
     _check_hardware_plan(config.load(None))  # the demo's own fold
+
+
+def test_an_op_the_generator_lacks_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    from bitwave.core import ops
+
+    monkeypatch.setattr(ops.OPS["binary_gru"], "SUPPORTED_STAGES", ("train", "golden"))
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  kind: gru\n  hidden: [8]\nhw:\n  fold: null\n")
+    assert main(["flow", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.kind gru: bitwave generate does not support op" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -35,10 +35,8 @@ def gru_network() -> ir.Network:
 def test_matrix_states_the_supported_stages():
     matrix = ops.support_matrix()
     assert list(matrix) == ["binary_dense", "int_dense", "binary_gru"]
-    for name in ("binary_dense", "int_dense"):
+    for name in ("binary_dense", "int_dense", "binary_gru"):
         assert all(matrix[name][stage] for stage in ops.STAGES)
-    gru = matrix["binary_gru"]
-    assert [stage for stage in ops.STAGES if gru[stage]] == ["train", "golden", "generate", "cost"]
 
 
 def test_op_of_finds_the_owning_module():
@@ -70,7 +68,7 @@ def test_ops_command_prints_the_matrix(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["op", *ops.STAGES]
     assert lines[1].split() == ["binary_dense"] + ["yes"] * len(ops.STAGES)
-    assert lines[3].split() == ["binary_gru", "yes", "yes", "yes", "-", "-", "-", "yes"]
+    assert lines[3].split() == ["binary_gru"] + ["yes"] * len(ops.STAGES)
     columns = [line.index(" ", len("binary_dense")) for line in lines[1:]]
     assert len(set(columns)) == 1  # the columns are aligned
 

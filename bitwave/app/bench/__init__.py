@@ -13,6 +13,7 @@ from bitwave.core import cli_args
 BENCHES = {
     "golden": "bitwave.app.bench.golden:run",
     "gru": "bitwave.app.bench.gru:run",
+    "gru-hw": "bitwave.app.bench.gru_hw:run",
     "data": "bitwave.app.bench.data:run",
     "popcount-area": "bitwave.app.bench.popcount_area:run",
     "verify": "bitwave.app.bench.verify:run",

@@ -32,7 +32,7 @@ from bitwave.core.ops.base import (
 from bitwave.core.xnor_popcount import mismatches
 
 NAME = "binary_gru"
-SUPPORTED_STAGES = ("train", "golden", "generate", "cost")
+SUPPORTED_STAGES = ("train", "golden", "generate", "verify", "gate-level", "synth", "cost")
 STATEFUL = True  # carries a state from frame to frame: hardware needs the sequence flag
 MIN_VERSION = 2
 MAX_GRU_COEFFICIENT = 255  # popcount weights lie in [1, MAX_GRU_COEFFICIENT]
