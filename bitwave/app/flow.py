@@ -160,7 +160,7 @@ def _report_md(summary: dict) -> str:
             lines.append(f"| {name} | {_fmt(row.get('si_sdri'), '.2f')} | {_fmt(row.get('stoi'), '.3f')} | "
                          f"{_fmt(row.get('pesq'), '.2f')} | {_fmt(row.get('ibm_accuracy'), '.3f')} |")  # fmt: skip
     lines += ["", f"Bitwise SI-SDRi is {_fmt(summary['targets'].get('fraction_of_oracle'), '.0%')} of the oracle IBM's"
-              + (f", {_fmt(summary['targets'].get('gap_to_float_db'), '.2f')} dB below the float MLP of the same shape." if "float" in q else "."),
+              + (f", {_fmt(summary['targets'].get('gap_to_float_db'), '.2f')} dB below the float MLP of the same hidden widths." if "float" in q else "."),
               "", "![quality](quality.png)", ""]  # fmt: skip
     if summary.get("quality_by_noise"):
         lines += ["SI-SDRi (dB) per test noise type (held-out types never appear in training):", "",
