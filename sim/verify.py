@@ -219,12 +219,7 @@ def _networks(design: Design, options: VerifyOptions) -> tuple[ir.Network, ir.Ne
         )
     if options.load_ir_weights and design.weight_memory is None:
         raise BitwaveError("--load-ir-weights needs a design generated with --weights memory")
-    if built_from.is_recurrent != (design.sequence_start is not None):
-        raise BitwaveError(
-            f"{design.ir_path} is {'' if built_from.is_recurrent else 'not '}recurrent but the "
-            f"manifest {'lacks' if built_from.is_recurrent else 'has'} a sequence_start port: "
-            "the folder is inconsistent; regenerate it with bitwave generate"
-        )
+    design.require_recurrence(built_from.is_recurrent)
     if reference.is_recurrent and design.sequence_start is None:
         raise BitwaveError(
             f"{options.ir} is recurrent (binary_gru), but the design has no sequence-start "

@@ -236,6 +236,16 @@ class Design(Manifest):
     def ir_path(self) -> Path:
         return self.root / "model.bwir"
 
+    def require_recurrence(self, recurrent: bool) -> None:
+        """The folder's IR is recurrent exactly when the manifest has the sequence-start port
+        (``recurrent``: whether the IR in ``ir_path`` has a recurrent layer)."""
+        if recurrent != (self.sequence_start is not None):
+            raise BitwaveError(
+                f"{self.ir_path} is {'' if recurrent else 'not '}recurrent but the manifest "
+                f"{'lacks' if recurrent else 'has'} a sequence_start port: the folder is "
+                f"inconsistent; {REGENERATE}"
+            )
+
 
 MAX_MANIFEST_BYTES = 1 << 20  # refuse absurd files before parsing them
 

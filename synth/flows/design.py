@@ -229,7 +229,7 @@ def synthesize_design(
     net = design_ir(design)
     if net is not None:
         require_supported(net, "synth")
-        _require_consistent(design, net)
+        design.require_recurrence(net.is_recurrent)
     liberty_path = Path(liberty) if liberty else COMPACT_LIBRARY
     mhz = float(clock_mhz or design.clock.mhz)
     if mhz <= 0:
@@ -244,16 +244,6 @@ def synthesize_design(
     summary["out"] = str(out)
     _require_golden_match(check, design, out)
     return summary
-
-
-def _require_consistent(design: Design, net: ir.Network) -> None:
-    """A recurrent IR needs the sequence-start port (and only a recurrent one has it)."""
-    if net.is_recurrent != (design.sequence_start is not None):
-        raise BitwaveError(
-            f"{design.ir_path} is {'' if net.is_recurrent else 'not '}recurrent but the manifest "
-            f"{'lacks' if net.is_recurrent else 'has'} a sequence_start port: the folder is "
-            "inconsistent; regenerate it with bitwave generate"
-        )
 
 
 def synth_folder(design: Design) -> Path:
