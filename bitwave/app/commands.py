@@ -31,8 +31,9 @@ def _int_or_list(text: str, what: str) -> int | list[int]:
 
 
 def _parse_layers(text: str) -> list[int | str]:
-    """--layers items: integers (the input and dense widths) and gru:H (a binary_gru layer)."""
-    from bitwave.core.random_ir import GRU_ITEM, LAYER_FORMS, layer_item
+    """--layers items: integers (the input and dense widths), gru:H (a binary_gru layer) and
+    exit (an early exit head)."""
+    from bitwave.core.random_ir import EXIT_ITEM, GRU_ITEM, LAYER_FORMS, layer_item
 
     items: list[int | str] = []
     for part in (part.strip() for part in text.split(",")):
@@ -42,7 +43,8 @@ def _parse_layers(text: str) -> list[int | str]:
             items.append(int(part))
         except ValueError:
             try:
-                items.append(f"{GRU_ITEM}{layer_item(part)[1]}")
+                kind, units = layer_item(part)
+                items.append(EXIT_ITEM if kind == "exit" else f"{GRU_ITEM}{units}")
             except BitwaveError:
                 raise BitwaveError(
                     f"--layers: expected comma-separated {LAYER_FORMS}; got item {part!r} in "
@@ -58,7 +60,8 @@ def _random_ir(args: argparse.Namespace) -> int:
 
     Write a valid random IR with random weights and plausible thresholds, so hardware can be
     generated and tested without training. Items gru:H make binary_gru layers (bipolar, before
-    every dense layer), e.g. --layers 2052,gru:256,513.
+    every dense layer), e.g. --layers 2052,gru:256,513; the item exit after a hidden width
+    adds an early exit head there, e.g. --layers 2052,64,exit,64,exit,64,513.
     """
     from bitwave.core import ir
     from bitwave.core.random_ir import random_network

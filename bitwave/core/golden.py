@@ -79,12 +79,60 @@ def run_layers(net: Network, x: np.ndarray, starts: np.ndarray | None = None) ->
     return outputs
 
 
-def run(net: Network, x: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+def run(
+    net: Network,
+    x: np.ndarray,
+    starts: np.ndarray | None = None,
+    exits: int | np.ndarray | None = None,
+) -> np.ndarray:
     """Network output codes (frames, output_width): uint8 bits if bipolar, else int64 counts.
     A network with a binary_gru treats the frames as one time sequence (see the module
-    docstring); ``starts`` flags frames that begin a new sequence."""
-    out = run_layers(net, x, starts)[-1]
+    docstring); ``starts`` flags frames that begin a new sequence. ``exits`` picks the exit of
+    a multi-exit network: None = the final one, an int = that one for every frame, an int
+    array = one per frame."""
+    if exits is None:
+        out = run_layers(net, x, starts)[-1]
+    else:
+        out = _run_selected(net, x, exits)
     return out.astype(np.uint8) if net.output_type == ValueType("bipolar") else out
+
+
+def run_exits(net: Network, x: np.ndarray) -> list[np.ndarray]:
+    """Every exit's output (index = exit number; a plain network has one): the chain is run
+    once and each head reads its layer's output."""
+    codes = check_input(net, x)
+    if net.is_recurrent and net.exits:
+        raise BitwaveError("early exits need a feed-forward network")
+    outputs = {}
+    for layer in net.layers:
+        codes = run_layer(layer, codes)
+        outputs[layer.name] = codes
+    heads = [run_layer(early.head, outputs[early.after]) for early in net.exits]
+    bipolar = net.output_type == ValueType("bipolar")
+    return [out.astype(np.uint8) if bipolar else out for out in [*heads, codes]]
+
+
+def exit_selection(net: Network, frames: int, exits: int | np.ndarray) -> np.ndarray:
+    """A per-frame exit vector (int64, frames) from an int or an array, checked in range."""
+    selection = np.broadcast_to(np.asarray(exits), (frames,)) if np.ndim(exits) == 0 else exits
+    selection = np.asarray(selection)
+    if selection.shape != (frames,) or not np.issubdtype(selection.dtype, np.integer):
+        raise BitwaveError(
+            f"exits must be an integer or {frames} integers (one per frame), "
+            f"got {selection.dtype} of shape {selection.shape}"
+        )
+    if frames and (selection.min() < 0 or selection.max() >= net.n_exits):
+        raise BitwaveError(
+            f"exits must be in [0, {net.n_exits - 1}] for network {net.name!r} "
+            f"({net.n_exits} exit(s)), got values in [{selection.min()}, {selection.max()}]"
+        )
+    return selection.astype(np.int64)
+
+
+def _run_selected(net: Network, x: np.ndarray, exits: int | np.ndarray) -> np.ndarray:
+    outputs = run_exits(net, x)
+    selection = exit_selection(net, outputs[0].shape[0], exits)
+    return np.stack(outputs)[selection, np.arange(len(selection))]
 
 
 def run_sequences(net: Network, sequences: list[np.ndarray]) -> list[np.ndarray]:

@@ -15,8 +15,13 @@ validation, writing), its golden execution, its folded schedule and its cost cou
 bitwise GRU cell). This module keeps the file format (archive, versions, input coding, content
 hash) and hands each layer entry to its op.
 
-A file's version is the lowest version that holds its ops: version 1 unless it has a
-``binary_gru`` layer, so every version-1 network is still written (and hashed) as before.
+A file's version is the lowest version that holds its content: version 1 unless it has a
+``binary_gru`` layer (version 2) or early exits (version 3), so every version-1 network is still
+written (and hashed) as before.
+
+Multi-exit networks (``Network.exits``): ``layers`` stays a plain chain whose last layer is the
+final exit; each ``Exit`` adds a dense head that reads the output of a layer of the chain and
+writes a mask of the network's output width. Exit k of a network runs ``exit_layers(k)``.
 """
 
 from __future__ import annotations
@@ -55,15 +60,26 @@ from bitwave.core.ops.int_dense import IntDense, weight_range  # noqa: F401
 from bitwave.core.paths import atomic_write, sanitize_identifier
 
 FORMAT = "bitwave-ir"
-VERSION = 2  # the newest version this bitwave writes
-SUPPORTED_VERSIONS = (1, 2)
+VERSION = 3  # the newest version this bitwave writes
+SUPPORTED_VERSIONS = (1, 2, 3)
+EXITS_VERSION = 3  # the first version with early exits
 
 Layer = Dense | BinaryGRU
 
 
-def required_version(layers: list[Layer]) -> int:
-    """The lowest IR version that can hold these layers (what the writer writes)."""
-    return max([1] + [ops.op_of(layer).MIN_VERSION for layer in layers])
+def required_version(layers: list[Layer], exits: list[Exit] | None = None) -> int:
+    """The lowest IR version that can hold these layers and exits (what the writer writes)."""
+    needed = max([1] + [ops.op_of(layer).MIN_VERSION for layer in layers])
+    return max(needed, EXITS_VERSION) if exits else needed
+
+
+@dataclass
+class Exit:
+    """An early exit: the dense layer ``head`` reads the output of the chain layer named
+    ``after`` and writes a mask of the network's output width and type."""
+
+    after: str
+    head: Dense
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,6 +108,7 @@ class Network:
     layers: list[Layer]
     coding: BitplaneCodingSpec | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    exits: list[Exit] = field(default_factory=list)  # early exits, shallowest first
 
     @property
     def output_type(self) -> ValueType:
@@ -103,8 +120,36 @@ class Network:
 
     @property
     def version(self) -> int:
-        """The IR version this network is written as (2 only if it holds a binary_gru)."""
-        return required_version(self.layers)
+        """The IR version this network is written as (2 if it holds a binary_gru, 3 if it has
+        early exits, else 1)."""
+        return required_version(self.layers, self.exits)
+
+    @property
+    def n_exits(self) -> int:
+        """Early exits plus the final one (1 for a plain network)."""
+        return len(self.exits) + 1
+
+    def exit_layers(self, k: int) -> list[Layer]:
+        """The layers exit ``k`` computes, in order: the chain up to the layer its head reads,
+        then the head; the final exit (k = len(exits)) is the whole chain."""
+        if not 0 <= k < self.n_exits:
+            raise IndexError(f"exit {k} of a network with {self.n_exits} exit(s)")
+        if k == len(self.exits):
+            return list(self.layers)
+        names = [layer.name for layer in self.layers]
+        depth = names.index(self.exits[k].after) + 1
+        return [*self.layers[:depth], self.exits[k].head]
+
+    def exit_network(self, k: int) -> Network:
+        """Exit ``k`` as a plain network (no exits): reuses every single-chain tool per exit."""
+        return Network(
+            f"{self.name}-exit{k}",
+            self.input_width,
+            self.input_type,
+            self.exit_layers(k),
+            self.coding,
+            dict(self.provenance),
+        )
 
     @property
     def is_recurrent(self) -> bool:
@@ -132,11 +177,20 @@ class Network:
             ),
         ]
         for layer in self.layers:
-            lines.append(
-                f"  {layer.name:<12} {layer.op:<13} {layer.in_width:>6} -> {layer.out_width:<6}"
-                f" w{layer.wbits} {layer.in_type} -> {layer.out_type}"
-            )
+            lines.append(_summary_line(layer))
+            for index, early in enumerate(self.exits):
+                if early.after == layer.name:
+                    lines.append(_summary_line(early.head) + f"  (exit {index})")
+        if self.exits:
+            lines[-1] += f"  (exit {len(self.exits)}, final)"
         return "\n".join(lines)
+
+
+def _summary_line(layer: Layer) -> str:
+    return (
+        f"  {layer.name:<12} {layer.op:<13} {layer.in_width:>6} -> {layer.out_width:<6}"
+        f" w{layer.wbits} {layer.in_type} -> {layer.out_type}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +222,12 @@ def _to_manifest(net: Network) -> tuple[dict, dict[str, np.ndarray]]:
         "input": {"width": net.input_width, "type": net.input_type.to_json(), "coding": coding},
         "layers": layers,
     }
+    if net.exits:  # absent otherwise: files without exits keep their bytes and hash
+        manifest["exits"] = []
+        for index, early in enumerate(net.exits):
+            entry, head_arrays = ops.op_of(early.head).write(early.head, f"exits.{index}")
+            manifest["exits"].append({"after": early.after, "layer": entry})
+            arrays.update(head_arrays)
     return manifest, arrays
 
 
@@ -445,15 +505,68 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
         layer = _read_layer(r, layer_spec, f"layers[{index}]", width, value_type, version)
         layers.append(layer)
         width, value_type = layer.out_width, layer.out_type
-    needed = required_version(layers)
+    exits = _read_exits(r, manifest, layers, version)
+    needed = required_version(layers, exits)
     if version != needed:  # versions are canonical: the content hash covers the version
         raise r.fail(
             "version",
-            f"the file says version {version}, but its ops need version {needed}; "
-            f"bitwave writes a network with only version-1 ops as version 1",
+            f"the file says version {version}, but its content needs version {needed} "
+            "(binary_gru needs 2, exits need 3); bitwave writes the lowest version that holds "
+            "a network",
         )
-    net = Network(name, input_width, input_type, layers, coding, provenance)
-    return net
+    return Network(name, input_width, input_type, layers, coding, provenance, exits)
+
+
+def _read_exits(r: FieldReader, manifest: dict, layers: list[Layer], version: int) -> list[Exit]:
+    """The optional early exits: each head reads a chain layer (not the last, shallowest
+    first) and writes the network's output width and type; only feed-forward networks."""
+    if "exits" not in manifest:
+        return []
+    specs = r.get(manifest, "exits", list, "")
+    if version < EXITS_VERSION:
+        raise r.fail("exits", f"exits need IR version {EXITS_VERSION}, the file says {version}")
+    if not specs:
+        raise r.fail("exits", "expected at least one early exit (omit the key for none)")
+    if any(ops.op_of(layer).STATEFUL for layer in layers):
+        raise r.fail("exits", "early exits need a feed-forward network (no binary_gru layer)")
+    chain = [layer.name for layer in layers[:-1]]
+    exits, last, names = [], -1, {layer.name for layer in layers}
+    for index, spec in enumerate(specs):
+        where = f"exits[{index}]"
+        after = r.get(spec, "after", str, where)
+        if after not in chain or chain.index(after) <= last:
+            raise r.fail(
+                f"{where}.after",
+                f"{after!r} is not a layer after the previous exit's; allowed: layers "
+                f"{chain[last + 1 :]} (not the last layer: it is the final exit)",
+            )
+        last = chain.index(after)
+        source = layers[last]
+        head = _read_layer(
+            r,
+            r.get(spec, "layer", dict, where),
+            f"{where}.layer",
+            source.out_width,
+            source.out_type,
+            version,
+        )
+        _check_head(r, head, f"{where}.layer", layers[-1], names)
+        names.add(head.name)
+        exits.append(Exit(after, head))
+    return exits
+
+
+def _check_head(r: FieldReader, head: Layer, where: str, final: Layer, names: set[str]) -> None:
+    if head.name in names:
+        raise r.fail(f"{where}.name", f"{head.name!r} is already a layer or exit name")
+    if ops.op_of(head).STATEFUL:
+        raise r.fail(f"{where}.op", f"an exit head must be a dense op, got {head.op!r}")
+    if (head.out_width, head.out_type) != (final.out_width, final.out_type):
+        raise r.fail(
+            where,
+            f"an exit writes the network's output ({final.out_width} x {final.out_type}), "
+            f"this head writes {head.out_width} x {head.out_type}",
+        )
 
 
 def _read_coding(

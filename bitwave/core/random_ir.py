@@ -17,6 +17,7 @@ from bitwave.core.ir import (
     BinaryDense,
     BinaryGRU,
     Dense,
+    Exit,
     IntDense,
     Network,
     ValueType,
@@ -86,8 +87,10 @@ def random_layer(
 
 # ---- GRU layers --------------------------------------------------------------------------
 GRU_ITEM = "gru:"
+EXIT_ITEM = "exit"
 LAYER_FORMS = (
-    "integers (widths) or gru:H (a binary_gru layer of H >= 1 units), e.g. 2052,gru:256,513"
+    "integers (widths), gru:H (a binary_gru layer of H >= 1 units) or exit (an early exit "
+    "head after the hidden layer before it), e.g. 2052,gru:256,513 or 2052,64,exit,64,513"
 )
 GRU_SEQUENCES = 16  # probe sequences, each starting from the initial state
 GRU_STEPS = 32  # frames per probe sequence
@@ -101,10 +104,33 @@ def layer_item(item: int | str) -> tuple[str, int]:
         return "dense", int(item)
     if isinstance(item, str):
         text = item.strip().lower()
+        if text == EXIT_ITEM:
+            return "exit", 0
         units = text[len(GRU_ITEM) :]
         if text.startswith(GRU_ITEM) and units.isdigit() and int(units) >= 1:
             return "gru", int(units)
     raise BitwaveError(f"layers: item {item!r} is not allowed; allowed: {LAYER_FORMS}")
+
+
+def split_exits(widths: list[int | str]) -> tuple[list[int | str], list[int]]:
+    """The chain's items without the exit words, and the indices of the chain layers (0 = the
+    first layer) that an early exit reads, checked: an exit follows a hidden layer (not the
+    input, not the output, not another exit) of a feed-forward chain."""
+    chain: list[int | str] = []
+    exits: list[int] = []
+    for position, item in enumerate(widths):
+        if layer_item(item)[0] != "exit":
+            chain.append(item)
+            continue
+        if len(chain) < 2 or position == len(widths) - 1 or (exits and exits[-1] == len(chain) - 2):
+            raise BitwaveError(
+                f"layers: 'exit' at item {position} of {','.join(map(str, widths))} must follow "
+                "a hidden layer (not the input, the output or another exit)"
+            )
+        exits.append(len(chain) - 2)
+    if exits and any(layer_item(item)[0] == "gru" for item in chain):
+        raise BitwaveError("layers: early exits need a feed-forward network (no gru:H items)")
+    return chain, exits
 
 
 def _layer_plan(widths: list[int | str]) -> list[tuple[str, int]]:
@@ -233,8 +259,10 @@ def random_network(
     name: str = "random",
 ) -> Network:
     """A random network with ``widths`` = [input, ..., output]; ``in_bits`` = 1 means bipolar
-    input. An item "gru:H" is a binary_gru layer of H units; GRU layers come first."""
-    plan = _layer_plan(list(widths))
+    input. An item "gru:H" is a binary_gru layer of H units; GRU layers come first. An item
+    "exit" after a hidden width adds an early exit head there (``random_exits``)."""
+    chain, exit_after = split_exits(list(widths))
+    plan = _layer_plan(chain)
     layers = len(plan) - 1
     wbits = _per_layer(wbits, layers, "wbits")
     abits = _per_layer(abits, layers, "abits")
@@ -258,8 +286,8 @@ def random_network(
         net_layers.append(layer)
         value_type = layer.out_type
     # the items as given, a GRU item normalized to gru:H (an MLP's list is unchanged)
-    items = [item if kind == "dense" else f"{GRU_ITEM}{width}"
-             for item, (kind, width) in zip(widths, plan, strict=True)]  # fmt: skip
+    items = [item if kind == "dense" else f"{GRU_ITEM}{width}" if kind == "gru" else EXIT_ITEM
+             for item, (kind, width) in zip(widths, map(layer_item, widths), strict=True)]  # fmt: skip
     net = Network(
         name=sanitize_identifier(name),
         input_width=plan[0][1],
@@ -273,6 +301,21 @@ def random_network(
             "abits": abits,
             "in_bits": in_bits,
         },  # fmt: skip
+        exits=random_exits(net_layers, exit_after, wbits[-1], abits[-1], seed),
     )
     validate(net)
     return net
+
+
+def random_exits(
+    layers: list[Dense], after: list[int], wbits: int, abits: int, seed: int
+) -> list[Exit]:
+    """Early exit heads (``exit<k>``) reading ``layers[i]`` for i in ``after``, with the output
+    layer's bits; from their own random stream, so the chain is the same with or without them."""
+    rng = np.random.default_rng([seed, 1])
+    final = layers[-1]
+    return [
+        Exit(source.name, random_layer(f"exit{k}", source.out_width, final.out_width,
+                                       source.out_type, wbits, abits, rng))
+        for k, source in enumerate(layers[i] for i in after)
+    ]  # fmt: skip

@@ -59,7 +59,7 @@ def test_hash_depends_on_content_not_provenance(net):
 
 
 def set_version(m):
-    m["version"] = 3
+    m["version"] = 4
 
 
 def drop_layers(m):
@@ -79,7 +79,7 @@ def bad_type(m):
 
 
 DAMAGE = [
-    (set_version, "version: unsupported version 3"),
+    (set_version, "version: unsupported version 4"),
     (drop_layers, "layers: missing field"),
     (wrong_width, "layers[1]: input is 34 x uint2, but the previous stage gives 33 x uint2"),
     (unknown_op, "layers[0].op: unknown op 'conv2d'"),

@@ -151,7 +151,7 @@ def test_kbit_dense_after_a_gru_is_allowed():
         ("10,x", "got item 'x' in '10,x'"),
         ("64,gru:0,10", "got item 'gru:0'"),
         ("64,gru:x,10", "got item 'gru:x'"),
-        ("64,lstm:8,10", "expected comma-separated integers (widths) or gru:H"),
+        ("64,lstm:8,10", "expected comma-separated integers (widths), gru:H"),
         ("gru:8,10", "the first item is the input width"),
     ],
 )

@@ -436,7 +436,7 @@ def test_version_2_label_on_a_dense_network_is_rejected(tmp_path):
     ir.save(random_network([30, 10], seed=1), path)
     bad = rewrite(path, tmp_path / "bad.bwir", _set(["version"], 2))
     with pytest.raises(
-        IRError, match="version: the file says version 2, but its ops need version 1"
+        IRError, match="version: the file says version 2, but its content needs version 1"
     ):
         ir.load(bad)
 
