@@ -91,7 +91,7 @@ def _run_golden(args: argparse.Namespace) -> int:
 
     inputs.npy_header(args.input, "--input")
     net = ir.load(args.model)
-    out = golden.run(net, golden.load_input_frames(args.input, net))
+    out = golden.run(net, golden.load_input_frames(args.input, net), exits=args.exit)
     with atomic_write(args.output, "wb") as handle:
         np.save(handle, out, allow_pickle=False)
     print(f"wrote {args.output}: {out.shape[0]} frames x {out.shape[1]} {net.output_type}")
@@ -107,18 +107,23 @@ def _inspect(args: argparse.Namespace) -> int:
 
     net = ir.load(args.model)
     if args.json:
-        layers = [
-            {"name": layer.name, "op": layer.op, "in_width": layer.in_width,
-             "out_width": layer.out_width, "wbits": layer.wbits,
-             "in_type": str(layer.in_type), "out_type": str(layer.out_type)}
-            for layer in net.layers
-        ]  # fmt: skip
+        layers = [_layer_json(layer) for layer in net.layers]
         summary = {"name": net.name, "sha256": net.sha256, "input_width": net.input_width,
                    "input_type": str(net.input_type), "provenance": net.provenance, "layers": layers}  # fmt: skip
+        if net.exits:
+            summary["exits"] = [
+                {"after": early.after, "layer": _layer_json(early.head)} for early in net.exits
+            ]
         print(json.dumps(summary))
     else:
         print(net.summary())
     return 0
+
+
+def _layer_json(layer: object) -> dict:
+    return {"name": layer.name, "op": layer.op, "in_width": layer.in_width,
+            "out_width": layer.out_width, "wbits": layer.wbits,
+            "in_type": str(layer.in_type), "out_type": str(layer.out_type)}  # fmt: skip
 
 
 def _config(args: argparse.Namespace) -> int:
@@ -167,7 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--layers",
         required=True,
         help="widths input,hidden...,output, e.g. 2052,256,256,513; an item gru:H is a "
-        "binary_gru layer of H units (GRU layers come first, bipolar), e.g. 2052,gru:256,513",
+        "binary_gru layer of H units (GRU layers come first, bipolar), e.g. 2052,gru:256,513; "
+        "an item exit after a hidden width adds an early exit head there, e.g. "
+        "2052,64,exit,64,exit,64,513",
     )
     p.add_argument(
         "--wbits", default="1", help="weight bits: one value or one per layer (1 = binary)"
@@ -185,6 +192,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "run-golden", _run_golden)
     p.add_argument("model", help="IR file (.bwir)")
     p.add_argument("--input", required=True, help="input frames (.npy)")
+    p.add_argument(
+        "--exit",
+        type=int,
+        default=None,
+        help="for a multi-exit network: the exit to run, 0 = the shallowest (default: the final)",
+    )
     cli_args.add_out(p, "output codes (.npy)", kind="file", required=True, flag="--output")
 
     p = add_command(subparsers, "inspect", _inspect)
