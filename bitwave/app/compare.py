@@ -19,8 +19,9 @@ MAX_FLOW_JSON_BYTES = 4 << 20  # a flow.json has a few KiB
 
 
 def parameters(net: ir.Network) -> int:
-    """Stored weights of the network (every op's cost counts)."""
-    return sum(ops.op_of(layer).cost_counts(layer).weights for layer in net.layers)
+    """Stored weights of the network, early exit heads included (every op's cost counts)."""
+    layers = [*net.layers, *(early.head for early in net.exits)]
+    return sum(ops.op_of(layer).cost_counts(layer).weights for layer in layers)
 
 
 def flow_json_path(path: str | Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bitwave.core.ops import STAGES, support_matrix
+from bitwave.core.ops import EXIT_STAGES, STAGES, support_matrix
 
 
 def format_matrix(matrix: dict[str, dict[str, bool]]) -> str:
@@ -25,7 +25,11 @@ def format_matrix(matrix: dict[str, dict[str, bool]]) -> str:
 
 def _handle(args: argparse.Namespace) -> int:
     matrix = support_matrix()
-    print(json.dumps(matrix, indent=1) if args.json else format_matrix(matrix))
+    if args.json:
+        print(json.dumps(matrix, indent=1))
+    else:
+        print(format_matrix(matrix))
+        print(f"\nnetworks with early exits (IR version 3): {', '.join(EXIT_STAGES)}")
     return 0
 
 

@@ -170,3 +170,15 @@ def test_exits_on_a_recurrent_network_are_refused():
 def test_misplaced_exit_items_are_refused(widths):
     with pytest.raises(BitwaveError, match="must follow a hidden layer"):
         random_network(widths)
+
+
+def test_stages_without_exit_support_refuse_a_multi_exit_network(net):
+    from bitwave.core.ops import EXIT_STAGES, STAGES, require_supported
+
+    for stage in STAGES:
+        if stage in EXIT_STAGES:
+            require_supported(net, stage)
+        else:
+            with pytest.raises(BitwaveError, match=f"bitwave {stage} does not handle .* exits"):
+                require_supported(net, stage)
+        require_supported(net.exit_network(0), stage)  # one exit is a plain network

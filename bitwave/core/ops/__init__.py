@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from bitwave.core import ir
 
 STAGES = ("train", "golden", "generate", "verify", "gate-level", "synth", "cost")
+# the stages that handle a network's early exits (IR version 3); the others refuse such a
+# network up front instead of silently treating it as its final exit
+EXIT_STAGES = ("train", "golden", "generate")
 
 # op name -> the module owning it, in the order `bitwave ops` lists them
 OPS: dict[str, ModuleType] = {
@@ -54,7 +57,12 @@ def supported_ops(stage: str) -> list[str]:
 def require_supported(net: ir.Network, stage: str) -> None:
     """Refuse, before any work, a network holding an op that ``stage`` does not handle."""
     allowed = supported_ops(stage)
-    for layer in net.layers:
+    if net.exits and stage not in EXIT_STAGES:
+        raise BitwaveError(
+            f"bitwave {stage} does not handle a network with early exits ({net.name!r} has "
+            f"{net.n_exits} exits); stages that do: {', '.join(EXIT_STAGES)}"
+        )
+    for layer in [*net.layers, *(early.head for early in net.exits)]:
         if layer.op not in allowed:
             raise BitwaveError(
                 f"bitwave {stage} does not support op {layer.op!r} (layer {layer.name!r}); "
