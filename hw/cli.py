@@ -39,6 +39,13 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"  folding ({manifest['folding']['source']}): {manifest['folding']['spec']}")
     print(f"  {manifest['cycles_per_frame']} cycles/frame, latency {manifest['latency_cycles']} cycles, "
           f"{manifest['targets']['achieved_fps']:.6g} frames/s at {manifest['targets']['clock_mhz']:g} MHz")  # fmt: skip
+    if "exits" in manifest:
+        spec = manifest["exits"]
+        print(f"  {spec['count']} exits on {spec['port']} ({spec['width']} bits; "
+              "a larger value = the final exit):")  # fmt: skip
+        for point in spec["per_exit"]:
+            print(f"    exit {point['index']} {point['name']}: {point['cycles_per_frame']} cycles/frame, "
+                  f"latency {point['latency_cycles']} cycles ({' -> '.join(point['layers'])})")  # fmt: skip
     if args.lint:
         lint = lint_verilog(result.verilog, result.top, result.waivers)
         print(f"  verilator --lint-only -Wall: {'clean' if lint.ok else 'FAILED'}")

@@ -20,6 +20,7 @@ from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import BinaryGRU, Dense, Network
 from bitwave.core.ops.base import REAL_TIME_FPS as DEFAULT_FPS  # noqa: F401 (generate uses it)
 from bitwave.core.ops.base import Schedule
+from bitwave.hw.exits import hardware_layers
 
 DEFAULT_CLOCK_MHZ = 100.0
 
@@ -106,12 +107,12 @@ def cycle_budget(clock_mhz: float, fps: float) -> int:
 
 
 def solve(net: Network, clock_mhz: float, fps: float, weight_storage: str) -> dict[str, LayerFold]:
-    """Per layer, the folding of least estimated area whose initiation interval fits the
-    cycle budget clock / fps. Raises BitwaveError, naming the clock or rate that would work,
-    when even a fully parallel layer is too slow."""
+    """Per layer (early exits' heads included), the folding of least estimated area whose
+    initiation interval fits the cycle budget clock / fps. Raises BitwaveError, naming the
+    clock or rate that would work, when even a fully parallel layer is too slow."""
     budget = cycle_budget(clock_mhz, fps)
     folds = {}
-    for layer in net.layers:
+    for layer in hardware_layers(net):
         best: tuple[float, int, LayerFold] | None = None
         for pe in _candidates(layer.out_width):
             for simd in _candidates(layer.in_width):
@@ -142,9 +143,10 @@ _ENTRY = re.compile(r"^\s*([^:;]+?)\s*:\s*(.*?)\s*$")
 
 
 def parse_fold_spec(spec: str, net: Network) -> dict[str, LayerFold]:
-    """Parse ``"fc0:pe=16,simd=64;fc1:pe=8,simd=32,pad"``: every layer once, PE dividing
-    out_width and SIMD dividing in_width unless the entry says ``pad``."""
-    layers = {layer.name: layer for layer in net.layers}
+    """Parse ``"fc0:pe=16,simd=64;fc1:pe=8,simd=32,pad"``: every layer (early exits' heads
+    included) once, PE dividing out_width and SIMD dividing in_width unless the entry says
+    ``pad``."""
+    layers = {layer.name: layer for layer in hardware_layers(net)}
     folds: dict[str, LayerFold] = {}
     example = "fc0:pe=16,simd=64;fc1:pe=8,simd=32,pad"
     for entry in filter(str.strip, spec.split(";")):

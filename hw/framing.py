@@ -19,19 +19,28 @@ from bitwave.core.codec import beats_per_frame
 
 class FrameDeserializer(wiring.Component):
     """Beats in (``i``), whole frames out (``o``). Accepts one beat per cycle; the next frame's
-    first beat may arrive in the cycle the finished frame is taken. With ``flag`` the input
-    ``start`` is sampled with a frame's first beat and rides above the frame on ``o`` (a
-    recurrent network's sequence-start flag)."""
+    first beat may arrive in the cycle the finished frame is taken. Side inputs sampled with a
+    frame's first beat ride above the frame on ``o``, in this order: with ``flag`` the 1-bit
+    ``start`` (a recurrent network's sequence-start flag), with ``tag_bits`` the ``tag`` (a
+    multi-exit network's exit selector)."""
 
-    def __init__(self, frame_bits: int, beat_bits: int, flag: bool = False) -> None:
+    def __init__(
+        self, frame_bits: int, beat_bits: int, flag: bool = False, tag_bits: int = 0
+    ) -> None:
         self.frame_bits, self.beat_bits, self.flag = frame_bits, beat_bits, flag
+        self.tag_bits = tag_bits
         self.beats = beats_per_frame(frame_bits, beat_bits)
+        # (port, register name, bits) of each side input, in payload order above the frame
+        self.sides = [("start", "flag", 1)] if flag else []
+        if tag_bits:
+            self.sides.append(("tag", "frame_tag", tag_bits))
+        side_bits = sum(bits for _, _, bits in self.sides)
         signature = {
             "i": In(stream.Signature(beat_bits)),
-            "o": Out(stream.Signature(frame_bits + int(flag))),
+            "o": Out(stream.Signature(frame_bits + side_bits)),
         }
-        if flag:
-            signature["start"] = In(1)
+        for port, _, bits in self.sides:
+            signature[port] = In(bits)
         super().__init__(signature)
 
     def elaborate(self, platform: object) -> Module:
@@ -39,11 +48,11 @@ class FrameDeserializer(wiring.Component):
         buffer = Signal(self.beats * self.beat_bits)
         index = Signal(range(max(2, self.beats)))
         frame = buffer[: self.frame_bits]
-        if self.flag:
-            flag = Signal()
+        for port, name, bits in self.sides:
+            held = Signal(bits, name=name)
             with m.If(self.i.valid & self.i.ready & (index == 0)):
-                m.d.sync += flag.eq(self.start)
-            frame = Cat(frame, flag)
+                m.d.sync += held.eq(getattr(self, port))
+            frame = Cat(frame, held)
         m.d.comb += [
             self.o.payload.eq(frame),
             self.i.ready.eq(~self.o.valid | self.o.ready),

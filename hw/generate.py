@@ -25,6 +25,8 @@ import yaml
 from bitwave.core import contract, inputs, ir
 from bitwave.core.contract import (
     Clock,
+    ExitPoint,
+    Exits,
     Folding,
     Layer,
     Manifest,
@@ -45,6 +47,7 @@ from bitwave.core.paths import (
     sanitize_identifier,
     write_text,
 )
+from bitwave.hw.exits import EXIT_PORT
 from bitwave.hw.folding import (
     DEFAULT_CLOCK_MHZ,
     DEFAULT_FPS,
@@ -252,14 +255,16 @@ def _check_request(model: str | Path, weight_storage: str) -> Path:
 
 
 def _require_frame_rate(top: NetworkTop, clock: float, target_fps: float) -> None:
-    """The solver ignores the stream beats: refuse a design slower than the rate asked for."""
-    achieved = clock * 1e6 / top.cycles_per_frame
+    """The solver ignores the stream beats: refuse a design slower than the rate asked for
+    (at its slowest exit)."""
+    cycles = top.slowest_cycles_per_frame
+    achieved = clock * 1e6 / cycles
     if achieved < target_fps:
         top.discard()
         raise BitwaveError(
-            f"the design runs at {achieved:.6g} frames/s at {clock:g} MHz ({top.cycles_per_frame} cycles "
+            f"the design runs at {achieved:.6g} frames/s at {clock:g} MHz ({cycles} cycles "
             f"per frame), below the {target_fps:g} frames/s asked for: fold less (larger pe/simd), "
-            f"raise --clock-mhz to at least {top.cycles_per_frame * target_fps / 1e6:.6g}, or widen "
+            f"raise --clock-mhz to at least {cycles * target_fps / 1e6:.6g}, or widen "
             f"--beat-bits if the stream is the bottleneck ({top.in_beats} input / {top.out_beats} output beats)"
         )
 
@@ -270,14 +275,10 @@ def network_manifest(
     """The contract of a generated network top (without the weight memory)."""
     net = top.net
     layers = tuple(
-        Layer(name=block.layer.name, module=f"{name}__{block_name}", op=block.layer.op,
-              in_width=block.layer.in_width, out_width=block.layer.out_width, pe=block.pe,
-              simd=block.simd, cycles_per_frame=block.cycles_per_frame,
-              initiation_interval=block.initiation_interval, latency_cycles=block.latency_cycles,
-              weight_storage=block.weight_storage, padded=is_padded(block))
+        layer_entry(block, f"{name}__{block_name}")
         for block_name, block in zip(top.block_names, top.blocks, strict=True)
-    )  # fmt: skip
-    achieved = clock * 1e6 / top.cycles_per_frame
+    )
+    achieved = clock * 1e6 / top.slowest_cycles_per_frame  # at every exit
     return Manifest(
         top=name, ir_sha256=net.sha256, ir_name=net.name,
         clock=Clock("clk", clock), reset=Reset("rst"), ports=contract_ports(top),
@@ -286,7 +287,37 @@ def network_manifest(
         layers=layers, cycles_per_frame=top.cycles_per_frame, latency_cycles=top.latency_cycles,
         targets=Targets(clock, target_fps, achieved), folding=Folding(**folding), rtl=rtl,
         sequence_start=SequenceStart(START_PORT) if top.recurrent else None,
+        exits=exits_entry(top, name) if net.exits else None,
     )  # fmt: skip
+
+
+def layer_entry(block: object, module: str) -> Layer:
+    """A folded layer (chain layer or exit head) as the contract describes it."""
+    return Layer(name=block.layer.name, module=module, op=block.layer.op,
+                 in_width=block.layer.in_width, out_width=block.layer.out_width, pe=block.pe,
+                 simd=block.simd, cycles_per_frame=block.cycles_per_frame,
+                 initiation_interval=block.initiation_interval,
+                 latency_cycles=block.latency_cycles, weight_storage=block.weight_storage,
+                 padded=is_padded(block))  # fmt: skip
+
+
+def exits_entry(top: NetworkTop, name: str) -> Exits:
+    """The exit selector and, per exit, its path and timing (``NetworkTop.exit_*``)."""
+    net, plan = top.net, top.exit_plan
+    points = tuple(
+        ExitPoint(index=k, name=net.exit_layers(k)[-1].name,
+                  after=net.exits[k].after if k < plan.final else None,
+                  layers=tuple(layer.name for layer in net.exit_layers(k)),
+                  cycles_per_frame=top.exit_cycles_per_frame(k),
+                  latency_cycles=top.exit_latency_cycles(k))
+        for k in range(net.n_exits)
+    )  # fmt: skip
+    heads = tuple(
+        layer_entry(head, f"{name}__{head_name}")
+        for head_name, head in zip(top.head_names, top.heads, strict=True)
+    )
+    return Exits(port=EXIT_PORT, width=plan.tag_bits, count=net.n_exits,
+                 order_fifo_depth=top.order_depth, per_exit=points, heads=heads)  # fmt: skip
 
 
 def is_padded(block: object) -> bool:
@@ -303,7 +334,7 @@ def _write_weight_memory(top: NetworkTop, out: Path, name: str) -> dict:
         for word in weight_image(top.net, top.folds):
             handle.write(f"{word:0{digits}x}\n")
     regions = []
-    for region, block in zip(top.memory_map, top.blocks, strict=True):
+    for region, block in zip(top.memory_map, top.all_blocks, strict=True):
         regions.append({
             "layer": region.layer, "base": region.base, "depth": region.depth,
             "word_bits": region.word_bits, "pe": block.pe, "simd": block.simd,

@@ -8,6 +8,9 @@ lanes past N in the last synapse fold are masked off, the neurons past M are nev
 Ports (``amaranth.lib.stream``, whole frames per transfer):
 - ``i``: payload = the input frame, N elements of k_in bits (element e at bits [e*k, (e+1)*k));
 - ``o``: payload = the output frame, M elements of k_out bits;
+- carried bits (``carried_bits``): bits above the elements on ``i`` that leave with the frame's
+  output above its elements on ``o``: a recurrent engine's sequence-start flag (``FLAG_BITS``,
+  which the GRU also reads) and a multi-exit network's exit tag (``tag_bits``, only carried);
 - ``wr`` (weight storage ``memory`` only): the weight memory's write port (``bitwave.hw.weights``).
 
 Timing (no stalls): a frame is accepted in cycle t; compute cycles t+1 .. t+C (C = NF*SF) issue
@@ -52,6 +55,7 @@ class _Control:
     b_first: Signal
     b_last: Signal
     b_frame_last: Signal
+    tag: Signal | None = None  # the exit tag taken with the input frame (``tag_bits`` > 0)
 
 
 class FoldedLayer(wiring.Component):
@@ -62,17 +66,26 @@ class FoldedLayer(wiring.Component):
     # bits a frame carries beyond its elements: a recurrent engine's sequence-start flag
     FLAG_BITS = 0
 
-    def __init__(self, layer: Dense, pe: int, simd: int, weight_storage: str = "const") -> None:
+    def __init__(
+        self, layer: Dense, pe: int, simd: int, weight_storage: str = "const", tag_bits: int = 0
+    ) -> None:
         try:
             if weight_storage not in STORAGE_STYLES:
                 raise BitwaveError(
                     f"weight storage {weight_storage!r}: expected one of {STORAGE_STYLES}"
+                )
+            if tag_bits < 0 or (tag_bits and self.FLAG_BITS):
+                raise BitwaveError(
+                    f"layer {layer.name}: an exit tag ({tag_bits} bits) rides only on "
+                    "feed-forward layers (not on a recurrent one, which carries its start flag)"
                 )
             self.schedule: Schedule = ops.op_of(layer).schedule(layer, pe, simd)
         except BitwaveError:
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise
         self.layer = layer
+        self.tag_bits = tag_bits
+        self.carried_bits = self.FLAG_BITS + tag_bits
         self.pe, self.simd = pe, simd
         self.nf, self.sf = self.schedule.nf, self.schedule.sf
         self.k_in, self.k_out = layer.in_type.bits, layer.out_type.bits
@@ -85,8 +98,8 @@ class FoldedLayer(wiring.Component):
         self.steps_per_word, self.word_bits = layout.steps_per_word, layout.word_bits
         self.store_depth = layout.depth
         signature = {
-            "i": In(stream.Signature(layer.in_width * self.k_in + self.FLAG_BITS)),
-            "o": Out(stream.Signature(layer.out_width * self.k_out + self.FLAG_BITS)),
+            "i": In(stream.Signature(layer.in_width * self.k_in + self.carried_bits)),
+            "o": Out(stream.Signature(layer.out_width * self.k_out + self.carried_bits)),
         }
         if weight_storage == "memory":
             signature["wr"] = In(write_signature(address_width(self.store_depth), self.word_bits))
@@ -139,8 +152,18 @@ class FoldedLayer(wiring.Component):
             self._activation(m, p, ctl, self.partial_sum(m, p, x_slice, w_word, mask), t_word)
             for p in range(self.pe)
         ]
-        self._output(m, ctl, activations)
+        self._output(m, ctl, activations, self._carried_tag(m, ctl))
         return m
+
+    def _carried_tag(self, m: Module, ctl: _Control) -> Value | None:
+        """The exit tag of the frame in the output buffer: taken over from the input frame's
+        tag on the edge that completes the frame (like the GRU's start flag)."""
+        if ctl.tag is None:
+            return None
+        tag = Signal(self.tag_bits, name="out_tag")
+        with m.If(ctl.b_valid & ctl.b_frame_last):
+            m.d.sync += tag.eq(ctl.tag)
+        return tag
 
     def _control(self, m: Module, xbuf_bits: int) -> _Control:
         """Frame hand-shake and the fold counters of stage A; stage B's flags one cycle later.
@@ -168,8 +191,14 @@ class FoldedLayer(wiring.Component):
         ]
 
         out_free = (~self.o.valid | self.o.ready) & ~(b_valid & b_frame_last)
+        tag = None
         with m.If(self.i.valid & idle):
-            m.d.sync += xbuf.eq(self.i.payload)
+            if self.tag_bits:  # the tag rides beside the frame, not in its (padded) buffer
+                elements = self.layer.in_width * self.k_in
+                tag = Signal(self.tag_bits, name="in_tag")
+                m.d.sync += [xbuf.eq(self.i.payload[:elements]), tag.eq(self.i.payload[elements:])]
+            else:
+                m.d.sync += xbuf.eq(self.i.payload)
             m.d.sync += [running.eq(out_free), waiting.eq(~out_free)]
         with m.If(waiting & out_free):
             m.d.sync += [running.eq(1), waiting.eq(0)]
@@ -187,7 +216,9 @@ class FoldedLayer(wiring.Component):
                 m.d.sync += sf.eq(sf + 1)
             with m.If(last_step):
                 m.d.sync += [running.eq(0), word_addr.eq(0), word_part.eq(0), nf.eq(0), sf.eq(0)]
-        return _Control(xbuf, nf, sf, word_addr, word_part, b_valid, b_first, b_last, b_frame_last)
+        return _Control(
+            xbuf, nf, sf, word_addr, word_part, b_valid, b_first, b_last, b_frame_last, tag
+        )
 
     def _input_slice(self, m: Module, ctl: _Control) -> tuple[Value, Value | None]:
         """Stage B's input slice and the mask of its real lanes (None when all are real)."""
@@ -265,11 +296,11 @@ class FoldedLayer(wiring.Component):
         return word_activation(acc_next, word, table.levels, table.width, self.k_out)
 
     def _output(
-        self, m: Module, ctl: _Control, activations: list[Value], flag: Value | None = None
+        self, m: Module, ctl: _Control, activations: list[Value], carried: Value | None = None
     ) -> Value:
-        """The output frame buffer, filled PE activations at a time, and ``o.valid``; ``flag``
-        (a recurrent engine's sequence flag) rides above the frame. Returns the buffer's next
-        value at the last write: the finished output frame."""
+        """The output frame buffer, filled PE activations at a time, and ``o.valid``;
+        ``carried`` (the frame's start flag or exit tag) rides above the frame. Returns the
+        buffer's next value at the last write: the finished output frame."""
         nf_count = self.nf
         group_bits = self.pe * self.k_out
         obuf = Signal(nf_count * group_bits)
@@ -283,7 +314,7 @@ class FoldedLayer(wiring.Component):
         with m.If(ctl.b_valid & ctl.b_last):
             m.d.sync += obuf.eq(filled)
         frame = obuf[: self.layer.out_width * self.k_out]
-        m.d.comb += self.o.payload.eq(frame if flag is None else Cat(frame, flag))
+        m.d.comb += self.o.payload.eq(frame if carried is None else Cat(frame, carried))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(ctl.b_valid & ctl.b_frame_last):
@@ -296,14 +327,19 @@ class MVTU(FoldedLayer):
     (a compressor tree per PE), per-neuron accumulators, multi-threshold activation."""
 
     def __init__(
-        self, layer: BinaryDense, pe: int, simd: int, weight_storage: str = "const"
+        self,
+        layer: BinaryDense,
+        pe: int,
+        simd: int,
+        weight_storage: str = "const",
+        tag_bits: int = 0,
     ) -> None:
         if not isinstance(layer, BinaryDense):
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(
                 f"layer {layer.name}: the MVTU implements binary_dense, not {layer.op}"
             )
-        super().__init__(layer, pe, simd, weight_storage)
+        super().__init__(layer, pe, simd, weight_storage, tag_bits)
         self._bits = layer.weight_bits()
 
     def partial_sum(

@@ -8,14 +8,15 @@ Every link is an ``amaranth.lib.stream`` with valid/ready backpressure; one cloc
 starts its next frame as soon as its output buffer has been taken, so all layers work on
 consecutive frames at the same time. With ``weight_storage="memory"`` the top also has a
 weight write bus ``wmem`` (en, addr, data) decoded onto the layers' memories (see
-``weight_memory_map``).
+``weight_memory_map``). A network with early exits gets an exit selector port and, around the
+trunk, the demuxes, heads and in-order merge of ``bitwave.hw.exits``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +24,8 @@ from bitwave.core import ops
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Dense, Network
 from bitwave.core.paths import sanitize_identifier
+from bitwave.hw import exits
+from bitwave.hw.exits import EXIT_PORT, hardware_layers
 from bitwave.hw.folding import LayerFold
 from bitwave.hw.framing import FrameDeserializer, FrameSerializer, beats_per_frame
 from bitwave.hw.gru import FoldedGRU
@@ -53,14 +56,18 @@ def recurrent_prefix(net: Network) -> int:
     return prefix
 
 
-def build_layer(layer: Dense, fold: LayerFold, weight_storage: str) -> FoldedLayer:
-    """The folded engine of ``layer``'s op (``BUILDERS``)."""
+def build_layer(
+    layer: Dense, fold: LayerFold, weight_storage: str, tag_bits: int = 0
+) -> FoldedLayer:
+    """The folded engine of ``layer``'s op (``BUILDERS``), carrying ``tag_bits`` exit-tag bits."""
     builder = BUILDERS.get(ops.op_of(layer).NAME)
     if builder is None:
         raise BitwaveError(
             f"layer {layer.name}: op {layer.op!r} has no hardware implementation "
             f"({', '.join(BUILDERS)})"
         )
+    if tag_bits:
+        return builder(layer, fold.pe, fold.simd, weight_storage, tag_bits)
     return builder(layer, fold.pe, fold.simd, weight_storage)
 
 
@@ -84,9 +91,10 @@ def weight_memory_map(layers: list[FoldedLayer]) -> list[MemoryRegion]:
 
 def weight_image(net: Network, folds: dict[str, LayerFold]) -> list[int]:
     """Every word of the ``wmem`` address space for ``net`` folded as ``folds`` (address 0
-    upwards): what to write through the weight bus to load this network's weights."""
+    upwards): what to write through the weight bus to load this network's weights (the
+    chain's layers, then the early exits' heads)."""
     words = []
-    for layer in net.layers:
+    for layer in hardware_layers(net):
         fold = folds[layer.name]
         op = ops.op_of(layer)
         words.extend(op.store_words(layer, op.schedule(layer, fold.pe, fold.simd)))
@@ -104,23 +112,26 @@ class NetworkTop(wiring.Component):
     ) -> None:
         self.net = net
         self.folds = dict(folds)
-        missing = [layer.name for layer in net.layers if layer.name not in folds]
+        missing = [layer.name for layer in hardware_layers(net) if layer.name not in folds]
         if missing:
+            self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(f"no folding given for layer(s) {missing}")
         try:
             self.recurrent = recurrent_prefix(net)
+            self.exit_plan = exits.plan_exits(net)
         except BitwaveError:
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise
+        tags = self.exit_plan.tag_bits if net.exits else 0
         self.blocks = [
-            build_layer(layer, folds[layer.name], weight_storage) for layer in net.layers
-        ]
-        names = [sanitize_identifier(layer.name, "layer") for layer in net.layers]
-        if len(set(names)) != len(names):
-            raise BitwaveError(
-                f"layer names {[layer.name for layer in net.layers]} collide as HDL identifiers {names}"
-            )
-        self.block_names = names
+            build_layer(layer, folds[layer.name], weight_storage,
+                        tags if index < self.exit_plan.tagged_layers else 0)
+            for index, layer in enumerate(net.layers)
+        ]  # fmt: skip
+        # the early exits' heads (exit k reads the trunk layer exit_plan.after names)
+        self.heads = [build_layer(early.head, folds[early.head.name], weight_storage)
+                      for early in net.exits]  # fmt: skip
+        self.block_names, self.head_names = self._names()
         self.weight_storage = weight_storage
         self.in_bits = net.input_width * net.input_type.bits
         self.out_bits = net.output_width * net.output_type.bits
@@ -137,57 +148,106 @@ class NetworkTop(wiring.Component):
         }
         if self.recurrent:
             signature[START_PORT] = In(1)
+        if net.exits:
+            signature[EXIT_PORT] = In(self.exit_plan.tag_bits)
         self.memory_map: list[MemoryRegion] = []
         if weight_storage == "memory":
-            self.memory_map = weight_memory_map(self.blocks)
+            self.memory_map = weight_memory_map(self.all_blocks)
             total = sum(region.depth for region in self.memory_map)
             self.wmem_addr_bits = address_width(total)
             self.wmem_data_bits = max(region.word_bits for region in self.memory_map)
             signature["wmem"] = In(write_signature(self.wmem_addr_bits, self.wmem_data_bits))
         super().__init__(signature)
 
+    def _names(self) -> tuple[list[str], list[str]]:
+        """HDL names of the chain's blocks and of the heads, refused if any two collide."""
+        layers = hardware_layers(self.net)
+        names = [sanitize_identifier(layer.name, "layer") for layer in layers]
+        if len(set(names)) != len(names):
+            self.discard()
+            raise BitwaveError(
+                f"layer names {[layer.name for layer in layers]} collide as HDL identifiers {names}"
+            )
+        chain = len(self.net.layers)
+        return names[:chain], names[chain:]
+
+    @property
+    def all_blocks(self) -> list[FoldedLayer]:
+        """The chain's blocks, then the heads (the weight memory's region order)."""
+        return [*self.blocks, *self.heads]
+
     def discard(self) -> None:
         """Mark this top and its layers as intentionally never elaborated (e.g. rejected)."""
-        for obj in [self, *self.blocks]:
+        for obj in [self, *self.all_blocks]:
             obj._MustUse__silence = True
 
-    # ---- timing (checked against simulation in tests/test_hw_network.py) --------------------
+    # ---- timing (checked against simulation in tests/test_hw_network.py, test_hw_exits.py) --
+    def exit_blocks(self, k: int) -> list[FoldedLayer]:
+        """The blocks a frame at exit ``k`` passes (``net.exit_layers(k)``)."""
+        if k == self.exit_plan.final:
+            return list(self.blocks)
+        depth = next(index for index, e in self.exit_plan.after.items() if e == k) + 1
+        return [*self.blocks[:depth], self.heads[k]]
+
+    def exit_cycles_per_frame(self, k: int) -> int:
+        """Steady-state cycles between frames when every frame takes exit ``k``: the slowest
+        stage on its path (the blocks beyond it are idle)."""
+        stages = [self.in_beats, self.out_beats]
+        return max(stages + [block.initiation_interval for block in self.exit_blocks(k)])
+
+    def exit_latency_cycles(self, k: int) -> int:
+        """Clock edges from the one that accepts a frame's first input beat to the one after
+        which its last output beat is valid, with no stalls, for a frame at exit ``k``: the
+        deserializer hands the frame on at the edge after its last beat, each layer on the
+        path hands its output on C + 2 edges after taking its input, and the serializer
+        shows beat b from the edge b after it takes the frame (the demuxes and the merge
+        are combinational)."""
+        path = sum(block.latency_cycles for block in self.exit_blocks(k))
+        return self.in_beats + path + self.out_beats - 1
+
     @property
     def cycles_per_frame(self) -> int:
-        """Steady-state cycles between frames: the slowest stage's initiation interval."""
-        stages = [self.in_beats, self.out_beats] + [
-            block.initiation_interval for block in self.blocks
-        ]
-        return max(stages)
+        """Steady-state cycles between frames (at the final exit): the slowest stage's
+        initiation interval."""
+        return self.exit_cycles_per_frame(self.exit_plan.final)
+
+    @property
+    def slowest_cycles_per_frame(self) -> int:
+        """The largest ``exit_cycles_per_frame`` over the exits (a head may be slower than the
+        whole chain): the frame rate every exit sustains."""
+        return max(map(self.exit_cycles_per_frame, range(self.exit_plan.n_exits)))
 
     @property
     def latency_cycles(self) -> int:
-        """Clock edges from the one that accepts a frame's first input beat to the one after
-        which its last output beat is valid, with no stalls: the deserializer hands the frame
-        on at the edge after its last beat, each layer hands its output on C + 2 edges after
-        taking its input, and the serializer shows beat b from the edge b after it takes the
-        frame."""
-        return (
-            self.in_beats + sum(block.latency_cycles for block in self.blocks) + self.out_beats - 1
-        )
+        """``exit_latency_cycles`` of the final exit (the whole chain)."""
+        return self.exit_latency_cycles(self.exit_plan.final)
+
+    @property
+    def order_depth(self) -> int:
+        """Depth of a multi-exit top's order FIFO (``bitwave.hw.exits.order_depth``)."""
+        return exits.order_depth(len(self.all_blocks))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        tags = self.exit_plan.tag_bits if self.net.exits else 0
         m.submodules.deserializer = deserializer = FrameDeserializer(
-            self.in_bits, self.in_beat_bits, flag=bool(self.recurrent)
+            self.in_bits, self.in_beat_bits, flag=bool(self.recurrent), tag_bits=tags
         )
         m.submodules.serializer = serializer = FrameSerializer(self.out_bits, self.out_beat_bits)
         wiring.connect(m, wiring.flipped(self.data_in), deserializer.i)
         if self.recurrent:
             m.d.comb += deserializer.start.eq(getattr(self, START_PORT))
-        upstream = deserializer.o
-        for name, block in zip(self.block_names, self.blocks, strict=True):
-            m.submodules[name] = block
-            _link(m, upstream, block.i)
-            upstream = block.o
-        _link(m, upstream, serializer.i)
+        if self.net.exits:
+            self._exit_pipeline(m, deserializer, serializer)
+        else:
+            upstream = deserializer.o
+            for name, block in zip(self.block_names, self.blocks, strict=True):
+                m.submodules[name] = block
+                _link(m, upstream, block.i)
+                upstream = block.o
+            _link(m, upstream, serializer.i)
         wiring.connect(m, serializer.o, wiring.flipped(self.data_out))
-        for region, block in zip(self.memory_map, self.blocks, strict=False):
+        for region, block in zip(self.memory_map, self.all_blocks, strict=False):
             hit = (self.wmem.addr >= region.base) & (self.wmem.addr < region.base + region.depth)
             m.d.comb += [
                 block.wr.en.eq(self.wmem.en & hit),
@@ -195,6 +255,37 @@ class NetworkTop(wiring.Component):
                 block.wr.data.eq(self.wmem.data[: region.word_bits]),
             ]
         return m
+
+    def _exit_pipeline(
+        self, m: Module, deserializer: FrameDeserializer, serializer: FrameSerializer
+    ) -> None:
+        """Trunk, demuxes, heads, order FIFO and merge (``bitwave.hw.exits``)."""
+        plan = self.exit_plan
+        m.d.comb += deserializer.tag.eq(getattr(self, EXIT_PORT))
+        m.submodules.exit_order = order = exits.order_fifo(plan.tag_bits, len(self.all_blocks))
+        exits.enter(m, deserializer.o, self.blocks[0], order, self.in_bits)
+        for index, (name, block) in enumerate(zip(self.block_names, self.blocks, strict=True)):
+            m.submodules[name] = block
+            k = plan.after.get(index)
+            following = self.blocks[index + 1] if index + 1 < len(self.blocks) else None
+            if k is not None:
+                head = self.heads[k]
+                m.submodules[self.head_names[k]] = head
+                data_bits = block.layer.out_width * block.k_out
+                tag = block.o.payload[data_bits : data_bits + plan.tag_bits]
+                exits.demux(m, block.o, self._takes_exit(tag, k), head.i, following.i)
+            elif following is not None:
+                _link(m, block.o, following.i)
+        outputs = [head.o for head in self.heads] + [self.blocks[-1].o]
+        self._merge(m, outputs, order, serializer.i)
+
+    # the two routing decisions, methods so that tests can build defective twins
+    def _takes_exit(self, tag: Value, k: int) -> Value:
+        """Whether a frame with this tag leaves at early exit ``k``."""
+        return tag == k
+
+    def _merge(self, m: Module, outputs: list[object], order: object, sink: object) -> None:
+        exits.merge(m, outputs, order, sink)
 
 
 def _link(m: Module, upstream: object, downstream: object) -> None:

@@ -23,25 +23,30 @@ from bitwave.core.codec import (
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Network
 from bitwave.core.ops.base import sequence_starts
+from bitwave.hw.exits import EXIT_PORT
 from bitwave.hw.mvtu import FoldedLayer
 from bitwave.hw.network import START_PORT, NetworkTop
 
 
 @dataclass
 class StreamLog:
-    """Cycle numbers of input transfers and output transfers (beats or frames)."""
+    """Cycle numbers of input transfers and output transfers (beats or frames), and per
+    watched signal the number of cycles it was high (``run_network``'s ``watch``)."""
 
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
+    high_cycles: dict[str, int] = field(default_factory=dict)
 
 
 def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None], count: int, rng: np.random.Generator,
               stall_in: float, stall_out: float, port_in: object, port_out: object,
               preload: _WeightLoader | None = None, max_cycles: int = 10_000_000,
-              side: tuple[object, list[int]] | None = None) -> StreamLog:  # fmt: skip
+              sides: list[tuple[object, list[int]]] = (),
+              watch: dict[str, object] | None = None) -> StreamLog:  # fmt: skip
     # Each testbench counts its own clock edges (both start at time 0), so the cycle numbers
     # in the log are exact: a transfer logged as cycle c happened at the c-th rising edge.
-    # ``side``: a port driven with each item (a value per item), e.g. the sequence-start flag.
+    # ``sides``: ports driven with each item (a value per item), e.g. the sequence-start flag.
+    # ``watch``: signals whose high cycles are counted until the last output.
     log = StreamLog()
     received = [0]
 
@@ -51,8 +56,8 @@ def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None
             await preload(ctx)
             cycle += preload.cycles
         for index, item in enumerate(producer_items):
-            if side is not None:
-                ctx.set(side[0], side[1][index])
+            for port, values in sides:
+                ctx.set(port, values[index])
             while rng.random() < stall_in:
                 ctx.set(port_in.valid, 0)
                 await ctx.tick()
@@ -87,10 +92,19 @@ def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None
                 sink(payload)
                 received[0] += 1
 
+    async def watcher(ctx) -> None:  # noqa: ANN001
+        names = list(watch)
+        log.high_cycles = dict.fromkeys(names, 0)
+        async for sampled in ctx.tick().sample(*watch.values()):
+            for name, value in zip(names, sampled[-len(names) :], strict=True):
+                log.high_cycles[name] += int(value != 0)
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
+    if watch:
+        sim.add_process(watcher)  # a process: the simulation ends when the testbenches do
     sim.run()
     return log
 
@@ -134,16 +148,22 @@ class _WeightLoader:
 def run_network(top: NetworkTop, frames: np.ndarray, rng: np.random.Generator | None = None,
                 stall_in: float = 0.0, stall_out: float = 0.0,
                 load_words: list[int] | None = None,
-                starts: np.ndarray | None = None) -> tuple[np.ndarray, StreamLog]:  # fmt: skip
+                starts: np.ndarray | None = None, exits: int | np.ndarray | None = None,
+                watch: dict[str, object] | None = None,
+                max_cycles: int = 10_000_000) -> tuple[np.ndarray, StreamLog]:  # fmt: skip
     """Frames through a network top via its beat streams -> (output codes, beat log).
     ``load_words`` (memory style) are written to the weight bus, address 0 upwards, first.
     ``starts``: per frame, whether it begins a sequence (driven with its first beat; recurrent
-    networks only; the first frame always does)."""
+    networks only; the first frame always does). ``exits`` (multi-exit networks): the exit
+    selector per frame (or one for all; None = the final exit), driven with its first beat and
+    random on the others (only the first is sampled); values >= n_exits mean the final exit.
+    ``watch``: signals whose high cycles the log counts (``StreamLog.high_cycles``).
+    ``max_cycles``: BitwaveError ("simulation stalled") when the outputs take longer."""
     rng = rng or np.random.default_rng(0)
     net = top.net
     per_frame = [frame_to_beats(frame, net.input_type.bits, top.in_beat_bits) for frame in frames]
     beats = [b for frame_beats in per_frame for b in frame_beats]
-    side = None
+    sides = []
     if top.recurrent:
         flags = sequence_starts(len(frames), starts)
         values = [
@@ -151,7 +171,11 @@ def run_network(top: NetworkTop, frames: np.ndarray, rng: np.random.Generator | 
             for f, fb in zip(flags, per_frame, strict=True)
             for i in range(len(fb))
         ]
-        side = (getattr(top, START_PORT), values)
+        sides.append((getattr(top, START_PORT), values))
+    if net.exits:
+        sides.append((getattr(top, EXIT_PORT), _exit_values(top, per_frame, exits, rng)))
+    elif exits is not None:
+        raise BitwaveError(f"network {net.name} has no early exits; exits must be None")
     collected: list[int] = []
     out: list[np.ndarray] = []
 
@@ -165,8 +189,27 @@ def run_network(top: NetworkTop, frames: np.ndarray, rng: np.random.Generator | 
 
     preload = _WeightLoader(top, load_words) if load_words is not None else None
     log = _simulate(top, beats, sink, len(frames) * top.out_beats, rng, stall_in, stall_out,
-                    top.data_in, top.data_out, preload, side=side)  # fmt: skip
+                    top.data_in, top.data_out, preload, max_cycles, sides, watch)  # fmt: skip
     return np.array(out, np.int64).reshape(len(frames), net.output_width), log
+
+
+def _exit_values(
+    top: NetworkTop, per_frame: list[list[int]], exits: int | np.ndarray | None,
+    rng: np.random.Generator,
+) -> list[int]:  # fmt: skip
+    """The exit port's value on every beat: the frame's selector on its first beat, noise on
+    the others (which the design must ignore)."""
+    width = top.exit_plan.tag_bits
+    chosen = np.broadcast_to(top.exit_plan.final if exits is None else exits, (len(per_frame),))
+    if chosen.min(initial=0) < 0 or chosen.max(initial=0) >= 1 << width:
+        raise BitwaveError(f"exits must be 0..{(1 << width) - 1} (the port has {width} bits)")
+    noise = rng.integers(0, 1 << width, sum(map(len, per_frame))).tolist()
+    values, beat = [], 0
+    for selector, frame_beats in zip(chosen.tolist(), per_frame, strict=True):
+        for i in range(len(frame_beats)):
+            values.append(int(selector) if i == 0 else noise[beat])
+            beat += 1
+    return values
 
 
 def check_against_golden(got: np.ndarray, expected: np.ndarray, what: str) -> None:

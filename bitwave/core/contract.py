@@ -149,6 +149,47 @@ class SequenceStart:
 
 
 @dataclass(frozen=True)
+class ExitPoint:
+    """One exit of a multi-exit design: its head (``name``; the final exit's is the chain's last
+    layer), the chain layer the head reads (``after``; None for the final exit), the layers a
+    frame at this exit passes, in order, and its timing when every frame takes it (steady-state
+    cycles per frame; latency without stalls, counted like the design's ``latency_cycles``)."""
+
+    index: int
+    name: str
+    after: str | None
+    layers: tuple[str, ...]
+    cycles_per_frame: int
+    latency_cycles: int
+
+
+@dataclass(frozen=True)
+class Exits:
+    """A multi-exit design's run-time exit selector and its exits (``per_exit[k]`` = exit k;
+    the last one is the final exit, whose timing is the design's ``cycles_per_frame`` and
+    ``latency_cycles``). ``heads``: the early exits' head layers (``heads[k]`` = exit k's),
+    described like ``layers``; the chain's layers stay in ``layers``. ``order_fifo_depth``:
+    frames the design keeps in flight at most (its input waits beyond that)."""
+
+    port: str
+    width: int
+    count: int
+    order_fifo_depth: int
+    per_exit: tuple[ExitPoint, ...]
+    heads: tuple[Layer, ...]
+    sampled: str = "with the first beat of each input frame (ignored on other beats)"
+    meaning: str = (
+        "the exit the frame leaves at: k < count selects exit k, values >= count - 1 the final "
+        "exit (count - 1); frames leave in input order whatever their exits, and the layers "
+        "beyond a frame's exit never see it"
+    )
+
+    def exit_of(self, selector: int) -> int:
+        """The exit a selector value picks (values past the last exit pick the final one)."""
+        return min(int(selector), self.count - 1)
+
+
+@dataclass(frozen=True)
 class RtlFiles:
     verilog: str
     lint_waivers: str
@@ -173,6 +214,7 @@ class Manifest:
     targets: Targets
     folding: Folding
     sequence_start: SequenceStart | None = None  # recurrent designs only
+    exits: Exits | None = None  # multi-exit designs only
     rtl: RtlFiles | None = None
     # the weight write bus (ports, regions, layout), read by bitwave.core.weight_loading
     weight_memory: Mapping[str, Any] | None = field(default=None, hash=False)
@@ -207,19 +249,40 @@ class Manifest:
         }  # fmt: skip
         if self.sequence_start is not None:
             driven.add(self.sequence_start.port)
+        if self.exits is not None:
+            driven.add(self.exits.port)
         return [
             (p.name, p.width) for p in self.ports if p.direction == "input" and p.name not in driven
         ]
 
     @property
     def cycles_per_frame_bound(self) -> int:
-        """Cycles a frame takes at the most in steady state: the claimed cycles per frame,
-        or a stream's beats per frame if the design's claim is smaller."""
+        """Cycles a frame takes at the most in steady state: the claimed cycles per frame
+        (at any exit of a multi-exit design), or a stream's beats per frame if the design's
+        claim is smaller."""
+        per_exit = [e.cycles_per_frame for e in self.exits.per_exit] if self.exits else []
         return max(
             self.cycles_per_frame,
             self.input_stream.beats_per_frame,
             self.output_stream.beats_per_frame,
+            *per_exit,
         )
+
+    @property
+    def switching_cycles_bound(self) -> int:
+        """Cycles between two frames' outputs at the most when the exit changes from frame to
+        frame (no output stalls): the oldest frame in flight never waits for a younger one, so
+        each frame leaves within the largest exit latency (plus its input beats) of the one
+        before. Without exits: ``cycles_per_frame_bound``."""
+        if self.exits is None:
+            return self.cycles_per_frame_bound
+        slowest = max(e.latency_cycles for e in self.exits.per_exit)
+        return max(self.cycles_per_frame_bound, slowest + self.input_stream.beats_per_frame)
+
+    @property
+    def n_exits(self) -> int:
+        """How many exits the design has (1 without early exits)."""
+        return 1 if self.exits is None else self.exits.count
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +306,17 @@ class Design(Manifest):
             raise BitwaveError(
                 f"{self.ir_path} is {'' if recurrent else 'not '}recurrent but the manifest "
                 f"{'lacks' if recurrent else 'has'} a sequence_start port: the folder is "
+                f"inconsistent; {REGENERATE}"
+            )
+
+    def require_exits(self, n_exits: int) -> None:
+        """The folder's IR has as many exits as the manifest (``n_exits``: the IR's
+        ``Network.n_exits``, 1 without early exits): a stage that drives or measures exits
+        calls this before it trusts ``exits``."""
+        if n_exits != self.n_exits:
+            raise BitwaveError(
+                f"{self.ir_path} has {n_exits} exit(s) but the manifest describes "
+                f"{self.n_exits}{'' if self.exits else ' (no exits section)'}: the folder is "
                 f"inconsistent; {REGENERATE}"
             )
 
@@ -354,6 +428,9 @@ def _check_ports(manifest: Manifest, source: str) -> None:
             )
     if manifest.sequence_start is not None:
         expected.append(("sequence_start.port", manifest.sequence_start.port, "input", 1))
+    if manifest.exits is not None:
+        _check_exits(manifest, source)
+        expected.append(("exits.port", manifest.exits.port, "input", manifest.exits.width))
     for key, name, direction, width in expected:
         if name not in ports:
             raise BitwaveError(f"{source}: {key} names port {name!r}, which is not in ports")
@@ -362,6 +439,51 @@ def _check_ports(manifest: Manifest, source: str) -> None:
                 f"{source}: {key} {name!r} must be a {width}-bit {direction}, ports lists "
                 f"a {ports[name][1]}-bit {ports[name][0]}"
             )
+
+
+def _check_exits(manifest: Manifest, source: str) -> None:
+    """An exits section describes ``count`` exits, the last one the design's own timing, with
+    a selector port of ceil(log2(count)) bits."""
+    spec = manifest.exits
+    width = max(1, (spec.count - 1).bit_length())
+    final = spec.per_exit[-1] if spec.per_exit else None
+    problems = [
+        (spec.count < 2, f"count is {spec.count}; a multi-exit design has at least 2"),
+        (spec.width != width, f"width is {spec.width}; {spec.count} exits need {width} bits"),
+        (
+            len(spec.per_exit) != spec.count or len(spec.heads) != spec.count - 1,
+            f"{spec.count} exits need {spec.count} per_exit entries and {spec.count - 1} heads, "
+            f"got {len(spec.per_exit)} and {len(spec.heads)}",
+        ),
+        (
+            [e.index for e in spec.per_exit] != list(range(len(spec.per_exit))),
+            "per_exit[k].index must be k",
+        ),
+        (
+            any(e.after is None for e in spec.per_exit[:-1])
+            or (final is not None and final.after is not None),
+            "every exit but the last (the final one) names the layer its head reads in after",
+        ),
+        (
+            final is not None
+            and (final.cycles_per_frame, final.latency_cycles)
+            != (manifest.cycles_per_frame, manifest.latency_cycles),
+            "the final exit's cycles_per_frame and latency_cycles must be the design's",
+        ),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise BitwaveError(f"{source}: exits: {message}")
+
+
+def _exits_record(data: Mapping[str, Any]) -> Exits:
+    fields_ = {f.name: data[f.name] for f in fields(Exits) if f.name in data}
+    fields_["per_exit"] = tuple(
+        _record(ExitPoint, {**point, "layers": tuple(point["layers"])})
+        for point in data["per_exit"]
+    )
+    fields_["heads"] = tuple(_record(Layer, head) for head in data["heads"])
+    return Exits(**fields_)
 
 
 def _record(cls: type, data: Mapping[str, Any]) -> Any:
@@ -382,6 +504,7 @@ def _manifest_fields(data: dict) -> dict[str, Any]:
         "sequence_start": (
             _record(SequenceStart, data["sequence_start"]) if "sequence_start" in data else None
         ),
+        "exits": _exits_record(data["exits"]) if "exits" in data else None,
         "rtl": _record(RtlFiles, data["rtl"]) if "rtl" in data else None,
         "weight_memory": data.get("weight_memory"),
     }  # fmt: skip

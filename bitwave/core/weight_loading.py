@@ -11,7 +11,8 @@ within a step, lane (p, s) = weight of neuron ``nf*PE + p``, input ``sf*SIMD + s
 past the layer's width are ignored. Without steps_per_word/step_bits a word holds one step.
 A binary_gru region holds the op's store columns instead of "inputs": per unit, the input and
 then the state weights of gates z, r, n, each padded to whole SIMD folds
-(``bitwave.core.ops.binary_gru.weight_codes``).
+(``bitwave.core.ops.binary_gru.weight_codes``). A multi-exit network's early-exit heads have
+regions of their own, named by the head (after the chain's regions).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def weight_writes(spec: dict, net: ir.Network) -> WeightWrites:
         raise BitwaveError(
             f"manifest weight_memory lacks {error}: need ports {{en, addr, data}} and regions"
         ) from None
-    layers = {layer.name: layer for layer in net.layers}
+    # a multi-exit network's heads have regions too (after the chain's, named by the head)
+    layers = {layer.name: layer for layer in [*net.layers, *(e.head for e in net.exits)]}
     writes, masks = [], []
     for region in regions:
         missing = [key for key in REGION_KEYS if key not in region]
