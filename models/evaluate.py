@@ -6,7 +6,9 @@ metrics.json also breaks SI-SDRi down by noise type (held-out types marked) and 
 and eval/breakdown.png plots both, beside the oracle: where a model falls short shows there.
 
 Bitwise and k-bit runs are evaluated through their IR with the golden model, i.e. exactly
-what the hardware computes; float runs through torch with their soft mask.
+what the hardware computes; float runs through torch with their soft mask. A multi-exit run
+is measured at every exit (metrics.json ``exits``, eval/exits.md: one row per exit; the
+top-level figures are the final exit's, as for a single-exit run).
 """
 
 from __future__ import annotations
@@ -29,18 +31,40 @@ from bitwave.models import features, metrics
 from bitwave.models.plots import Panel, breakdown_plot, spectrogram_grid
 
 MaskFn = Callable[[np.ndarray], np.ndarray]
+MasksFn = Callable[[np.ndarray], list[np.ndarray]]  # magnitudes -> every exit's mask
 EXAMPLES = 3
 
 
+def _coded_network(run: Path) -> ir.Network | None:
+    """The run's IR (None for a float run), refused unless it can consume magnitudes."""
+    if not (run / "model.bwir").is_file():
+        return None
+    net = ir.load(run / "model.bwir")
+    if net.coding is None:
+        raise BitwaveError(f"{run}/model.bwir has no input coding; it cannot consume magnitudes")
+    return net
+
+
+def exit_masks_function(run: str | Path) -> MasksFn | None:
+    """noisy magnitudes -> every exit's mask (index = exit number) for a run whose IR has
+    early exits; None for any other run."""
+    net = _coded_network(Path(run))
+    if net is None or not net.exits:
+        return None
+
+    def masks(magnitudes: np.ndarray) -> list[np.ndarray]:
+        bits = features.bitplane_input(magnitudes, net.coding)
+        return [out.astype(np.float32) for out in golden.run_exits(net, bits)]
+
+    return masks
+
+
 def mask_function(run: str | Path) -> tuple[str, MaskFn]:
-    """(kind, noisy magnitudes (frames, 513) -> mask (frames, 513)) for a trained run."""
+    """(kind, noisy magnitudes (frames, 513) -> mask (frames, 513)) for a trained run (the
+    final exit of a multi-exit run)."""
     run = Path(run)
-    if (run / "model.bwir").is_file():
-        net = ir.load(run / "model.bwir")
-        if net.coding is None:
-            raise BitwaveError(
-                f"{run}/model.bwir has no input coding; it cannot consume magnitudes"
-            )
+    net = _coded_network(run)
+    if net is not None:
 
         def binary_mask(magnitudes: np.ndarray) -> np.ndarray:
             return golden.run(net, features.bitplane_input(magnitudes, net.coding)).astype(
@@ -133,19 +157,45 @@ def _write_example(
     spectrogram_grid(inside(out, f"{name}.png"), panels, title)
 
 
+def _exit_scores(
+    masks: list[np.ndarray], noisy_spec: np.ndarray, mixture: Any, ibm: np.ndarray
+) -> list[dict[str, float]]:
+    """The scores and IBM accuracy of each of ``masks`` on one mixture."""
+    rows = []
+    for mask in masks:
+        enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size)
+        rows.append({**_scores(enhanced, mixture.noisy, mixture.clean),
+                     "ibm_accuracy": metrics.ibm_accuracy(mask >= 0.5, ibm)})  # fmt: skip
+    return rows
+
+
+def _exit_rows(per_utterance: list[list[dict]], oracle: dict) -> list[dict[str, Any]]:
+    """One row per exit: the exit number, its blocks (exit k runs blocks 0..k), mean scores."""
+    rows = []
+    for k, scores in enumerate(zip(*per_utterance, strict=True)):
+        mean = _mean(scores)
+        fraction = mean["si_sdri"] / oracle["si_sdri"] if oracle["si_sdri"] else float("nan")
+        rows.append({"exit": k, "blocks": k + 1, "model": mean,
+                     "fraction_of_oracle_si_sdri": fraction})  # fmt: skip
+    return rows
+
+
 def evaluate(
     mask_fn: MaskFn, mixtures: Sequence[Any], out: str | Path | None = None, progress: bool = True,
-    heldout_noises: Sequence[str] = (),
+    heldout_noises: Sequence[str] = (), exits_fn: MasksFn | None = None,
 ) -> dict:  # fmt: skip
     """Metrics of a mask estimator over ``mixtures``, beside the noisy input and the oracle IBM,
     broken down by noise type and input SNR. With ``out``, also writes a few enhanced wav
-    examples, spectrogram PNGs and the breakdown plot there."""
+    examples, spectrogram PNGs and the breakdown plot there. With ``exits_fn`` (a multi-exit
+    model: every exit's masks, the last the final exit's, which then replaces ``mask_fn``),
+    ``exits`` holds one row of scores per exit."""
     if not mixtures:
         raise BitwaveError("no test mixtures to evaluate")
-    rows, oracle_rows, noisy_rows, accuracy = [], [], [], []
+    rows, oracle_rows, noisy_rows, accuracy, exit_scores = [], [], [], [], []
     for index, mixture in enumerate(tqdm(mixtures, desc="eval", disable=not progress, unit="utt")):
         noisy_spec, noisy_mag, ibm = features.mixture_frames(mixture)
-        mask = mask_fn(noisy_mag)
+        masks = exits_fn(noisy_mag) if exits_fn is not None else None
+        mask = masks[-1] if masks is not None else mask_fn(noisy_mag)
         enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size)
         oracle = features.apply_mask(noisy_spec, ibm, mixture.noisy.size)
         rows.append(_scores(enhanced, mixture.noisy, mixture.clean))
@@ -157,6 +207,9 @@ def evaluate(
             }
         )
         accuracy.append(metrics.ibm_accuracy(mask >= 0.5, ibm))
+        if masks is not None:  # the final exit's row is the model's
+            exit_scores.append(_exit_scores(masks[:-1], noisy_spec, mixture, ibm))
+            exit_scores[-1].append({**rows[-1], "ibm_accuracy": accuracy[-1]})
         if out is not None and index < EXAMPLES:
             _write_example(out, f"example{index}", mixture, enhanced, mask, rows[-1]["si_sdri"])
     model = _mean(rows)
@@ -171,7 +224,7 @@ def evaluate(
     )
     if out is not None:
         breakdown_plot(inside(out, "breakdown.png"), mixtures, model_sdri, oracle_sdri, by_noise)
-    return {
+    result = {
         "utterances": len(mixtures),
         "model": model,
         "oracle_ibm": oracle,
@@ -182,6 +235,23 @@ def evaluate(
         "by_noise": by_noise,
         "by_snr": by_snr,
     }
+    if exit_scores:
+        result["exits"] = _exit_rows(exit_scores, oracle)
+    return result
+
+
+def exits_table(result: dict) -> str:
+    """The markdown table of a multi-exit evaluation: one row per exit, then the oracle IBM."""
+    lines = ["| exit | SI-SDRi (dB) | STOI | PESQ | IBM accuracy | fraction of oracle SI-SDRi |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in result["exits"]:
+        m = row["model"]
+        lines.append(f"| {row['label']} | {m['si_sdri']:.2f} | {m['stoi']:.3f} | {m['pesq']:.2f} "
+                     f"| {m['ibm_accuracy']:.3f} | {row['fraction_of_oracle_si_sdri']:.2f} |")  # fmt: skip
+    o = result["oracle_ibm"]
+    lines.append(f"| oracle IBM | {o['si_sdri']:.2f} | {o['stoi']:.3f} | {o['pesq']:.2f} | 1.000 "
+                 "| 1.00 |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = True) -> dict:
@@ -195,6 +265,7 @@ def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = Tru
         )
     config = safe_load_bounded(run / "config.yaml")
     kind, mask_fn = mask_function(run)
+    exits_fn = exit_masks_function(run)
     dataset = build_dataset(
         data if data is not None else config.get("data") or {}, progress=progress
     )
@@ -207,7 +278,13 @@ def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = Tru
             run / "eval",
             progress,
             heldout_noises=dataset.metadata.get("heldout_noises", ()),
+            exits_fn=exits_fn,
         ),  # fmt: skip
     }
+    for row in result.get("exits", []):
+        blocks = f"{row['blocks']} block{'s' if row['blocks'] > 1 else ''}"
+        row["label"] = f"{kind} exit {row['exit']} ({blocks})"
+    if "exits" in result:
+        write_text(run / "eval" / "exits.md", exits_table(result))
     write_text(run / "eval" / "metrics.json", json.dumps(result, indent=1))
     return result

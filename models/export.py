@@ -27,14 +27,17 @@ def export_network(
 ) -> Network:
     """Fold a trained model into a validated IR network whose provenance links back to the
     model's state. The model owns its folding: ``ir_layers()`` (run in eval mode, i.e. on
-    the BatchNorm running statistics; the model's mode is restored), ``input_width``,
-    ``input_type`` and ``ir_name``, the network's default name."""
-    was_training = model.training
+    the BatchNorm running statistics; the model's mode is restored), ``ir_exits()`` if it has
+    early exits (a multi-exit model), ``input_width``, ``input_type`` and ``ir_name``, the
+    network's default name."""
+    modes = [module.training for module in model.modules()]  # blockwise training mixes modes
     model.eval()
     try:
         layers = model.ir_layers()
+        exits = model.ir_exits() if hasattr(model, "ir_exits") else []
     finally:
-        model.train(was_training)
+        for module, mode in zip(model.modules(), modes, strict=True):
+            module.training = mode
     net = Network(
         name=sanitize_identifier(model.ir_name if name is None else name),
         input_width=model.input_width,
@@ -42,10 +45,12 @@ def export_network(
         layers=layers,
         coding=coding,
         provenance={"source": "torch", "model_sha256": state_sha256(model), **(provenance or {})},
+        exits=exits,
     )
     validate(net)
     return net
 
 
-# The names callers know: QuantMLP and BitwiseGRU both fold through ``export_network``.
+# The names callers know: QuantMLP, MultiExitMLP and BitwiseGRU all fold through
+# ``export_network``.
 export_mlp = export_gru = export_network

@@ -3,7 +3,8 @@
 A kind owns how its model is built from the config, which inputs it sees, how it is
 trained (with checkpoints), how it is folded into the IR and how the IR is checked against
 torch: ``QuantMLPKind`` (bitwise / k-bit MLP, epochs of shuffled frames, relaxed epochs
-first), ``FloatMLPKind`` (the float baseline: no IR) and ``BitwiseGRUKind`` (incremental
+first), ``MultiExitMLPKind`` (the same with early exits, trained block by block or jointly),
+``FloatMLPKind`` (the float baseline: no IR) and ``BitwiseGRUKind`` (incremental
 binarization on sequences). ``model_kind(model_config)`` picks one; ``train.train`` only
 runs the steps.
 """
@@ -26,6 +27,7 @@ from bitwave.models import features
 from bitwave.models.baselines import FloatMLP
 from bitwave.models.export import export_network
 from bitwave.models.layers import QuantMLP
+from bitwave.models.multi_exit import MultiExitMLP
 from bitwave.models.run import Inputs, Run
 
 FLOAT_BITS = 32
@@ -56,19 +58,33 @@ def _bitplane_inputs(config: dict, frames: features.FrameSet) -> Inputs:
     return Inputs(coding=coding)
 
 
-def check_bit_exact(model: QuantMLP, net: ir.Network, magnitudes: np.ndarray) -> dict:
-    """torch (eval, integer semantics) against the golden model on the exported IR."""
+def check_bit_exact(
+    model: QuantMLP | MultiExitMLP, net: ir.Network, magnitudes: np.ndarray
+) -> dict:
+    """torch (eval, integer semantics) against the golden model on the exported IR, at every
+    exit of a multi-exit network (``exit_mismatches``, one count per exit)."""
     bits = features.bitplane_input(magnitudes, net.coding)
+    codes = torch.from_numpy(bits.astype(np.int64))
     model.eval()
     with torch.no_grad():
-        torch_codes = model.infer_codes(torch.from_numpy(bits.astype(np.int64))).numpy()
-    golden_codes = golden.run(net, bits)
-    mismatches = int((torch_codes != golden_codes).sum())
-    return {
+        if net.exits:
+            torch_codes = [out.numpy() for out in model.infer_exit_codes(codes)]
+            golden_codes = golden.run_exits(net, bits)
+        else:
+            torch_codes, golden_codes = [model.infer_codes(codes).numpy()], [golden.run(net, bits)]
+    if len(torch_codes) != len(golden_codes):
+        raise BitwaveError(
+            f"torch has {len(torch_codes)} exits, the IR {len(golden_codes)}: export is broken"
+        )
+    per_exit = [int((t != g).sum()) for t, g in zip(torch_codes, golden_codes, strict=True)]
+    result = {
         "frames": int(bits.shape[0]),
-        "bits_compared": int(golden_codes.size),
-        "mismatches": mismatches,
+        "bits_compared": int(sum(g.size for g in golden_codes)),
+        "mismatches": sum(per_exit),
     }
+    if net.exits:
+        result["exit_mismatches"] = per_exit
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,6 +96,24 @@ class MLPKind:
 
     checkpoint_counters = {"epoch": int, "history": list}  # what run.read_checkpoint checks
 
+    def stages(self, model: nn.Module, train_config: dict) -> int:
+        """How many times train.epochs run (one per block in blockwise multi-exit training);
+        the checkpoint's epoch counts through all of them."""
+        return 1
+
+    def loss(
+        self, model: nn.Module, x: torch.Tensor, target: torch.Tensor,
+        weight: torch.Tensor | None, epoch: int, train_config: dict,
+    ) -> torch.Tensor:  # fmt: skip
+        """The training loss of one batch: BCE with logits on the IBM target."""
+        return F.binary_cross_entropy_with_logits(model.logits(x), target, weight=weight)
+
+    def valid_record(self, run: Run, epoch: int) -> dict[str, Any]:
+        """What the history records after an epoch besides its loss."""
+        batch = run.config["train"]["batch_size"]
+        accuracies = _ibm_accuracies(run.model, run.inputs, run.valid_frames, batch)
+        return {"valid_ibm_accuracy": accuracies[-1]}
+
     def begin_epoch(self, model: nn.Module, epoch: int, train_config: dict) -> None:
         """Hook before each epoch (the quantized MLP's relaxed phase)."""
 
@@ -87,10 +121,11 @@ class MLPKind:
         """Hook after each optimizer step (the quantized MLP's latent-weight clipping)."""
 
     def fit(self, run: Run) -> dict[str, Any]:
-        """Train ``run`` for train.epochs; returns the summary's history and seconds."""
+        """Train ``run`` for train.epochs (per stage); returns the summary's history and
+        seconds."""
         train_config = run.config["train"]
-        epochs, batch = train_config["epochs"], train_config["batch_size"]
-        steps_per_epoch = math.ceil(len(run.train_frames) / batch)
+        epochs = train_config["epochs"] * self.stages(run.model, train_config)
+        steps_per_epoch = math.ceil(len(run.train_frames) / train_config["batch_size"])
         history: list[dict] = []
         first_epoch = 0
         if run.resumed is not None:
@@ -101,9 +136,12 @@ class MLPKind:
                    disable=not run.progress, desc="train", unit="step")  # fmt: skip
         for epoch in range(first_epoch, epochs):
             losses = self._train_epoch(run, epoch, steps_per_epoch, bar)
-            accuracy = _ibm_accuracy(run.model, run.inputs, run.valid_frames, batch)
             history.append(
-                {"epoch": epoch + 1, "loss": float(np.mean(losses)), "valid_ibm_accuracy": accuracy}
+                {
+                    "epoch": epoch + 1,
+                    "loss": float(np.mean(losses)),
+                    **self.valid_record(run, epoch),
+                }
             )
             if (epoch + 1) % train_config["checkpoint_every"] == 0 or epoch + 1 == epochs:
                 run.save_checkpoint({"epoch": epoch}, history=history)
@@ -111,10 +149,12 @@ class MLPKind:
         return {"history": history, "seconds": time.perf_counter() - start_time}
 
     def _train_epoch(self, run: Run, epoch: int, steps_per_epoch: int, bar: tqdm) -> list[float]:
-        """One epoch over the training frames in a seeded random order; the step losses."""
+        """One epoch over the training frames in a seeded random order; the step losses. The
+        learning rate decays over each stage's train.epochs."""
         model, optimizer, frames = run.model, run.optimizer, run.train_frames
         train_config = run.config["train"]
         batch, total_steps = train_config["batch_size"], train_config["epochs"] * steps_per_epoch
+        stage_epoch = epoch % train_config["epochs"]
         model.train()
         self.begin_epoch(model, epoch, train_config)
         order = np.random.default_rng([run.config["seed"], epoch]).permutation(len(frames))
@@ -124,9 +164,10 @@ class MLPKind:
             x = run.inputs(frames.noisy_mag[rows])
             target = torch.from_numpy(frames.ibm[rows].astype(np.float32))
             for group in optimizer.param_groups:
-                group["lr"] = _lr(train_config["lr"], epoch * steps_per_epoch + step, total_steps)
+                group["lr"] = _lr(train_config["lr"], stage_epoch * steps_per_epoch + step,
+                                  total_steps)  # fmt: skip
             weight = _loss_weight(frames.noisy_mag[rows], train_config["loss_weighting"])
-            loss = F.binary_cross_entropy_with_logits(model.logits(x), target, weight=weight)
+            loss = self.loss(model, x, target, weight, epoch, train_config)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -141,18 +182,20 @@ def _lr(base: float, step: int, total: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
-def _ibm_accuracy(
+def _ibm_accuracies(
     model: nn.Module, inputs: Inputs, frameset: features.FrameSet, batch: int
-) -> float:
+) -> list[float]:
+    """IBM accuracy on ``frameset`` of every exit (one for a single-exit model)."""
     model.eval()
-    correct = 0
+    correct = np.zeros(getattr(model, "n_exits", 1), dtype=np.int64)
     with torch.no_grad():
         for start in range(0, len(frameset), batch):
             part = slice(start, start + batch)
-            mask = model.logits(inputs(frameset.noisy_mag[part])) >= 0
-            correct += int((mask.numpy() == frameset.ibm[part].astype(bool)).sum())
+            x, ibm = inputs(frameset.noisy_mag[part]), frameset.ibm[part].astype(bool)
+            logits = model.exit_logits(x) if isinstance(model, MultiExitMLP) else [model.logits(x)]
+            correct += [int(((out >= 0).numpy() == ibm).sum()) for out in logits]
     model.train()
-    return correct / frameset.ibm.size
+    return [int(count) / frameset.ibm.size for count in correct]
 
 
 class FloatMLPKind(MLPKind):
@@ -179,13 +222,18 @@ class QuantMLPKind(MLPKind):
     label = ""
 
     def build(self, model_config: dict, input_width: int, seed: int) -> nn.Module:
+        widths, abits = self.shape(model_config, input_width)
+        return QuantMLP(widths, wbits=model_config["wbits"], abits=abits)
+
+    @staticmethod
+    def shape(model_config: dict, input_width: int) -> tuple[list[int], list[int]]:
+        """The layer widths and activation bits (the output: a 1-bit mask) of the config."""
         if model_config["abits"] == FLOAT_BITS:
             raise BitwaveError(
                 "model.abits: 32 (float) needs wbits: 32; quantized models take abits 1..8"
             )
-        widths = [input_width, *model_config["hidden"], features.N_BINS]
         hidden_bits = [model_config["abits"]] * len(model_config["hidden"])
-        return QuantMLP(widths, wbits=model_config["wbits"], abits=[*hidden_bits, 1])
+        return [input_width, *model_config["hidden"], features.N_BINS], [*hidden_bits, 1]
 
     def fit_inputs(self, config: dict, frames: features.FrameSet) -> Inputs:
         return _bitplane_inputs(config, frames)
@@ -201,7 +249,7 @@ class QuantMLPKind(MLPKind):
         return super().fit(run)
 
     def begin_epoch(self, model: nn.Module, epoch: int, train_config: dict) -> None:
-        model.set_relaxed(epoch < train_config["relaxed_epochs"])
+        model.set_relaxed(epoch % train_config["epochs"] < train_config["relaxed_epochs"])
 
     def after_update(self, model: nn.Module) -> None:
         model.clip_latent_weights()
@@ -211,6 +259,91 @@ class QuantMLPKind(MLPKind):
 
     def bit_exact(self, run: Run, net: ir.Network) -> dict[str, int]:
         return check_bit_exact(run.model, net, run.valid_frames.noisy_mag)
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-exit MLPs: blockwise (BLOOM-Net) or joint training
+# ---------------------------------------------------------------------------------------------
+DEFAULT_EXIT_TRAINING = "blockwise"  # train.exits when a config does not name it
+
+
+def exit_training(train_config: dict) -> str:
+    """train.exits: ``blockwise`` trains block k with exit k on the frozen blocks before it,
+    train.epochs per block (as BLOOM-Net); ``joint`` trains all blocks at once on the sum of
+    the exit losses."""
+    return train_config.get("exits", DEFAULT_EXIT_TRAINING)
+
+
+class MultiExitMLPKind(QuantMLPKind):
+    """The bitwise / k-bit MLP with early exits (model.exits): every exit is exported and
+    checked against the golden model; the history records every exit's validation accuracy."""
+
+    label = "multi-exit "
+
+    def build(self, model_config: dict, input_width: int, seed: int) -> nn.Module:
+        widths, abits = self.shape(model_config, input_width)
+        return MultiExitMLP(widths, model_config["exits"], wbits=model_config["wbits"], abits=abits)
+
+    def stages(self, model: nn.Module, train_config: dict) -> int:
+        return model.n_exits if exit_training(train_config) == "blockwise" else 1
+
+    def fit(self, run: Run) -> dict[str, Any]:
+        summary = super().fit(run)
+        return {**summary, "exit_training": exit_training(run.config["train"])}
+
+    def _stage(self, epoch: int, train_config: dict) -> int | None:
+        """The block a blockwise epoch trains (None in joint training)."""
+        if exit_training(train_config) == "joint":
+            return None
+        return epoch // train_config["epochs"]
+
+    def begin_epoch(self, model: nn.Module, epoch: int, train_config: dict) -> None:
+        stage = self._stage(epoch, train_config)
+        if stage is None:
+            return super().begin_epoch(model, epoch, train_config)
+        model.train_stage(stage, epoch % train_config["epochs"] < train_config["relaxed_epochs"])
+
+    def loss(
+        self, model: nn.Module, x: torch.Tensor, target: torch.Tensor,
+        weight: torch.Tensor | None, epoch: int, train_config: dict,
+    ) -> torch.Tensor:  # fmt: skip
+        """Blockwise: the loss of the stage's exit; joint: the sum of every exit's loss."""
+        stage = self._stage(epoch, train_config)
+        logits = model.exit_logits(x, last=stage)
+        if stage is not None:
+            logits = logits[stage:]
+        return sum(F.binary_cross_entropy_with_logits(out, target, weight=weight) for out in logits)
+
+    def valid_record(self, run: Run, epoch: int) -> dict[str, Any]:
+        """The accuracy of the exit being trained (the final one in joint training), and of
+        every exit trained so far."""
+        train_config = run.config["train"]
+        stage = self._stage(epoch, train_config)
+        accuracies = _ibm_accuracies(run.model, run.inputs, run.valid_frames,
+                                     train_config["batch_size"])  # fmt: skip
+        trained = accuracies if stage is None else accuracies[: stage + 1]
+        record = {} if stage is None else {"block": stage + 1}
+        return {**record, "valid_ibm_accuracy": trained[-1], "valid_ibm_accuracy_exits": trained}
+
+
+def _check_exits(model_config: dict) -> None:
+    """model.exits, refused where it cannot apply, before any data is built."""
+    exits, hidden = model_config["exits"], len(model_config["hidden"])
+    if model_config["kind"] != "mlp" or is_float(model_config):
+        raise BitwaveError(
+            "model.exits: early exits need a quantized MLP (model.kind: mlp, wbits 1..8); "
+            f"this config has kind {model_config['kind']}, wbits {model_config['wbits']}"
+        )
+    if hidden < 2:
+        raise BitwaveError(
+            f"model.exits {exits}: early exits need at least two hidden layers (model.hidden "
+            f"has {hidden}; the last one feeds the final exit)"
+        )
+    if exits != sorted(set(exits)) or exits[-1] > hidden - 2:
+        raise BitwaveError(
+            f"model.exits {exits}: allowed are increasing hidden-layer indices in 0.."
+            f"{hidden - 2} (model.hidden has {hidden} layers; the last one feeds the final exit)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,11 +451,15 @@ def _sequence_accuracy(net: ir.Network, frames: features.FrameSet) -> float:
     return correct / frames.ibm.size
 
 
-ModelKind = QuantMLPKind | FloatMLPKind | BitwiseGRUKind
+ModelKind = QuantMLPKind | MultiExitMLPKind | FloatMLPKind | BitwiseGRUKind
 
 
 def model_kind(model_config: dict) -> ModelKind:
-    """The strategy of the model a config describes (model.kind, then float or quantized)."""
+    """The strategy of the model a config describes (model.kind, then float or quantized,
+    then early exits or none)."""
+    if model_config.get("exits"):
+        _check_exits(model_config)
+        return MultiExitMLPKind()
     if model_config["kind"] == "gru":
         return BitwiseGRUKind()
     return FloatMLPKind() if is_float(model_config) else QuantMLPKind()

@@ -158,6 +158,17 @@ class DenseBlock(nn.Module):
     def out_type(self) -> ValueType:
         return self.act.value_type
 
+    def set_relaxed(self, relaxed: bool) -> None:
+        """The relaxed training round (see ``QuantMLP.set_relaxed``) for this block alone."""
+        self.linear.relaxed = relaxed
+        self.act.relaxed = relaxed
+
+    def clip_latent_weights(self) -> None:
+        """Keep binary latent weights in [-1, 1], where the sign STE passes gradients."""
+        if self.linear.wbits == 1:
+            with torch.no_grad():
+                self.linear.weight.clamp_(-1.0, 1.0)
+
     @property
     def is_binary(self) -> bool:
         return self.linear.wbits == 1 and self.in_type == BIPOLAR
@@ -309,15 +320,11 @@ class QuantMLP(nn.Module):
         """Two-round training (as in the bitwise-network work): a first round with real-valued
         weights in [-1, 1] and hardtanh activations gives the binary round its starting point."""
         for block in self.blocks:
-            block.linear.relaxed = relaxed
-            block.act.relaxed = relaxed
+            block.set_relaxed(relaxed)
 
     def clip_latent_weights(self) -> None:
-        """Keep binary latent weights in [-1, 1], where the sign STE passes gradients."""
-        with torch.no_grad():
-            for block in self.blocks:
-                if block.linear.wbits == 1:
-                    block.linear.weight.clamp_(-1.0, 1.0)
+        for block in self.blocks:
+            block.clip_latent_weights()
 
     def infer_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Integer semantics on codes (bits 0/1 or uint counts), as the IR and hardware see them."""
@@ -332,10 +339,16 @@ class QuantMLP(nn.Module):
     def input_width(self) -> int:
         return self.blocks[0].linear.in_features
 
+    def layer_names(self) -> list[str]:
+        """The IR names of the blocks: fc0, fc1, ..."""
+        return [f"fc{i}" for i in range(len(self.blocks))]
+
     def ir_layers(self) -> list[Dense]:
         """Every block folded into its IR layer (in eval mode: BatchNorm running statistics)."""
         self._wire_scales()
-        return [block.to_ir(f"fc{i}") for i, block in enumerate(self.blocks)]
+        return [
+            block.to_ir(name) for name, block in zip(self.layer_names(), self.blocks, strict=True)
+        ]
 
     def _wire_scales(self) -> None:
         scale = 1.0
