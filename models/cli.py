@@ -30,6 +30,8 @@ def _train(args: argparse.Namespace) -> int:
         print(
             f"exported {args.out}/model.bwir; torch == golden on {check['frames']} frames: {check['mismatches']} mismatching bits"
         )
+        for k, count in enumerate(check.get("exit_mismatches") or []):
+            print(f"  exit {k}: {count} mismatching bits")
     return 0
 
 
@@ -68,6 +70,12 @@ def _eval(args: argparse.Namespace) -> int:
         f"  oracle IBM: SI-SDRi {oracle['si_sdri']:6.2f} dB  STOI {oracle['stoi']:.3f}  PESQ {oracle['pesq']:.2f}"
     )
     print(f"  noisy:      STOI {noisy['stoi']:.3f}  PESQ {noisy['pesq']:.2f}")
+    for row in result.get("exits") or []:
+        scores = row["model"]
+        print(
+            f"  {row['label']}: SI-SDRi {scores['si_sdri']:6.2f} dB  STOI {scores['stoi']:.3f}  "
+            f"PESQ {scores['pesq']:.2f}"
+        )
     print(f"wrote {args.run}/eval/metrics.json and examples")
     return 0
 

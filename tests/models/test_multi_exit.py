@@ -358,3 +358,13 @@ def test_evaluate_scores_each_exit_mask_and_single_exit_output_is_unchanged(bloc
     assert abs(result["exits"][1]["model"]["si_sdri"]) < 1e-3, "an all-one mask is the input"
     assert result["exits"][2]["model"]["si_sdri"] == result["oracle_ibm"]["si_sdri"]
     assert "exits" not in evaluate(lambda m: ibm, mixtures, progress=False)
+
+
+def test_eval_command_prints_every_exit(blockwise_run, capsys):
+    from bitwave.app.cli import main
+
+    run, _ = blockwise_run
+    assert main(["eval", str(run), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for k, blocks in enumerate(("1 block", "2 blocks", "3 blocks")):
+        assert f"  bitwise exit {k} ({blocks}): SI-SDRi" in out
