@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bitwave.core import cli_args, inputs
-from bitwave.core.cli_args import add_command
+from bitwave.core.cli_args import add_command, parser_type
 
 MAX_VECTORS = 1_000_000  # frames per run; the lower bound (3) is verify's to state
 
@@ -22,8 +22,12 @@ def _handle_verify(args: argparse.Namespace) -> int:
     A recurrent design (a GRU network) is driven with whole sequences: random frames in several
     utterances of unequal random lengths, or the --inputs files, each file one utterance
     (--inputs A.npy --inputs B.npy); its state restarts at every utterance's first frame.
+
+    A multi-exit design gets an exit selector with every frame: one timing run per exit (its
+    cycles per frame and latency against the manifest), then frames whose exit changes from
+    frame to frame (--exits), each checked at its own exit; the result counts per exit.
     """
-    from bitwave.sim.verify import VerifyOptions, summary, verify
+    from bitwave.sim.verify import RANDOM_EXITS, VerifyOptions, summary, verify
 
     for path in args.inputs or ():
         inputs.npy_header(path, "--inputs")
@@ -38,6 +42,7 @@ def _handle_verify(args: argparse.Namespace) -> int:
         gate_level=args.gate_level,
         load_ir_weights=args.load_ir_weights,
         fast_build=args.fast_build,
+        exits=args.exits or RANDOM_EXITS,
     )
     result = verify(args.design, options)
     for line in summary(result):
@@ -104,3 +109,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="(--weights memory designs) load the --ir network's weights through the write port "
         "instead of the built-from weights; thresholds stay the design's",
     )
+    parser.add_argument(
+        "--exits",
+        type=parser_type(_parse_exits, "exits"),
+        default=None,
+        metavar="random|V[,V...]",
+        help="(multi-exit designs) the exit selector values mixed from frame to frame: 'random' "
+        "(default: every value the port carries, those past the last exit meaning the final "
+        "one, in seeded runs and switches) or a list such as 0,2 (one value: every frame at "
+        "that exit); each exit's timing run comes first either way",
+    )
+
+
+def _parse_exits(text: str) -> str | tuple[int, ...]:
+    from bitwave.sim.verify import parse_exits
+
+    return parse_exits(text)

@@ -1,14 +1,19 @@
-"""Single-point mutations of an IR, and a recurrent design that never restarts, for proving that
+"""Single-point mutations of an IR, and design-level twins (a recurrent design that never
+restarts, a multi-exit design that sends frames to the wrong exit), for proving that
 verification can fail.
 
 A mutation only proves something if it changes the network's outputs on the vectors the
 testbench will drive (a flipped weight next to no threshold changes nothing), so
 ``effective_mutation`` tries candidates until the golden model shows a difference. For a
 ``binary_gru`` layer "weight" flips a bit of an input weight W, "recurrent_weight" one of a
-recurrent weight U, and "threshold" moves one of T_z, T_r, T_n0, T_n1.
+recurrent weight U, and "threshold" moves one of T_z, T_r, T_n0, T_n1. In a multi-exit network
+a mutation may hit an early exit's head (``Mutation.head``), and ``exit_block`` names the trunk
+layers of an exit's block.
 
 ``no_restart_twin`` is a design-level twin: a copy of a recurrent design whose sequence-start
 input is cut off inside (tied to 0), so its state is never reset between sequences.
+``exit_swap_twin`` copies a multi-exit design and swaps two selector values before they reach
+it, so those frames leave at each other's exit.
 """
 
 from __future__ import annotations
@@ -40,12 +45,17 @@ class Mutation:
     position: int  # input or state index (weights) or threshold column (threshold)
     delta: int = 0  # threshold change
     gate: int = 0  # a GRU's gate z, r, n (weights)
+    head: int | None = None  # the head of early exit ``head`` instead of net.layers[layer]
+
+    def target(self, net: ir.Network) -> ir.Layer:
+        """The layer of ``net`` this mutation changes."""
+        return net.layers[self.layer] if self.head is None else net.exits[self.head].head
 
     def describe(self, net: ir.Network) -> str:
-        name = net.layers[self.layer].name
+        name = self.target(net).name
         if self.kind == "threshold":
             return f"layer {name}: threshold [{self.neuron}, {self.position}] {self.delta:+d}"
-        if isinstance(net.layers[self.layer], BinaryGRU):
+        if isinstance(self.target(net), BinaryGRU):
             which = "U" if self.kind == "recurrent_weight" else "W"
             where = f"{which}_{GATES[self.gate]} [{self.neuron}, {self.position}]"
             return f"layer {name}: weight {where} flipped"
@@ -60,7 +70,7 @@ def _flip(packed: np.ndarray, index: tuple[int, int], bit: int) -> None:
 def apply(net: ir.Network, mutation: Mutation) -> ir.Network:
     """A copy of ``net`` with one weight flipped or one threshold moved."""
     mutated = copy.deepcopy(net)
-    layer = mutated.layers[mutation.layer]
+    layer = mutation.target(mutated)
     m, i = mutation.neuron, mutation.position
     if mutation.kind == "recurrent_weight":
         if not isinstance(layer, BinaryGRU):
@@ -89,12 +99,24 @@ def apply(net: ir.Network, mutation: Mutation) -> ir.Network:
     return mutated
 
 
+def exit_block(net: ir.Network, k: int) -> list[int]:
+    """The indices in ``net.layers`` of exit ``k``'s block: the trunk layers exit k computes
+    and exit k - 1 does not (the final exit's block leaves out the chain's last layer, its
+    head). Changing one changes exits k and deeper, never a shallower one."""
+    if not 0 <= k < net.n_exits:
+        raise BitwaveError(f"exit {k} of network {net.name!r}: it has exits 0..{net.n_exits - 1}")
+    names = [layer.name for layer in net.layers]
+    first = 0 if k == 0 else names.index(net.exits[k - 1].after) + 1
+    end = names.index(net.exits[k].after) + 1 if k < len(net.exits) else len(net.layers) - 1
+    return list(range(first, end))
+
+
 def _candidates(
-    net: ir.Network, kind: str, rng: np.random.Generator, layers: list[int]
+    net: ir.Network, kind: str, rng: np.random.Generator, targets: list[tuple[int, int | None]]
 ) -> list[Mutation]:
     found = []
-    for index in reversed(layers):  # later layers change the output most directly
-        layer = net.layers[index]
+    for index, head in reversed(targets):  # later layers change the output most directly
+        layer = net.layers[index] if head is None else net.exits[head].head
         gru = isinstance(layer, BinaryGRU)
         if kind == "recurrent_weight" and not gru:
             continue
@@ -103,10 +125,10 @@ def _candidates(
             if kind == "threshold":
                 for j in range(layer.thresholds.shape[1]):
                     for delta in (1, -1):
-                        found.append(Mutation("threshold", index, int(m), j, delta))
+                        found.append(Mutation("threshold", index, int(m), j, delta, head=head))
             elif not gru:
                 for i in rng.permutation(layer.in_width)[:16]:
-                    found.append(Mutation("weight", index, int(m), int(i)))
+                    found.append(Mutation("weight", index, int(m), int(i), head=head))
             else:  # a GRU: W (weight) or U (recurrent_weight) of each gate
                 width = layer.out_width if kind == "recurrent_weight" else layer.in_width
                 for gate in range(len(GATES)):
@@ -123,25 +145,44 @@ def effective_mutation(
     max_tries: int = 2000,
     starts: np.ndarray | None = None,
     layer: int | None = None,
+    exits: int | np.ndarray | None = None,
+    head: int | None = None,
 ) -> tuple[ir.Network, Mutation, int]:
     """The first mutation of ``kind`` that changes the golden output on ``inputs`` (a
-    recurrent network's sequences begin where ``starts`` says): (mutated network, mutation,
-    number of output elements that change). ``layer``: mutate only that layer (its index)."""
+    recurrent network's sequences begin where ``starts`` says; a multi-exit network's frames
+    leave at ``exits``, golden.run's argument): (mutated network, mutation, number of output
+    elements that change). ``layer``: mutate only that layer (its index); ``head``: only exit
+    ``head``'s head (an early exit's, or the chain's last layer for the final exit)."""
     if kind not in KINDS:
         raise BitwaveError(f"mutation kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    layers = list(range(len(net.layers))) if layer is None else [layer]
-    if kind == "recurrent_weight" and not any(isinstance(net.layers[i], BinaryGRU) for i in layers):
+    targets = _targets(net, layer, head)
+    if kind == "recurrent_weight" and not any(
+        isinstance(net.layers[i], BinaryGRU) for i, early in targets if early is None
+    ):
         raise BitwaveError("a recurrent_weight mutation needs a binary_gru layer to mutate")
-    reference = golden.run(net, inputs, starts)
+    reference = golden.run(net, inputs, starts, exits=exits)
     rng = np.random.default_rng(seed)
-    for mutation in _candidates(net, kind, rng, layers)[:max_tries]:
+    for mutation in _candidates(net, kind, rng, targets)[:max_tries]:
         mutated = apply(net, mutation)
-        changed = int((golden.run(mutated, inputs, starts) != reference).sum())
+        changed = int((golden.run(mutated, inputs, starts, exits=exits) != reference).sum())
         if changed:
             return mutated, mutation, changed
     raise BitwaveError(
         f"no {kind} mutation among {max_tries} candidates changes the output on these inputs"
     )
+
+
+def _targets(net: ir.Network, layer: int | None, head: int | None) -> list[tuple[int, int | None]]:
+    """(index in net.layers, early exit or None) of the layers a mutation may hit; an early
+    exit's head gets index -1. Without ``layer`` or ``head``: the chain's layers only."""
+    if head is None:
+        return [(i, None) for i in (range(len(net.layers)) if layer is None else [layer])]
+    if layer is not None or not 0 <= head < net.n_exits:
+        raise BitwaveError(
+            f"head must be an exit of {net.name!r} (0..{net.n_exits - 1}) and excludes layer, "
+            f"got head {head}, layer {layer}"
+        )
+    return [(len(net.layers) - 1, None)] if head == len(net.exits) else [(-1, head)]
 
 
 def no_restart_twin(design_dir: str | Path, out: str | Path) -> Path:
@@ -153,26 +194,52 @@ def no_restart_twin(design_dir: str | Path, out: str | Path) -> Path:
     design = contract.load(design_dir)
     if design.sequence_start is None:
         raise BitwaveError(f"{design.root} has no sequence-start port (not a recurrent design)")
+    # the start flag never reaches the core
+    return _rewired_copy(design, out, "no_restart", {design.sequence_start.port: "1'b0"})
+
+
+def exit_swap_twin(design_dir: str | Path, out: str | Path, a: int, b: int) -> Path:
+    """A copy of the multi-exit design at ``design_dir`` in ``out`` whose selector values ``a``
+    and ``b`` are swapped before they reach the design (the same wrapper as
+    ``no_restart_twin``): a frame sent to exit a leaves at exit b and the other way round,
+    consistently through the design's demuxes and order FIFO, which verification must report
+    at exits a and b. (A demux that disagrees with the order FIFO inside the design cannot be
+    made from outside; bitwave.hw's own tests build that twin.)"""
+    design = contract.load(design_dir)
+    if design.exits is None:
+        raise BitwaveError(f"{design.root} has no exit selector (not a multi-exit design)")
+    span = 1 << design.exits.width
+    if a == b or not (0 <= a < span and 0 <= b < span):
+        raise BitwaveError(f"exit_swap_twin needs two different selector values in 0..{span - 1}")
+    port, width = design.exits.port, design.exits.width
+    swapped = (f"({port} == {width}'d{a} ? {width}'d{b} : "
+               f"{port} == {width}'d{b} ? {width}'d{a} : {port})")  # fmt: skip
+    return _rewired_copy(design, out, "exit_swap", {port: swapped})
+
+
+def _rewired_copy(design: contract.Design, out: str | Path, suffix: str, rewired: dict) -> Path:
+    """A copy of ``design`` in ``out`` whose top (in the RTL and in any netlist of ``bitwave
+    synth``) becomes ``<top>__<suffix>`` under a wrapper with the same ports that drives the
+    ports named in ``rewired`` with the given Verilog expressions."""
     out = Path(out)
     shutil.copytree(design.root, out, ignore=shutil.ignore_patterns("verify"))
     netlists = [out / "synth" / name for name in GATE_NETLISTS]
     for path in [out / "rtl" / design.verilog.name, *netlists]:
         if path.is_file():
-            write_text(path, _tie_off(path.read_text(), design, design.sequence_start.port))
+            write_text(path, _wrap(path.read_text(), design, suffix, rewired))
     return out
 
 
-def _tie_off(verilog: str, design: contract.Design, port: str) -> str:
-    """``verilog`` with its top renamed and wrapped by a top of the same ports that ties
-    ``port`` to 0."""
-    inner = f"{design.top}__no_restart"
+def _wrap(verilog: str, design: contract.Design, suffix: str, rewired: dict) -> str:
+    """``verilog`` with its top renamed and wrapped by a top of the same ports whose core sees
+    the expressions ``rewired`` gives instead of those input ports."""
+    inner = f"{design.top}__{suffix}"
     text, found = re.subn(rf"^module {re.escape(design.top)}\s*\(", f"module {inner}(",
                           verilog, count=1, flags=re.MULTILINE)  # fmt: skip
     if not found:
         raise BitwaveError(f"the design's Verilog declares no module {design.top}")
     names = [p.name for p in design.ports]
-    tied = {port: "1'b0"}  # the start flag never reaches the core
-    connections = ", ".join(f".{name}({tied.get(name, name)})" for name in names)
+    connections = ", ".join(f".{name}({rewired.get(name, name)})" for name in names)
     wrapper = [
         f"module {design.top}({', '.join(names)});",
         *(f"  {p.direction} [{p.width - 1}:0] {p.name};" for p in design.ports),

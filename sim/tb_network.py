@@ -5,17 +5,20 @@ environment variable BITWAVE_TB_PARAMS) that names the ports, the stream formats
 frames and the golden model's expected output frames (both .npy), the seed and the stall
 probabilities. It writes its findings to ``results_json``; ``bitwave.sim.verify`` decides.
 
-Two phases share one run:
-1. the first ``steady_frames`` frames stream with no stalls (valid whenever a beat is
-   available, ready always high): the interval between the last beats of consecutive output
-   frames gives the measured cycles per frame, and frame 0 gives the latency;
+The frames form ``segments`` (one for a single-exit design; a multi-exit design's run adds
+one per exit, every frame at that exit, before the mixed one). A segment's first frame waits
+until every earlier frame has come out (an empty pipeline, as after reset), and two phases
+follow:
+1. its first ``calm`` frames stream with no stalls (valid whenever a beat is available, ready
+   always high): the intervals between the last beats of consecutive output frames give the
+   measured cycles per frame, and the segment's first frame gives the latency;
 2. the rest stream with seeded random valid gaps on the input and random ready backpressure
    on the output (a valid beat is held until it is accepted, as stream semantics require).
 
-A recurrent design (``sequence_start`` names its port) gets a frame's start flag (``starts_npy``)
-with the frame's first beat. The contract says the flag is read with that beat only, so on
-every other beat and in every cycle without a valid beat the port carries seeded random bits:
-a design that samples it at another time fails.
+Per-frame side inputs (``side_inputs``: a recurrent design's sequence-start flag, a multi-exit
+design's exit selector) carry the frame's value with the frame's first beat. The contract says
+they are read with that beat only, so on every other beat and in every cycle without a valid
+beat each carries seeded random bits: a design that samples one at another time fails.
 
 Signals are driven after the falling clock edge and sampled in the read-only phase before
 the next rising edge, so a transfer is seen exactly when valid and ready are both high at
@@ -81,8 +84,7 @@ async def network_stream(dut: object) -> None:
     params = load_params()
     inputs = np.load(params["inputs_npy"])
     expected = np.load(params["expected_npy"])
-    starts = np.load(params["starts_npy"]) if params.get("starts_npy") else None
-    finish(params, await drive_frames(dut, params, inputs, expected, starts))
+    finish(params, await drive_frames(dut, params, inputs, expected))
 
 
 @dataclass
@@ -97,14 +99,31 @@ class _Ports:
     out_data: object
     out_valid: object
     out_ready: object
-    start: object | None = None  # a recurrent design's sequence-start flag
 
     @classmethod
     def of(cls, dut: object, params: dict, fmt_in: Stream, fmt_out: Stream) -> _Ports:
         names = (params["clock"], params["reset"], fmt_in.data, fmt_in.valid, fmt_in.ready,
                  fmt_out.data, fmt_out.valid, fmt_out.ready)  # fmt: skip
-        start = params.get("sequence_start")
-        return cls(*(_port(dut, name) for name in names), _port(dut, start) if start else None)
+        return cls(*(_port(dut, name) for name in names))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames [first, first + frames) of a run: the first waits for an empty pipeline, the
+    first ``calm`` stream without stalls (timing is measured on those), the rest with them."""
+
+    first: int
+    frames: int
+    calm: int
+
+
+def frame_schedule(segments: list[Segment], frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(calm, fresh) per frame: streamed without stalls; waits for every earlier frame's output."""
+    calm, fresh = np.zeros(frames, bool), np.zeros(frames, bool)
+    for segment in segments:
+        calm[segment.first : segment.first + segment.calm] = True
+        fresh[segment.first] = True
+    return calm, fresh
 
 
 @dataclass
@@ -115,38 +134,34 @@ class _Run:
     sent: int = 0  # input beats accepted
     first_in: list[int] = field(default_factory=list)  # cycle each input frame's first beat went in
     done: list[int] = field(default_factory=list)  # cycle each output frame's last beat came out
-    last_valid_frame0: int | None = None  # cycle frame 0's last output beat was first valid
+    last_valid: list[int] = field(default_factory=list)  # ... and when it was first valid
     received: list[np.ndarray] = field(default_factory=list)
 
 
-async def drive_frames(
-    dut: object,
-    params: dict,
-    inputs: np.ndarray,
-    expected: np.ndarray,
-    starts: np.ndarray | None = None,
-) -> dict:
-    """Stream ``inputs`` through the design as described above and compare with ``expected``;
-    ``starts`` (recurrent designs): per frame, whether it begins a sequence."""
+async def drive_frames(dut: object, params: dict, inputs: np.ndarray, expected: np.ndarray) -> dict:
+    """Stream ``inputs`` through the design as described above and compare with ``expected``."""
     fmt_in, fmt_out = Stream(**params["input_stream"]), Stream(**params["output_stream"])
     ports = _Ports.of(dut, params, fmt_in, fmt_out)
-    if (ports.start is None) != (starts is None):
-        raise ValueError("a sequence-start port needs start flags, and only it does")
+    sides = [_side_input(dut, spec, len(inputs), fmt_in.beats_per_frame)
+             for spec in params.get("side_inputs", [])]  # fmt: skip
+    segments = [Segment(**segment) for segment in params["segments"]]
     wall = time.perf_counter()
-    await _reset_and_load_weights(dut, params, ports)
-    run = await _stream(ports, params, fmt_in, fmt_out, inputs, starts)
+    await _reset_and_load_weights(dut, params, ports, sides)
+    run = await _stream(ports, params, fmt_in, fmt_out, inputs, segments, sides)
     extra_beats = await _drain(ports, params["drain_cycles"])
     got = np.stack(run.received) if run.received else np.zeros((0, fmt_out.elements), np.int64)
     np.save(params["outputs_npy"], got)
     return {
-        **_timing(run, len(inputs), params),
+        **_timing(run, len(inputs), params["max_cycles"], segments),
         "extra_output_beats": extra_beats,
         "sim_seconds": time.perf_counter() - wall,
         **compare_frames(expected, got),
     }
 
 
-async def _reset_and_load_weights(dut: object, params: dict, ports: _Ports) -> None:
+async def _reset_and_load_weights(
+    dut: object, params: dict, ports: _Ports, sides: list[_SideInput]
+) -> None:
     """Hold the idle inputs at 0, reset, and (--weights memory) load every weight word
     through the write port."""
     for name, _width in params["idle_inputs"]:
@@ -154,8 +169,8 @@ async def _reset_and_load_weights(dut: object, params: dict, ports: _Ports) -> N
     active, inactive = (1, 0) if params["reset_active_high"] else (0, 1)
     Clock(ports.clk, 10, unit="ns").start()
     ports.in_valid.value, ports.out_ready.value, ports.in_data.value = 0, 0, 0
-    if ports.start is not None:
-        ports.start.value = 0
+    for side in sides:
+        side.port.value = 0
     ports.rst.value = active
     for _ in range(RESET_CYCLES):
         await RisingEdge(ports.clk)
@@ -171,28 +186,33 @@ async def _reset_and_load_weights(dut: object, params: dict, ports: _Ports) -> N
 
 
 @dataclass
-class _StartFlags:
-    """The start port's value in each cycle of a recurrent design's stream."""
+class _SideInput:
+    """A per-frame side input port (a sequence-start flag, an exit selector) and its value in
+    each cycle of the stream."""
 
+    port: object
+    width: int
     per_beat: list[int]
     idle: random.Random  # bits for cycles without a valid beat
 
-    def value(self, holding: bool, beat: int) -> int:
-        return self.per_beat[beat] if holding else self.idle.getrandbits(1)
+    def drive(self, holding: bool, beat: int) -> None:
+        self.port.value = self.per_beat[beat] if holding else self.idle.getrandbits(self.width)
 
 
-def _start_flags(starts: np.ndarray | None, beats_per_frame: int, seed: int) -> _StartFlags | None:
-    """Per input beat the value of the start port (the frame's flag on its first beat, a random
-    bit on the others), and the random bits for cycles without a valid beat."""
-    if starts is None:
-        return None
-    rng = random.Random(seed + 1)  # its own stream: the stalls stay those of a feed-forward run
+def _side_input(dut: object, spec: dict, frames: int, beats_per_frame: int) -> _SideInput:
+    """A side input from its parameters (port, width, the .npy of one value per frame, the seed
+    of its random bits): per input beat the frame's value on its first beat and random bits on
+    the others, and the random bits for cycles without a valid beat."""
+    values = np.load(spec["values_npy"])
+    if len(values) != frames:
+        raise ValueError(f"{spec['port']}: {len(values)} values for {frames} frames")
+    rng = random.Random(spec["seed"])  # its own stream: the stalls stay those of a plain run
     per_beat = [
-        int(flag) if beat == 0 else rng.getrandbits(1)
-        for flag in starts
+        int(value) if beat == 0 else rng.getrandbits(spec["width"])
+        for value in values
         for beat in range(beats_per_frame)
     ]
-    return _StartFlags(per_beat, rng)
+    return _SideInput(_port(dut, spec["port"]), spec["width"], per_beat, rng)
 
 
 async def _stream(
@@ -201,27 +221,31 @@ async def _stream(
     fmt_in: Stream,
     fmt_out: Stream,
     inputs: np.ndarray,
-    starts: np.ndarray | None = None,
+    segments: list[Segment],
+    sides: list[_SideInput],
 ) -> _Run:
-    """The two phases: no stalls for the first ``steady_frames`` frames, then random ones."""
-    steady = min(len(inputs), params["steady_frames"])
+    """Each segment's phases: no stalls for its first ``calm`` frames, then random ones."""
+    calm, fresh = frame_schedule(segments, len(inputs))
+    per_frame = fmt_in.beats_per_frame
     rng = random.Random(params["seed"])
     beats = [beat for frame in fmt_in.to_beats(inputs) for beat in frame]
-    flags = _start_flags(starts, fmt_in.beats_per_frame, params["seed"])
     run = _Run()
     holding = False  # in_valid is high with beats[run.sent] on the bus
     current: list[int | None] = []
     while len(run.received) < len(inputs) and run.cycle < params["max_cycles"]:
         await FallingEdge(ports.clk)
-        if not holding and run.sent < len(beats):
-            stall_in = run.sent // fmt_in.beats_per_frame >= steady
-            holding = not stall_in or rng.random() < params["p_valid"]
+        frame = run.sent // per_frame
+        # a segment's first frame waits until the pipeline is empty
+        first_beat = run.sent % per_frame == 0 and frame < len(inputs)
+        waiting = first_beat and fresh[frame] and len(run.received) < frame
+        if not holding and run.sent < len(beats) and not waiting:
+            holding = calm[frame] or rng.random() < params["p_valid"]
             if holding:
                 ports.in_data.value = beats[run.sent]
-        if flags is not None:
-            ports.start.value = flags.value(holding, run.sent)
+        for side in sides:
+            side.drive(holding, run.sent)
         ports.in_valid.value = int(holding)
-        ready = len(run.received) < steady or rng.random() < params["p_ready"]
+        ready = calm[len(run.received)] or rng.random() < params["p_ready"]
         ports.out_ready.value = int(ready)
         await ReadOnly()
         if holding and ports.in_ready.value == 1:
@@ -241,8 +265,8 @@ def _take_output_beat(
     """A valid output beat: note when frame 0 completes, and take it if ready was high;
     returns the beats of the frame still being received."""
     last_beat = len(current) == fmt_out.beats_per_frame - 1
-    if last_beat and not run.received and run.last_valid_frame0 is None:
-        run.last_valid_frame0 = run.cycle
+    if last_beat and len(run.last_valid) == len(run.received):
+        run.last_valid.append(run.cycle)
     if not ready:
         return current
     current = [*current, _read_int(ports.out_data)]
@@ -268,25 +292,37 @@ async def _drain(ports: _Ports, cycles: int) -> int:
     return extra_beats
 
 
-def _timing(run: _Run, frames: int, params: dict) -> dict:
-    """Measured cycles per frame (steady phase) and latency of frame 0."""
-    steady = min(frames, params["steady_frames"])
-    intervals = np.diff(run.done[:steady]).tolist()
-    settled = intervals[len(intervals) // 2 :]
+def _timing(run: _Run, frames: int, max_cycles: int, segments: list[Segment]) -> dict:
+    """Measured cycles per frame and latency of every segment (the first one's at the top)."""
+    measured = [_segment_timing(run, segment) for segment in segments]
     return {
         "frames": frames,
         "frames_received": len(run.received),
         "timed_out": len(run.received) < frames,
         "cycles": run.cycle,
-        "max_cycles": params["max_cycles"],
-        "steady_frames": steady,
+        "max_cycles": max_cycles,
+        **{key: value for key, value in measured[0].items() if key not in ("first", "frames")},
+        "segments": measured,
+    }
+
+
+def _segment_timing(run: _Run, segment: Segment) -> dict:
+    """Cycles per frame (the intervals between the outputs of the segment's calm frames) and
+    the latency of its first frame."""
+    first, calm = segment.first, segment.first + segment.calm
+    intervals = np.diff(run.done[first:calm]).tolist()
+    settled = intervals[len(intervals) // 2 :]
+    return {
+        "first": first,
+        "frames": segment.frames,
+        "steady_frames": segment.calm,
         "output_intervals": intervals,
         "cycles_per_frame": intervals[-1] if intervals else None,
         "cycles_per_frame_settled": len(set(settled)) <= 1,
-        "input_intervals": np.diff(run.first_in[:steady]).tolist(),
-        # clock edges from the one that accepts the first input beat (end of cycle first_in[0])
-        # to the one after which frame 0's last output beat is valid (end of the cycle before)
-        "latency_cycles": None
-        if run.last_valid_frame0 is None
-        else run.last_valid_frame0 - 1 - run.first_in[0],
+        "input_intervals": np.diff(run.first_in[first:calm]).tolist(),
+        # clock edges from the one that accepts the first input beat (end of cycle first_in)
+        # to the one after which the frame's last output beat is valid (end of the cycle before)
+        "latency_cycles": run.last_valid[first] - 1 - run.first_in[first]
+        if len(run.last_valid) > first
+        else None,
     }

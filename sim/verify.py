@@ -3,7 +3,14 @@ golden model, and check the manifest's cycles-per-frame claim against the simula
 
 A recurrent design (a manifest with ``sequence_start``) is driven with whole sequences: several
 utterances back to back, the start flag with the first beat of each utterance's first frame,
-and every frame compared with the golden model run over the same sequence boundaries."""
+and every frame compared with the golden model run over the same sequence boundaries.
+
+A multi-exit design (a manifest with ``exits``) gets an exit selector with each frame's first
+beat, the same way: one run holds a timing segment per exit (every frame at that exit, no
+stalls: its cycles per frame and latency against the manifest's ``per_exit``) and then the
+mixed segment, whose exit changes from frame to frame (seeded runs and switches, selector
+values past the last exit included) under random stalls; every frame is compared with
+``golden.run(net, x, exits=...)`` at its own exit, and the findings are counted per exit."""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bitwave.core import contract, golden, ir, weight_loading
+from bitwave.core.codec import compare_frames
 from bitwave.core.contract import Design
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ops import require_supported
@@ -28,6 +36,8 @@ TB_MODULE = "bitwave.sim.tb_network"
 RESULT = "result.json"
 DEFAULT_VECTORS = 64
 MIN_VECTORS = 3  # two intervals between output frames are needed to see the steady state
+RANDOM_EXITS = "random"  # every selector value, in a seeded random mix of runs and switches
+MAX_EXIT_RUN = 4  # the longest run of frames at one exit in a random mix
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,9 @@ class VerifyOptions:
     stimulus: str = "random"
     p_valid: float = 0.7  # probability that the input offers a beat in a stall-phase cycle
     p_ready: float = 0.7  # probability that the output accepts a beat in a stall-phase cycle
+    # multi-exit designs: the selector values mixed from frame to frame ("random": all of
+    # them, past the last exit included; one value: every mixed frame at that exit)
+    exits: str | tuple[int, ...] = RANDOM_EXITS
 
 
 def random_inputs(net: ir.Network, count: int, seed: int) -> np.ndarray:
@@ -75,6 +88,39 @@ def random_starts(count: int, seed: int) -> np.ndarray:
         starts[at] = True
         at += int(length)
     return starts
+
+
+def parse_exits(text: str) -> str | tuple[int, ...]:
+    """--exits: "random", or selector values separated by commas ("0,2")."""
+    if text.strip() == RANDOM_EXITS:
+        return RANDOM_EXITS
+    items = [item.strip() for item in text.split(",")]
+    if not all(item.isdigit() for item in items):
+        raise BitwaveError(
+            f"--exits must be 'random' or non-negative selector values separated by commas "
+            f"(e.g. 0,2), got {text!r}"
+        )
+    return tuple(int(item) for item in items)
+
+
+def random_exits(count: int, values: Sequence[int], seed: int) -> np.ndarray:
+    """The selector value of every frame of a mixed run for a seed: runs of 1 .. MAX_EXIT_RUN
+    frames at one value, each run at another value than the one before, the values taken in
+    shuffled rounds; the first round's runs are one frame each, so every value appears within
+    the first len(values) frames (and the first switches fall among the unstalled frames)."""
+    rng = np.random.default_rng([seed, 2])  # a stream of its own: the frames stay random_inputs'
+    pool = np.array(sorted(set(values)), np.int64)
+    out: list[int] = []
+    first_round = True
+    while len(out) < count:
+        order = rng.permutation(pool).tolist()
+        if out and len(order) > 1 and order[0] == out[-1]:
+            order[0], order[-1] = order[-1], order[0]  # a run always switches the value
+        for value in order:
+            length = 1 if first_round else int(rng.integers(1, MAX_EXIT_RUN + 1))
+            out += [value] * length
+        first_round = False
+    return np.array(out[:count], np.int64)
 
 
 def input_paths(inputs: Path | Sequence[Path] | None) -> list[Path]:
@@ -153,25 +199,29 @@ def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
     runner.check_simulator(options.sim)
     built_from, reference = _networks(design, options)
     _check_options(options)
+    _check_exit_option(design, options)
     inputs, starts = _stimulus(design, reference, options)
-    expected = golden.run(reference, inputs, starts).astype(np.int64)
+    plan = _exit_plan(design, inputs, options)
+    expected = golden.run(reference, plan.frames, starts, exits=plan.exits).astype(np.int64)
 
     out, work = _fresh_output(design, options)
     sources = gate_level_sources(design) if options.gate_level else [design.verilog]
     built = runner.build(options.sim, sources, design.top, runner.build_root(out / "build"),
                          waves=options.waves, fast_build=options.fast_build)  # fmt: skip
     weight_writes, layout_error = _weight_writes(design, options, built_from, reference)
-    files = save_stimulus(work, inputs, expected, starts)
-    params = {**_testbench_params(design, options, len(inputs), weight_writes), **files}
+    files = save_stimulus(work, plan.frames, expected)
+    params = {**_testbench_params(design, options, plan, weight_writes), **files,
+              "side_inputs": save_side_inputs(work, design, options.seed, starts, plan.selectors)}  # fmt: skip
     waves_file = work / f"waves{runner.waves_suffix(options.sim)}" if options.waves else None
     start = time.perf_counter()
     tb = runner.run_test(built, TB_MODULE, params, work, waves_file)
     run_seconds = time.perf_counter() - start
 
+    exits = _exit_findings(design, tb, plan, expected, np.load(files["outputs_npy"]))
     result = {
         **_run_facts(design, options, reference, built_from),
         "sequences": None if starts is None else int(starts.sum()),
-        **_findings(design, tb),
+        **_findings(design, tb, exits),
         "weights_loaded": len(weight_writes["writes"]) if weight_writes else 0,
         "weights_from": str(options.ir) if options.load_ir_weights else "built-from IR",
         "weight_layout_error": layout_error,
@@ -220,6 +270,12 @@ def _networks(design: Design, options: VerifyOptions) -> tuple[ir.Network, ir.Ne
     if options.load_ir_weights and design.weight_memory is None:
         raise BitwaveError("--load-ir-weights needs a design generated with --weights memory")
     design.require_recurrence(built_from.is_recurrent)
+    design.require_exits(built_from.n_exits)
+    if reference.n_exits != design.n_exits:
+        raise BitwaveError(
+            f"{options.ir} has {reference.n_exits} exit(s) but the design {design.n_exits}; "
+            "compare a design with an IR of the same exits"
+        )
     if reference.is_recurrent and design.sequence_start is None:
         raise BitwaveError(
             f"{options.ir} is recurrent (binary_gru), but the design has no sequence-start "
@@ -239,6 +295,14 @@ def _check_options(options: VerifyOptions) -> None:
     if options.vectors is not None and options.vectors < MIN_VECTORS:
         raise BitwaveError(
             f"--vectors must be at least {MIN_VECTORS} (to measure cycles per frame), got {options.vectors}"
+        )
+
+
+def _check_exit_option(design: Design, options: VerifyOptions) -> None:
+    if options.exits != RANDOM_EXITS and design.exits is None:
+        raise BitwaveError(
+            f"--exits is for multi-exit designs; {design.root} has no exit selector (its IR "
+            "has no early exits)"
         )
 
 
@@ -273,6 +337,63 @@ def _stimulus(
     return block_frames(reference.layers[0], len(inputs), options.seed, options.stimulus), None
 
 
+@dataclass(frozen=True)
+class ExitPlan:
+    """Every frame a run drives, with its selector value (multi-exit designs) and its segments
+    (``tb_network.Segment`` fields): a single-exit design's frames are the stimulus, one
+    segment; a multi-exit design's start with one timing segment per exit (exit k's first
+    frames of the stimulus, every frame at exit k, no stalls) before the mixed segment."""
+
+    frames: np.ndarray
+    selectors: np.ndarray | None  # the selector value of every frame (None: no exits)
+    exits: np.ndarray | None  # the exit of every frame (selector values past the last: final)
+    segments: list[dict]
+    mixed_first: int  # the first frame of the mixed segment
+
+
+def _calm_frames(layers: int) -> int:
+    """Unstalled frames that show a path of ``layers`` layers in its steady state."""
+    return max(6, 2 * layers + 4)
+
+
+def _per_exit(design: Design) -> tuple[contract.ExitPoint, ...]:
+    return design.exits.per_exit if design.exits else ()
+
+
+def _exit_plan(design: Design, inputs: np.ndarray, options: VerifyOptions) -> ExitPlan:
+    """The frames, selectors and segments of the run (see ``ExitPlan``)."""
+    calm = min(len(inputs), _calm_frames(len(design.layers)))
+    mixed = {"frames": len(inputs), "calm": calm}
+    if design.exits is None:
+        return ExitPlan(inputs, None, None, [{"first": 0, **mixed}], 0)
+    parts, selectors, segments = [], [], []
+    for point in design.exits.per_exit:
+        count = _calm_frames(len(point.layers))
+        segments.append({"first": sum(map(len, parts)), "frames": count, "calm": count})
+        parts.append(np.resize(inputs[:count], (count, inputs.shape[1])))  # repeats if short
+        selectors.append(np.full(count, point.index, np.int64))
+    segments.append({"first": sum(map(len, parts)), **mixed})
+    parts.append(inputs)
+    selectors.append(random_exits(len(inputs), _selector_values(design, options), options.seed))
+    selected = np.concatenate(selectors)
+    exits = np.array([design.exits.exit_of(value) for value in selected], np.int64)
+    return ExitPlan(np.concatenate(parts), selected, exits, segments, segments[-1]["first"])
+
+
+def _selector_values(design: Design, options: VerifyOptions) -> list[int]:
+    """The selector values of the mixed segment: --exits, checked against the port's width."""
+    span = 1 << design.exits.width
+    if options.exits == RANDOM_EXITS:
+        return list(range(span))
+    if not options.exits or any(not 0 <= value < span for value in options.exits):
+        raise BitwaveError(
+            f"--exits values must lie in 0..{span - 1} (the {design.exits.width}-bit selector "
+            f"{design.exits.port}; {design.n_exits - 1} and above select the final exit), "
+            f"got {','.join(map(str, options.exits))}"
+        )
+    return list(options.exits)
+
+
 def _weight_writes(
     design: Design, options: VerifyOptions, built_from: ir.Network, reference: ir.Network
 ) -> tuple[dict | None, str | None]:
@@ -292,41 +413,56 @@ def _weight_writes(
     return writes, layout_error
 
 
-def save_stimulus(
-    work: Path, inputs: np.ndarray, expected: np.ndarray, starts: np.ndarray | None = None
-) -> dict[str, str]:
-    """Write a testbench's input frames, the golden model's outputs and (recurrent designs)
-    the sequence starts into ``work``; returns the file entries of its parameters (those, and
-    where it writes its outputs and findings)."""
+def save_stimulus(work: Path, inputs: np.ndarray, expected: np.ndarray) -> dict[str, str]:
+    """Write a testbench's input frames and the golden model's outputs into ``work``; returns
+    the file entries of its parameters (those, and where it writes its outputs and findings)."""
     np.save(work / "inputs.npy", inputs)
     np.save(work / "expected.npy", expected)
     names = {"inputs_npy": "inputs.npy", "expected_npy": "expected.npy",
              "outputs_npy": "outputs.npy", "results_json": "tb_results.json"}  # fmt: skip
-    if starts is not None:
-        np.save(work / "starts.npy", starts)
-        names["starts_npy"] = "starts.npy"
     return {key: str(work / name) for key, name in names.items()}
 
 
+def save_side_inputs(
+    work: Path, design: Design, seed: int, starts: np.ndarray | None, selectors: np.ndarray | None
+) -> list[dict]:
+    """Write the per-frame side inputs (a recurrent design's start flags, ``starts.npy``; a
+    multi-exit design's exit selectors, ``exits.npy``) into ``work``; returns the testbench's
+    ``side_inputs`` parameter. Each gets random bits of its own seed on the beats it ignores."""
+    sides = []
+    if starts is not None:
+        np.save(work / "starts.npy", starts)
+        sides.append({"port": design.sequence_start.port, "width": 1,
+                      "values_npy": str(work / "starts.npy"), "seed": seed + 1})  # fmt: skip
+    if selectors is not None:
+        np.save(work / "exits.npy", selectors)
+        sides.append({"port": design.exits.port, "width": design.exits.width,
+                      "values_npy": str(work / "exits.npy"), "seed": seed + 2})  # fmt: skip
+    return sides
+
+
 def _testbench_params(
-    design: Design, options: VerifyOptions, frames: int, weight_writes: dict | None
+    design: Design, options: VerifyOptions, plan: ExitPlan, weight_writes: dict | None
 ) -> dict:
-    """The parameters of ``tb_network``: ports, streams, stalls and cycle budgets."""
-    per_frame = design.cycles_per_frame_bound
+    """The parameters of ``tb_network``: ports, streams, stalls, segments and cycle budgets.
+    A frame takes at most ``switching_cycles_bound`` (the claimed cycles per frame without
+    exits), and each segment's first frame waits for an empty pipeline, one latency."""
+    per_frame = design.switching_cycles_bound
+    slowest = max([design.latency_cycles, *(e.latency_cycles for e in _per_exit(design))])
+    waits = len(plan.segments) * slowest
     stall_factor = 1.0 / (options.p_valid * options.p_ready)
     return {
         "clock": design.clock.port,
         "reset": design.reset.port,
         "reset_active_high": design.reset.active_high,
         "idle_inputs": design.idle_inputs(),
-        "sequence_start": design.sequence_start.port if design.sequence_start else None,
         "input_stream": asdict(design.input_stream),
         "output_stream": asdict(design.output_stream),
         "seed": options.seed,
         "p_valid": options.p_valid,
         "p_ready": options.p_ready,
-        "steady_frames": max(6, 2 * len(design.layers) + 4),
-        "max_cycles": int(1000 + 8 * stall_factor * (design.latency_cycles + frames * per_frame)),
+        "segments": plan.segments,
+        "max_cycles": int(1000 + 8 * stall_factor * (waits + len(plan.frames) * per_frame)),
         "drain_cycles": 2 * per_frame + 16,
         "weight_writes": weight_writes,
         "ir_path": str(Path(options.ir or design.ir_path).resolve()),
@@ -353,12 +489,82 @@ def _run_facts(
     }
 
 
-def _findings(design: Design, tb: dict) -> dict:
-    """The testbench's findings against the golden model and the manifest's timing claims;
-    ``checks_passed`` is popped by the caller (the weight layout is checked there too)."""
-    cpf_ok = tb["cycles_per_frame"] == design.cycles_per_frame and tb["cycles_per_frame_settled"]
-    latency_ok = tb["latency_cycles"] == design.latency_cycles
+def _timing_claims(measured: dict, cycles_per_frame: int, latency_cycles: int) -> dict:
+    """A segment's measured cycles per frame and latency against the claimed ones."""
+    return {
+        "cycles_per_frame": {
+            "measured": measured["cycles_per_frame"],
+            "manifest": cycles_per_frame,
+            "settled": measured["cycles_per_frame_settled"],
+            "output_intervals": measured["output_intervals"],
+            "match": measured["cycles_per_frame"] == cycles_per_frame
+            and measured["cycles_per_frame_settled"],
+        },
+        "latency_cycles": {
+            "measured": measured["latency_cycles"],
+            "manifest": latency_cycles,
+            "match": measured["latency_cycles"] == latency_cycles,
+        },
+    }
+
+
+def _exit_findings(
+    design: Design, tb: dict, plan: ExitPlan, expected: np.ndarray, got: np.ndarray
+) -> dict | None:
+    """A multi-exit run's findings per exit (frames, mismatches, timing against ``per_exit``),
+    the largest output interval of the mixed segment's unstalled frames against
+    ``switching_cycles_bound``, and the exits whose frames mismatched (None without exits)."""
+    if design.exits is None:
+        return None
+    received = np.zeros(len(plan.frames), bool)
+    received[: len(got)] = True
+    per_exit = []
+    for point, measured in zip(design.exits.per_exit, tb["segments"], strict=False):
+        rows = plan.exits == point.index
+        found = compare_frames(expected[rows], got[rows[received]])
+        if found["first_mismatch"]:  # the frame's number in the run, not among the exit's
+            first = found["first_mismatch"]
+            first["frame"] = int(np.flatnonzero(rows)[first["frame"]])
+        per_exit.append({
+            "index": point.index,
+            "name": point.name,
+            "frames": int(rows.sum()),
+            "mixed_frames": int(rows[plan.mixed_first :].sum()),
+            **found,
+            **_timing_claims(measured, point.cycles_per_frame, point.latency_cycles),
+        })  # fmt: skip
+    mixed = plan.exits[plan.mixed_first :]
+    widest = max(tb["segments"][-1]["output_intervals"], default=None)
+    bound = design.switching_cycles_bound
+    return {
+        "port": design.exits.port,
+        "count": design.n_exits,
+        "selector_values": sorted(set(plan.selectors[plan.mixed_first :].tolist())),
+        "timing_frames": plan.mixed_first,
+        "mixed_frames": len(mixed),
+        "switches": int((mixed[1:] != mixed[:-1]).sum()),
+        "per_exit": per_exit,
+        "switching": {
+            "max_output_interval": widest,
+            "bound": bound,
+            "match": widest is not None and widest <= bound,
+        },
+        "mismatched_exits": [e["index"] for e in per_exit if e["mismatched_frames"]],
+    }
+
+
+def _findings(design: Design, tb: dict, exits: dict | None = None) -> dict:
+    """The testbench's findings against the golden model and the manifest's timing claims
+    (a multi-exit design's top-level claims are its final exit's, measured on that exit's
+    timing segment); ``checks_passed`` is popped by the caller (the weight layout is checked
+    there too)."""
+    measured = tb["segments"][design.n_exits - 1]
+    timing = _timing_claims(measured, design.cycles_per_frame, design.latency_cycles)
     bits_ok = tb["mismatches"] == 0 and not tb["timed_out"] and tb["extra_output_beats"] == 0
+    timing_ok = timing["cycles_per_frame"]["match"] and timing["latency_cycles"]["match"]
+    exits_ok = exits is None or (exits["switching"]["match"] and all(
+        e["cycles_per_frame"]["match"] and e["latency_cycles"]["match"] for e in exits["per_exit"]
+    ))  # fmt: skip
     return {
         "vectors": tb["frames"],
         "frames_received": tb["frames_received"],
@@ -367,19 +573,9 @@ def _findings(design: Design, tb: dict) -> dict:
         "mismatched_frames": tb["mismatched_frames"],
         "first_mismatch": tb["first_mismatch"],
         "extra_output_beats": tb["extra_output_beats"],
-        "cycles_per_frame": {
-            "measured": tb["cycles_per_frame"],
-            "manifest": design.cycles_per_frame,
-            "settled": tb["cycles_per_frame_settled"],
-            "output_intervals": tb["output_intervals"],
-            "match": cpf_ok,
-        },
-        "latency_cycles": {
-            "measured": tb["latency_cycles"],
-            "manifest": design.latency_cycles,
-            "match": latency_ok,
-        },
-        "checks_passed": bits_ok and cpf_ok and latency_ok,
+        **timing,
+        **({} if exits is None else {"exits": exits}),
+        "checks_passed": bits_ok and timing_ok and exits_ok,
     }
 
 
@@ -417,6 +613,8 @@ def summary(result: dict) -> list[str]:
         f"build {'cached' if result['build']['cached'] else str(result['build']['seconds']) + ' s'}, "
         f"run {result['wall_seconds']} s ({result['vectors_per_second']} vectors/s)",
     ]
+    if result.get("exits"):
+        lines += _exit_summary(result["exits"])
     if result["first_mismatch"]:
         m = result["first_mismatch"]
         lines.append(
@@ -435,4 +633,32 @@ def summary(result: dict) -> list[str]:
     if result["waves"]:
         lines.append(f"waves: {result['waves']}")
     lines.append("PASS" if result["passed"] else f"FAIL (log {result['log']})")
+    return lines
+
+
+def _exit_summary(exits: dict) -> list[str]:
+    """The per-exit lines of a multi-exit design's summary."""
+    switching = exits["switching"]
+    lines = [
+        f"exits on {exits['port']}: {exits['mixed_frames']} mixed frames at selector values "
+        f"{', '.join(map(str, exits['selector_values']))} with {exits['switches']} exit "
+        f"switches, after {exits['timing_frames']} frames of one timing run per exit"
+    ]
+    for e in exits["per_exit"]:
+        cpf, latency = e["cycles_per_frame"], e["latency_cycles"]
+        wrong = not (cpf["match"] and latency["match"])
+        lines.append(
+            f"  exit {e['index']} ({e['name']}): {e['frames']} frames, {e['mismatches']} "
+            f"mismatching output elements; cycles per frame measured {cpf['measured']}, "
+            f"manifest {cpf['manifest']}; latency measured {latency['measured']}, manifest "
+            f"{latency['manifest']}" + ("  <-- MISMATCH" if wrong else "")
+        )
+    lines.append(
+        f"switching exits: largest output interval {switching['max_output_interval']} cycles, "
+        f"bound {switching['bound']}" + ("" if switching["match"] else "  <-- MISMATCH")
+    )
+    if exits["mismatched_exits"]:
+        names = {e["index"]: e["name"] for e in exits["per_exit"]}
+        where = ", ".join(f"{k} ({names[k]})" for k in exits["mismatched_exits"])
+        lines.append(f"frames mismatched at exit(s) {where}")
     return lines
