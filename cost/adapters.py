@@ -50,10 +50,36 @@ def from_ir(network: Any, frames_per_second: float = DEFAULT_FPS) -> ArchCost:
     notes = [
         f"from IR: {len(layers)} layers; thresholds counted as stored constants, not parameters",
         f"{frames_per_second:g} frames/s (the IR holds no audio framing; set it with --frames-per-second)",
+        *_exit_notes(network),
     ]
     return ArchCost(
         network.name, "ir", layers, frames_per_second, config={"source": "ir"}, notes=notes
     )
+
+
+def exit_macs(network: Any) -> list[int]:
+    """MACs of one frame at each exit (``exit_layers(k)``; one entry for a plain network)."""
+    return [sum(ir_layer_cost(layer).macs for layer in network.exit_layers(k))
+            for k in range(network.n_exits)]  # fmt: skip
+
+
+def _exit_notes(network: Any) -> list[str]:
+    """A multi-exit network: the figures above are its final exit's (the chain); what the
+    early exits' heads add, and the MACs a frame costs at each exit."""
+    exits = getattr(network, "exits", None)
+    if not exits:
+        return []
+    heads = [ir_layer_cost(early.head) for early in exits]
+    macs = exit_macs(network)
+    per_exit = ", ".join(
+        f"exit {k} {count:,} ({count / macs[-1]:.0%})" for k, count in enumerate(macs)
+    )
+    return [
+        f"{len(exits)} early exits: the layers and totals above are the final exit's; the "
+        f"heads ({', '.join(h.name for h in heads)}) add {sum(h.params for h in heads):,} "
+        "parameters (`bitwave cost DESIGN_DIR` prices them in hardware)",
+        f"MACs per frame by exit: {per_exit}",
+    ]
 
 
 def load_ir(path: str | os.PathLike, frames_per_second: float = DEFAULT_FPS) -> ArchCost:

@@ -515,8 +515,10 @@ def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
 
 
 def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: bool,
-                  flag: bool = False) -> list[Part]:  # fmt: skip
-    """A ``hw.framing`` deserializer (beats into a frame) or serializer (a frame into beats)."""
+                  flag: bool = False, tag_bits: int = 0) -> list[Part]:  # fmt: skip
+    """A ``hw.framing`` deserializer (beats into a frame, with a recurrent network's start
+    ``flag`` and a multi-exit network's ``tag_bits`` beside it) or serializer (a frame into
+    beats)."""
     beats = -(-frame_bits // beat_bits)
     buffer = frame_bits  # the last beat's padding bits are never read: synthesis drops them
     index = _bits(beats)
@@ -525,10 +527,48 @@ def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: b
         fanout = ((1, buffer, 0.0), (index, buffer / 2, 0.0))
     else:  # each beat's write enable loads its slice; each data bit goes to every beat's slice
         fanout = ((beats, beat_bits, 0.0), (beat_bits, beats, 0.0))
-    parts.add("frame buffer", flops=buffer + 2 + index + int(flag), enabled=buffer,
+    parts.add("frame buffer", flops=buffer + 2 + index + int(flag) + tag_bits, enabled=buffer,
               mux=(beats - 1) * beat_bits if serializer else 0, gates=2 * index + 6,
               frame_toggles=0.5 * buffer, fanout=fanout)  # fmt: skip
     _reset_tree(parts)
+    return parts.parts
+
+
+def exit_tag_part(tag_bits: int, prices: Prices) -> Part:
+    """A tagged trunk layer's exit tag (``hw.mvtu``): registered beside the input frame when
+    it is taken and handed to the output with the finished frame."""
+    return _Parts(prices).add("exit tag", flops=2 * tag_bits, enabled=2 * tag_bits,
+                              frame_toggles=0.5 * tag_bits)  # fmt: skip
+
+
+def order_fifo_parts(depth: int, width: int, prices: Prices) -> list[Part]:
+    """The exit order FIFO (``amaranth.lib.fifo.SyncFIFO``, first-word fall-through): ``depth``
+    words of ``width`` bits written through an address decode and read through a mux tree,
+    write and read pointers that wrap at ``depth`` and a level counter. One write and one read
+    per frame (its compute "cycle")."""
+    pointer, level = _bits(depth), _bits(depth + 1)
+    parts = _Parts(prices)
+    parts.add("tag storage", flops=depth * width, enabled=depth * width, reset=False,
+              mux=(depth - 1) * width, gates=depth, frame_toggles=0.5 * width,
+              logic_activity=0.5)  # fmt: skip
+    # pointers: an incrementer and a wrap compare each; level: up/down counter, full and empty
+    parts.add("pointers and level", flops=2 * pointer + level,
+              compare=4 * pointer + 3 * level, mux=2 * pointer + 2 * level,
+              gates=CONTROL_GATES // 2, toggles=2 * pointer + level,
+              logic_activity=0.5)  # fmt: skip
+    _reset_tree(parts)
+    return parts.parts
+
+
+def exit_glue_parts(early_exits: int, tag_bits: int, out_bits: int, prices: Prices) -> list[Part]:
+    """The network top's own logic of a multi-exit design (``hw.exits``): a demux after each
+    trunk layer with an early exit (tag compare, valid and ready steering) and the merge that
+    passes the exit the order FIFO's oldest tag names (an ``out_bits`` mask mux per early
+    exit). Switching once per frame, when a new mask passes."""
+    parts = _Parts(prices)
+    parts.add("exit demuxes", gates=early_exits * (2 * tag_bits + 4), logic_activity=0.25)
+    parts.add("merge", mux=early_exits * out_bits, gates=3 * (early_exits + 1) + 2 * tag_bits,
+              logic_activity=0.5)  # fmt: skip
     return parts.parts
 
 
@@ -547,6 +587,7 @@ class BlockEstimate:
     parts: list[Part]
     pe: int = 0
     simd: int = 0
+    always: bool = False  # works on every frame whatever its exit (framing, exit glue)
 
     @property
     def area_um2(self) -> float:
@@ -560,18 +601,38 @@ class BlockEstimate:
     def leakage_w(self) -> float:
         return sum(p.leakage_w for p in self.parts)
 
-    def energy_per_frame_j(self, cycles: int, clock_hz: float, prices: Prices) -> float:
+    def energy_per_frame_j(
+        self, cycles: int, clock_hz: float, prices: Prices, active: bool = True
+    ) -> float:
         """Clock and leakage over the design's ``cycles`` per frame, switching over the
-        block's own compute cycles and its once-per-frame loads."""
-        dynamic = sum(p.active_j for p in self.parts) * self.active_cycles
-        dynamic += sum(p.frame_j for p in self.parts)
+        block's own compute cycles and its once-per-frame loads; a block the frame does not
+        pass (not ``active``: beyond its exit) holds every register, so only its clock,
+        every-cycle accesses (a RAM's read port) and leakage remain."""
+        dynamic = 0.0
+        if active:
+            dynamic = sum(p.active_j for p in self.parts) * self.active_cycles
+            dynamic += sum(p.frame_j for p in self.parts)
         per_cycle = self.flops * prices.flop_clock_j + sum(p.cycle_j for p in self.parts)
         return dynamic + cycles * (per_cycle + self.leakage_w / clock_hz)
 
 
+@dataclass(frozen=True)
+class ExitEstimate:
+    """One exit of a multi-exit design: the layers a frame at it passes and its cycles per
+    frame (the manifest's ``per_exit``), and its binary MACs per frame."""
+
+    index: int
+    name: str
+    layers: tuple[str, ...]
+    cycles_per_frame: int
+    binary_macs: int
+
+
 @dataclass
 class DesignEstimate:
-    """A generated design's estimated area and energy, by block, at its clock and frame rate."""
+    """A generated design's estimated area and energy, by block, at its clock and frame rate.
+    A multi-exit design lists its ``exits``; its figures without an exit are the final exit's
+    (the heads idle), as ``bitwave synth`` reports them."""
 
     top: str
     clock_mhz: float
@@ -579,6 +640,7 @@ class DesignEstimate:
     frames_per_second: float
     blocks: list[BlockEstimate]
     prices: Prices
+    exits: list[ExitEstimate] = field(default_factory=list)
 
     @property
     def clock_hz(self) -> float:
@@ -592,20 +654,45 @@ class DesignEstimate:
     def leakage_w(self) -> float:
         return sum(b.leakage_w for b in self.blocks)
 
-    def block_energy_j(self, block: BlockEstimate) -> float:
-        return block.energy_per_frame_j(self.cycles_per_frame, self.clock_hz, self.prices)
+    def _exit(self, k: int | None) -> ExitEstimate | None:
+        """Exit ``k`` (None: the final one), or None for a design without exits."""
+        if not self.exits:
+            return None
+        return self.exits[-1 if k is None else k]
+
+    def frame_cycles(self, k: int | None = None) -> int:
+        """Cycles per frame (at exit ``k`` of a multi-exit design; None: the final exit)."""
+        point = self._exit(k)
+        return point.cycles_per_frame if point else self.cycles_per_frame
+
+    def block_energy_j(self, block: BlockEstimate, k: int | None = None) -> float:
+        """``block``'s energy per frame (with every frame at exit ``k``; None: the final)."""
+        point = self._exit(k)
+        active = point is None or block.always or block.name in point.layers
+        return block.energy_per_frame_j(self.frame_cycles(k), self.clock_hz, self.prices, active)
+
+    def clock_net_energy_j(self, k: int | None = None) -> float:
+        """The clock net's switching per frame (synthesis books it on the top module)."""
+        flops = sum(b.flops for b in self.blocks)
+        return flops * self.prices.clock_net_j * self.frame_cycles(k)
 
     @property
     def clock_net_j(self) -> float:
-        """The clock net's switching per frame (synthesis books it on the top module)."""
-        flops = sum(b.flops for b in self.blocks)
-        return flops * self.prices.clock_net_j * self.cycles_per_frame
+        return self.clock_net_energy_j()
+
+    def exit_energy_per_frame_j(self, k: int | None = None) -> float:
+        """Energy of one frame with frames streamed back to back at the clock (what
+        ``bitwave synth`` measures), every frame at exit ``k`` (None: the final one)."""
+        return sum(self.block_energy_j(b, k) for b in self.blocks) + self.clock_net_energy_j(k)
+
+    def exit_dynamic_energy_per_frame_j(self, k: int | None = None) -> float:
+        """The same without the leakage over the frame time."""
+        frame_s = self.frame_cycles(k) / self.clock_hz
+        return self.exit_energy_per_frame_j(k) - self.leakage_w * frame_s
 
     @property
     def energy_per_frame_j(self) -> float:
-        """Energy of one frame with frames streamed back to back at the clock (what
-        ``bitwave synth`` measures)."""
-        return sum(self.block_energy_j(b) for b in self.blocks) + self.clock_net_j
+        return self.exit_energy_per_frame_j()
 
     @property
     def power_at_clock_w(self) -> float:
@@ -618,6 +705,17 @@ class DesignEstimate:
         dynamic = self.energy_per_frame_j - self.leakage_w * frame_s
         return self.leakage_w + dynamic * self.frames_per_second
 
+    def _exit_json(self, point: ExitEstimate) -> dict:
+        dynamic = self.exit_dynamic_energy_per_frame_j(point.index)
+        return {
+            "exit": point.index, "name": point.name, "layers": list(point.layers),
+            "cycles_per_frame": point.cycles_per_frame,
+            "binary_macs_per_frame": point.binary_macs,
+            "energy_per_frame_j": self.exit_energy_per_frame_j(point.index),
+            "dynamic_energy_per_frame_j": dynamic,
+            "power_at_frames_per_second_w": self.leakage_w + dynamic * self.frames_per_second,
+        }  # fmt: skip
+
     def to_json(self) -> dict:
         return {
             "top": self.top, "clock_mhz": self.clock_mhz,
@@ -628,6 +726,7 @@ class DesignEstimate:
             "power_at_frames_per_second_w": self.power_at_rate_w,
             "clock_net_energy_per_frame_j": self.clock_net_j,
             "library": self.prices.library,
+            "exits": [self._exit_json(point) for point in self.exits],
             "blocks": [
                 {"name": b.name, "module": b.module, "op": b.op, "pe": b.pe, "simd": b.simd,
                  "active_cycles": b.active_cycles, "area_um2": b.area_um2, "flops": b.flops,
@@ -646,7 +745,9 @@ def estimate_design(
     frames_per_second: float | None = None,
 ) -> DesignEstimate:
     """Estimate a design folder (``bitwave generate`` output: manifest and model.bwir) at its
-    foldings and clock; ``frames_per_second`` defaults to the manifest's target."""
+    foldings and clock; ``frames_per_second`` defaults to the manifest's target. A multi-exit
+    design adds its heads, the exit tag of the trunk layers that carry it, the order FIFO and
+    the top's demuxes and merge, and an energy per frame for every exit."""
     from bitwave.core import contract, ir
     from bitwave.core.ops.base import REAL_TIME_FPS
     from bitwave.cost.tables import load_table
@@ -657,29 +758,79 @@ def estimate_design(
     if not design.ir_path.is_file():
         raise BitwaveError(f"{design.ir_path} is missing: the estimate reads the design's IR")
     net = ir.load(design.ir_path)
+    design.require_exits(net.n_exits)
     liberty = liberty or COMPACT_LIBRARY
     prices = Prices.from_library(liberty, table or load_table(), rom or load_rom_fit())
     library = load_library(liberty)
     source, sink = design.input_stream, design.output_stream
+    tag_bits = design.exits.width if design.exits else 0
     blocks = [BlockEstimate("deserializer", f"{design.top}__deserializer", "framing",
                             source.beats_per_frame,
                             framing_parts(source.frame_bits, source.bits_per_beat, prices, False,
-                                          design.sequence_start is not None))]  # fmt: skip
-    for layer, placed in zip(net.layers, design.layers, strict=True):
-        engine = ENGINES.get(layer.op)
-        if engine is None:
-            raise BitwaveError(
-                f"layer {layer.name}: op {layer.op!r} has no structural model; allowed: "
-                f"{', '.join(ENGINES)} (use `bitwave cost MODEL.bwir` for a table estimate)"
-            )
-        parts, cycles = engine(layer, placed.pe, placed.simd, placed.weight_storage, prices,
-                               library)  # fmt: skip
-        blocks.append(BlockEstimate(layer.name, placed.module, layer.op, cycles, parts,
-                                    placed.pe, placed.simd))  # fmt: skip
+                                          design.sequence_start is not None, tag_bits),
+                            always=True)]  # fmt: skip
+    tagged = _tagged_layers(net)
+    heads = design.exits.heads if design.exits else ()
+    for layer, placed in zip([*net.layers, *(early.head for early in net.exits)],
+                             [*design.layers, *heads], strict=True):  # fmt: skip
+        tag = tag_bits if layer.name in tagged else 0
+        blocks.append(_layer_block(layer, placed, prices, library, tag))
+    if design.exits:
+        blocks += _exit_glue_blocks(design, prices)
     blocks.append(BlockEstimate("serializer", f"{design.top}__serializer", "framing",
                                 sink.beats_per_frame,
                                 framing_parts(sink.frame_bits, sink.bits_per_beat, prices,
-                                              True)))  # fmt: skip
+                                              True), always=True))  # fmt: skip
     fps = frames_per_second or design.targets.fps or REAL_TIME_FPS
     return DesignEstimate(design.top, design.clock.mhz, design.cycles_per_frame, fps, blocks,
-                          prices)  # fmt: skip
+                          prices, _exit_estimates(design, net))  # fmt: skip
+
+
+def _layer_block(
+    layer: object, placed: object, prices: Prices, library: object, tag_bits: int
+) -> BlockEstimate:
+    """A layer's (or an exit head's) engine at its folding, with the exit tag it carries."""
+    engine = ENGINES.get(layer.op)
+    if engine is None:
+        raise BitwaveError(
+            f"layer {layer.name}: op {layer.op!r} has no structural model; allowed: "
+            f"{', '.join(ENGINES)} (use `bitwave cost MODEL.bwir` for a table estimate)"
+        )
+    parts, cycles = engine(layer, placed.pe, placed.simd, placed.weight_storage, prices, library)
+    if tag_bits:
+        parts = [*parts, exit_tag_part(tag_bits, prices)]
+    return BlockEstimate(layer.name, placed.module, layer.op, cycles, parts, placed.pe,
+                         placed.simd)  # fmt: skip
+
+
+def _tagged_layers(net: object) -> set[str]:
+    """The trunk layers that carry the exit tag: up to the last early exit's layer
+    (``hw.exits.ExitPlan.tagged_layers``)."""
+    names = [layer.name for layer in net.layers]
+    if not net.exits:
+        return set()
+    return set(names[: max(names.index(early.after) for early in net.exits) + 1])
+
+
+def _exit_glue_blocks(design: object, prices: Prices) -> list[BlockEstimate]:
+    """The order FIFO's block and the top's own demuxes and merge (one push, one pop and one
+    mask through the merge per frame)."""
+    spec = design.exits
+    fifo = order_fifo_parts(spec.order_fifo_depth, spec.width, prices)
+    glue = exit_glue_parts(spec.count - 1, spec.width, design.output_stream.frame_bits, prices)
+    return [
+        BlockEstimate("exit order FIFO", f"{design.top}__exit_order", "exit glue", 1, fifo,
+                      always=True),
+        BlockEstimate("exit demuxes, merge", design.top, "exit glue", 1, glue, always=True),
+    ]  # fmt: skip
+
+
+def _exit_estimates(design: object, net: object) -> list[ExitEstimate]:
+    """The manifest's exits with the binary MACs of the layers each runs (none without)."""
+    from bitwave.cost.adapters import exit_macs
+
+    if design.exits is None:
+        return []
+    macs = exit_macs(net)
+    return [ExitEstimate(p.index, p.name, p.layers, p.cycles_per_frame, macs[p.index])
+            for p in design.exits.per_exit]  # fmt: skip

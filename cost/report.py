@@ -360,4 +360,23 @@ def design_text(estimate: DesignEstimate) -> str:
         for part in block.parts:
             lines.append(f"    {part.name:<32} {part.area_um2:>12,.1f} {part.flops:>7,}")
     lines.append(f"  {'clock net':<34} {'':>12} {'':>7} {e.clock_net_j * 1e12:>16,.2f}")
-    return "\n".join(lines)
+    return "\n".join(lines + _exit_lines(e))
+
+
+def _exit_lines(e: DesignEstimate) -> list[str]:
+    """A multi-exit design's energy per frame at each exit (the blocks beyond it idle)."""
+    if not e.exits:
+        return []
+    final = e.exit_dynamic_energy_per_frame_j()
+    lines = ["", "  the totals and blocks above are the final exit's; every frame at exit k:",
+             f"  {'exit':<22} {'cycles':>7} {'binary MACs':>12} {'energy nJ':>10} "
+             f"{'dynamic nJ':>11} {'of final':>9} {f'at {e.frames_per_second:g}/s mW':>14}"]  # fmt: skip
+    for point in e.exits:
+        dynamic = e.exit_dynamic_energy_per_frame_j(point.index)
+        rate = e.leakage_w + dynamic * e.frames_per_second
+        lines.append(
+            f"  {f'{point.index} ({point.name})':<22} {point.cycles_per_frame:>7,} "
+            f"{point.binary_macs:>12,} {e.exit_energy_per_frame_j(point.index) * 1e9:>10.4f} "
+            f"{dynamic * 1e9:>11.4f} {dynamic / final:>9.1%} {rate * 1e3:>14.4f}"
+        )
+    return lines

@@ -15,6 +15,11 @@ write enable is high. A ROM holds its INIT; a RAM has no defined power-up conten
 at 0 like the flip-flops, so its contents are what the write port loaded. Addresses outside
 the memory read 0 and write nothing. Enabled reads and written bits are counted per lane for
 the power estimate.
+
+``counts()`` takes a snapshot of everything counted so far; the difference of two snapshots
+(``ActivityCounts.since``) is the activity of the cycles between them, e.g. a steady-state
+window of a streaming run (``mark(name)`` keeps named snapshots in ``marks`` for whoever
+measures the run).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from bitwave.synth.eda.netlist import (
 )
 
 ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+# The marks (``GateSimulator.mark``) that bound a measurement window of a run, e.g. the
+# steady state of a stream: the power flow measures the window besides the whole run.
+WINDOW_MARKS = ("window start", "window end")
 
 
 def pack_lanes(bits: np.ndarray) -> np.ndarray:
@@ -84,6 +92,37 @@ class MacroStats:
 
     reads: int = 0
     bits_written: int = 0
+
+
+@dataclass(frozen=True)
+class ActivityCounts:
+    """What a simulator has counted at one moment: transitions per net, evaluated cycle pairs,
+    clock edges and per-macro accesses (``GateSimulator.counts``)."""
+
+    toggles: np.ndarray
+    cycles: int
+    clock_edges: int
+    macros: tuple[MacroStats, ...]
+
+    def since(self, earlier: ActivityCounts) -> ActivityCounts:
+        """What was counted between ``earlier`` and this snapshot."""
+        return ActivityCounts(
+            self.toggles - earlier.toggles,
+            self.cycles - earlier.cycles,
+            self.clock_edges - earlier.clock_edges,
+            tuple(
+                MacroStats(now.reads - then.reads, now.bits_written - then.bits_written)
+                for now, then in zip(self.macros, earlier.macros, strict=True)
+            ),
+        )
+
+    def activity(self, lanes: int) -> np.ndarray:
+        """Transitions per clock cycle of every net, averaged over lanes and cycles."""
+        if self.cycles == 0:
+            raise BitwaveError(
+                "no simulated cycle pairs: run at least two cycles before reading activity"
+            )
+        return self.toggles / float(self.cycles * lanes)
 
 
 class _MacroState:
@@ -138,6 +177,7 @@ class GateSimulator:
         self.lane_mask = pack_lanes(bits[:, None])[0]
         self.lane_index = np.arange(self.words * 64)
         self.clock_edges = 0
+        self.marks: dict[str, ActivityCounts] = {}
         self._build()
 
     # -- construction ------------------------------------------------------------------------
@@ -402,6 +442,7 @@ class GateSimulator:
         self.cycles = 0
         self.clock_edges = 0
         self.previous = None
+        self.marks.clear()
         for state in self.macros:
             state.stats = MacroStats()
 
@@ -425,8 +466,17 @@ class GateSimulator:
 
     def activity(self) -> np.ndarray:
         """Transitions per clock cycle of every net, averaged over lanes and cycles."""
-        if self.cycles == 0:
-            raise BitwaveError(
-                "no simulated cycle pairs: run at least two cycles before reading activity"
-            )
-        return self.toggles / float(self.cycles * self.lanes)
+        return self.counts().activity(self.lanes)
+
+    def counts(self) -> ActivityCounts:
+        """A snapshot of everything counted since the last ``reset_activity``."""
+        return ActivityCounts(
+            self.toggles.copy(),
+            self.cycles,
+            self.clock_edges,
+            tuple(MacroStats(m.reads, m.bits_written) for m in self.macro_stats()),
+        )
+
+    def mark(self, name: str) -> None:
+        """Keep ``counts()`` as ``marks[name]`` (a later mark of the name replaces it)."""
+        self.marks[name] = self.counts()

@@ -38,7 +38,10 @@ from bitwave.synth.tools.yosys import run_yosys
 LIB_NAME = "cells.lib"
 MEMORY_MODES = ("auto", "macro", "cells")
 # Per mode, the memories ``memory_map`` turns into cells (a Yosys selection; "cells": all).
-_MAPPED_MEMORIES = {"auto": "r:WR_PORTS=0 r:RD_CLK_ENABLE=0", "macro": "r:RD_CLK_ENABLE=0"}
+# ``RD_CLK_ENABLE<1``: every read port asynchronous (e.g. the exit order FIFO, an Amaranth
+# SyncFIFO). Not ``=0``: Yosys compares a parameter with ``=`` bit for bit, width included, so
+# a 32-bit 0 never matches the one-port memory's 1-bit RD_CLK_ENABLE.
+_MAPPED_MEMORIES = {"auto": "r:WR_PORTS=0 r:RD_CLK_ENABLE<1", "macro": "r:RD_CLK_ENABLE<1"}
 # ``synth``'s "fine" and "check" steps (Yosys 0.70 ``help synth``, with -noabc and no -lut)
 # without ``memory_map``: techmap leaves $mem_v2 cells alone, so they reach the netlist.
 _FINE_WITHOUT_MEMORY_MAP = ["opt -fast -full", "opt -full", "techmap", "opt -fast"]

@@ -16,6 +16,10 @@ random utterances), the start port is driven with the first beat of every uttera
 frame and of every lane's first frame (the run starts from reset), and the golden model runs
 with the same starts (``golden.run(net, x, starts)``).
 
+Multi-exit designs (a manifest with ``exits``) are synthesized once and simulated once per
+exit (every frame at that exit: its power) and once with a random exit per frame (the golden
+check against ``golden.run(net, x, exits=...)``); see ``bitwave.synth.flows.exits``.
+
 High-fanout nets get buffer trees first (``--max-fanout``, default 16, 0 for none; see
 ``bitwave.synth.eda.fanout``): the golden-model check, timing, power and area are all of the
 repaired netlist, so the check also proves that the repair kept the function."""
@@ -25,7 +29,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +46,9 @@ from bitwave.synth.eda.cells import write_cell_models
 from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.eda.fanout import DEFAULT_MAX_FANOUT, check_max_fanout
 from bitwave.synth.eda.gatesim import GateSimulator
+from bitwave.synth.flows import exits as exit_runs
 from bitwave.synth.flows.asic import check_memory_mode
-from bitwave.synth.flows.flow import AsicResult, require_ok, run_asic, write_json
+from bitwave.synth.flows.flow import MAIN_RUN, AsicResult, require_ok, run_asic, write_json
 from bitwave.synth.flows.stimulus import StreamRun, load_weights, stream_frames
 
 DEFAULT_LANES = 64
@@ -60,14 +65,20 @@ Inputs = str | Path | Sequence[str | Path] | None  # --inputs: one .npy or sever
 class Stimulus:
     """What the gate-level run streams: ``frames`` (lanes, frames per lane, padded frame bits)
     booleans, and for a recurrent design ``starts`` (lanes, frames per lane): True where a frame
-    begins a sequence (every lane's first frame does); None for a feed-forward design."""
+    begins a sequence (every lane's first frame does); None for a feed-forward design. For a
+    multi-exit design ``exits`` (lanes, frames per lane): the selector value of every frame."""
 
     frames: np.ndarray
     starts: np.ndarray | None = None
+    exits: np.ndarray | None = None
 
     @property
     def sequences(self) -> int | None:
         return None if self.starts is None else int(self.starts.sum())
+
+    def at_exit(self, k: int) -> Stimulus:
+        """The same frames, every one at exit ``k``."""
+        return replace(self, exits=np.full(self.frames.shape[:2], k, dtype=np.int64))
 
 
 def design_ir(design: Design) -> ir.Network | None:
@@ -107,6 +118,17 @@ def load_frames(
 
 def load_stimulus(
     design: Design, inputs: Inputs, lanes: int, per_lane: int, seed: int = 0
+) -> Stimulus:
+    """The frames of every lane, the sequence starts of a recurrent design and a random exit
+    selector per frame of a multi-exit design (seeded, ``exits.random_selectors``)."""
+    stimulus = _frames_and_starts(design, inputs, lanes, per_lane, seed)
+    if design.exits is not None:
+        stimulus.exits = exit_runs.random_selectors(design.exits, lanes, per_lane, seed)
+    return stimulus
+
+
+def _frames_and_starts(
+    design: Design, inputs: Inputs, lanes: int, per_lane: int, seed: int
 ) -> Stimulus:
     """The frames of every lane, and the sequence starts of a recurrent design.
 
@@ -165,20 +187,30 @@ def _lane_starts(starts: np.ndarray | None, lanes: int, per_lane: int) -> np.nda
 
 
 def expected_beats(
-    design: Design, frames: np.ndarray, starts: np.ndarray | None = None
+    design: Design,
+    frames: np.ndarray,
+    starts: np.ndarray | None = None,
+    exits: np.ndarray | None = None,
 ) -> list[list[int]] | None:
     """Per lane, the output beats the golden model of DIR/model.bwir gives for ``frames``
     (each lane its own sequence of frames; a recurrent network also restarts where ``starts``,
-    (lanes, frames per lane), is True); None for a design without its IR."""
+    (lanes, frames per lane), is True; a multi-exit network leaves every frame at the exit its
+    selector value in ``exits`` picks); None for a design without its IR."""
     net = design_ir(design)
     if net is None:
         return None
     codes = bits_to_codes(frames, net.input_width, net.input_type.bits)
-    if starts is None:
+    if starts is None and exits is None:
         outputs = golden.run_sequences(net, list(codes))
     else:
-        lanes, per_lane = starts.shape
-        flat = golden.run(net, codes.reshape(lanes * per_lane, -1), starts.reshape(-1))
+        lanes, per_lane = codes.shape[:2]
+        chosen = None if exits is None else exit_runs.selected_exits(design.exits, exits)
+        flat = golden.run(
+            net,
+            codes.reshape(lanes * per_lane, -1),
+            None if starts is None else starts.reshape(-1),
+            None if chosen is None else chosen.reshape(-1),
+        )
         outputs = list(flat.reshape(lanes, per_lane, -1))
     sink = design.output_stream
     return [[b for frame in sink.to_beats(np.asarray(lane)) for b in frame] for lane in outputs]
@@ -230,6 +262,7 @@ def synthesize_design(
     if net is not None:
         require_supported(net, "synth")
         design.require_recurrence(net.is_recurrent)
+        design.require_exits(net.n_exits)
     liberty_path = Path(liberty) if liberty else COMPACT_LIBRARY
     mhz = float(clock_mhz or design.clock.mhz)
     if mhz <= 0:
@@ -237,12 +270,13 @@ def synthesize_design(
     out = synth_folder(design)
     stimulus = load_stimulus(design, inputs, lanes, frames_per_lane)
     with replaced_folder(out) as building:
-        summary, check = _synthesize_into(
+        summary, checks = _synthesize_into(
             building, design, liberty_path, mhz, stimulus, inputs, lanes, memories, max_fanout
         )
         _keep_fpga_results(out, building)
     summary["out"] = str(out)
-    _require_golden_match(check, design, out)
+    for check in checks:
+        _require_golden_match(check, design, out)
     return summary
 
 
@@ -255,27 +289,76 @@ def synth_folder(design: Design) -> Path:
 def _synthesize_into(
     out: Path, design: Design, liberty_path: Path, mhz: float, stimulus: Stimulus,
     inputs: Inputs, lanes: int, memories: str, max_fanout: int,
-) -> tuple[dict, dict]:  # fmt: skip
-    """Run the flow with every file written into ``out``; (the summary, the golden check)."""
-    drive, run = _stimulus(design, stimulus)
+) -> tuple[dict, list[dict]]:  # fmt: skip
+    """Run the flow with every file written into ``out``; (the summary, every run's golden
+    check: the reported one first, of a multi-exit design the run with exits switching)."""
+    runs = _runs(design, stimulus)
+    drives = {name: _stimulus(design, each) for name, each in runs.items()}
     start = time.perf_counter()
-    result = run_asic([design.verilog], design.top, liberty_path, mhz * 1e6, drive, lanes=lanes,
-                      keep_dir=out, clock_port=design.clock.port, memories=memories,
-                      max_fanout=max_fanout)  # fmt: skip
+    result = run_asic([design.verilog], design.top, liberty_path, mhz * 1e6, drives[MAIN_RUN][0],
+                      lanes=lanes, keep_dir=out, clock_port=design.clock.port,
+                      memories=memories, max_fanout=max_fanout,
+                      scenarios={name: drive for name, (drive, _) in drives.items()
+                                 if name != MAIN_RUN})  # fmt: skip
     require_ok(result)
+    checks = {name: _check_run(design, runs[name], run) for name, (_, run) in drives.items()}
+    stream = drives[MAIN_RUN][1]["stream"]
+    by_exit = _exit_runs(design, result, runs, drives, checks)
+    check = checks[exit_runs.SWITCHING if by_exit else MAIN_RUN]
+    if by_exit:
+        check["frames_per_exit"] = by_exit.frames_per_exit
+    seconds = time.perf_counter() - start
+    write_cell_models(liberty_path, out / CELL_MODELS)  # for bitwave verify --gate-level
+    summary = write_reports(out, design, result, stream, mhz, seconds, inputs, check, by_exit)
+    return summary, [check, *(c for c in checks.values() if c is not check)]
+
+
+def _runs(design: Design, stimulus: Stimulus) -> dict[str, Stimulus]:
+    """The gate-level runs of one synthesis, by name: the stimulus itself (MAIN_RUN, whose power
+    is the top-level figure); for a multi-exit design every frame at the final exit (MAIN_RUN),
+    at each early exit, and at its random exit."""
+    if design.exits is None:
+        return {MAIN_RUN: stimulus}
+    final = design.n_exits - 1
+    runs = {MAIN_RUN: stimulus.at_exit(final)}
+    runs.update({exit_runs.exit_run(k): stimulus.at_exit(k) for k in range(final)})
+    runs[exit_runs.SWITCHING] = stimulus
+    return runs
+
+
+def _check_run(design: Design, stimulus: Stimulus, run: dict) -> dict:
+    """One run's outputs against the golden model at the same starts and exits."""
     stream = run["stream"]
     if stream.frames_out == 0:
         raise BitwaveError(
             f"the design produced no output frame in {stream.cycles} simulated cycles: check the stream ports"
         )
-    expected = expected_beats(design, stimulus.frames, stimulus.starts)
+    expected = expected_beats(design, stimulus.frames, stimulus.starts, stimulus.exits)
     check = check_outputs(expected, stream, design.output_stream.beats_per_frame)
     check["weights_loaded"] = run.get("weights", 0)
     if stimulus.starts is not None and check["checked"]:
         check["sequence_starts"] = stimulus.sequences
-    seconds = time.perf_counter() - start
-    write_cell_models(liberty_path, out / CELL_MODELS)  # for bitwave verify --gate-level
-    return write_reports(out, design, result, stream, mhz, seconds, inputs, check), check
+    return check
+
+
+def _exit_runs(
+    design: Design, result: AsicResult, runs: dict[str, Stimulus], drives: dict, checks: dict
+) -> exit_runs.ExitRuns | None:
+    """The per-exit runs' power, checks and streams of a multi-exit design (else None)."""
+    if design.exits is None:
+        return None
+    final = design.n_exits - 1
+    names = [exit_runs.exit_run(k) for k in range(final)]
+    chosen = exit_runs.selected_exits(design.exits, runs[exit_runs.SWITCHING].exits)
+    return exit_runs.ExitRuns(
+        powers=[*(result.scenarios[n] for n in names), result.power],
+        windows=[result.windows.get(n) for n in [*names, MAIN_RUN]],
+        checks=[*(checks[n] for n in names), checks[MAIN_RUN]],
+        streams=[*(drives[n][1]["stream"] for n in names), drives[MAIN_RUN][1]["stream"]],
+        switching_power=result.scenarios[exit_runs.SWITCHING],
+        switching_stream=drives[exit_runs.SWITCHING][1]["stream"],
+        frames_per_exit=np.bincount(chosen.reshape(-1), minlength=design.n_exits).tolist(),
+    )
 
 
 def _keep_fpga_results(old: Path, new: Path) -> None:
@@ -303,8 +386,8 @@ def _stimulus(
     design: Design, stimulus: Stimulus
 ) -> tuple[Callable[[GateSimulator], None], dict[str, object]]:
     """The gate-level drive (weight load for a memory design, then the frames with their
-    sequence starts) and the dict it records into: "weights" (words written) and "stream"
-    (the ``StreamRun``)."""
+    sequence starts or exit selectors) and the dict it records into: "weights" (words written)
+    and "stream" (the ``StreamRun``)."""
     writes, driven = None, ()
     if design.weight_memory is not None:
         net = design_ir(design)
@@ -314,6 +397,13 @@ def _stimulus(
         driven = (writes.en, writes.addr, writes.data)
     idle = [name for name, _ in design.idle_inputs(also_driven=driven)]
     start_port = design.sequence_start.port if design.sequence_start else None
+    exit_port = design.exits.port if stimulus.exits is not None else None
+    cycles, latency = design.cycles_per_frame, design.latency_cycles
+    steady = None
+    if design.exits is not None:  # the cycle budget of the slowest exit, switching included
+        cycles = design.switching_cycles_bound
+        latency = max(point.latency_cycles for point in design.exits.per_exit)
+        steady = exit_runs.steady_period(design.exits, stimulus.exits)
     run: dict[str, object] = {}
 
     def drive(sim: GateSimulator) -> None:
@@ -321,9 +411,10 @@ def _stimulus(
             run["weights"] = load_weights(sim, writes, design.reset.port)
             sim.reset_activity()  # power describes inference, not the weight load
         run["stream"] = stream_frames(sim, stimulus.frames, design.input_stream,
-                                      design.output_stream, design.reset.port,
-                                      design.cycles_per_frame, design.latency_cycles, idle,
-                                      starts=stimulus.starts, start_port=start_port)  # fmt: skip
+                                      design.output_stream, design.reset.port, cycles, latency,
+                                      idle, starts=stimulus.starts, start_port=start_port,
+                                      exits=stimulus.exits, exit_port=exit_port,
+                                      steady_period=steady)  # fmt: skip
 
     return drive, run
 
@@ -337,17 +428,28 @@ def write_reports(
     seconds: float,
     inputs: object,
     check: dict | None = None,
+    by_exit: exit_runs.ExitRuns | None = None,
 ) -> dict:
-    """Write area.json, timing.json, power.json and report.md; returns the summary."""
+    """Write area.json, timing.json, power.json and report.md; returns the summary. A
+    multi-exit design's ``by_exit`` runs add the ``exits`` sections (``flows.exits``)."""
     # Energy of one frame: the average power over the run times the frame's cycles.
     period_s = 1e-6 / mhz
     frame_time = design.cycles_per_frame * period_s
     energy_per_frame = result.power.total_w * frame_time
-    block_layer = {layer.module: layer.name for layer in design.layers}
-    macs = binary_macs_per_frame(design.layers, design_ir(design))
+    heads = design.exits.heads if design.exits else ()
+    block_layer = {layer.module: layer.name for layer in (*design.layers, *heads)}
+    net = design_ir(design)
+    macs = binary_macs_per_frame(design.layers, net)
     area = _area_json(result, block_layer)
     timing = _timing_json(result, mhz)
     power = _power_json(result, stream, frame_time, macs, inputs, check)
+    per_exit: list[str] = []
+    if by_exit is not None:
+        area["exits"] = exit_runs.exit_area(design, result.by_block)
+        power["exits"] = exit_runs.exit_entries(design, net, by_exit, mhz)
+        power["exit_switching"] = exit_runs.switching_json(by_exit, check)
+        per_exit = exit_runs.exit_table(power["exits"], design.targets.fps)
+        block_layer = {**block_layer, **exit_runs.block_roles(design)}
     write_json(out / "area.json", area)
     write_json(out / "timing.json", timing)
     write_json(out / "power.json", power)
@@ -358,6 +460,7 @@ def write_reports(
         *_figures_table(
             result, area, stream, energy_per_frame, design.cycles_per_frame, macs, check
         ),
+        *per_exit,
         *_block_table(result, block_layer),
         *_macro_table(result),
         *_cell_table(result),
@@ -370,7 +473,10 @@ def write_reports(
         "",
     ]
     write_text(out / "report.md", "\n".join(lines))
-    return _summary(result, timing["fanout_repair"], energy_per_frame, check, seconds, out)
+    summary = _summary(result, timing["fanout_repair"], energy_per_frame, check, seconds, out)
+    if by_exit is not None:
+        summary["exits_energy_per_frame_j"] = [e["energy_per_frame_j"] for e in power["exits"]]
+    return summary
 
 
 def _area_json(result: AsicResult, block_layer: dict[str, str]) -> dict:
@@ -461,6 +567,10 @@ def _check_cell(check: dict | None) -> str:
         equal = check["frames"] - check["mismatched_frames"]
         restarts = check.get("sequence_starts")
         sequences = f" ({restarts} sequence starts driven)" if restarts is not None else ""
+        exits = check.get("frames_per_exit")
+        if exits is not None:
+            counts = ", ".join(f"{n} at exit {k}" for k, n in enumerate(exits))
+            sequences += f" (a random exit per frame: {counts})"
         return f"{equal} of {check['frames']} output frames equal{sequences}"
     return "not run" + (f" ({check['reason']})" if check else "")
 

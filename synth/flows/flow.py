@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import numpy as np
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import write_text
 from bitwave.synth.eda import fanout
-from bitwave.synth.eda.gatesim import GateSimulator
+from bitwave.synth.eda.gatesim import WINDOW_MARKS, ActivityCounts, GateSimulator
 from bitwave.synth.eda.liberty import Library, load_library
 from bitwave.synth.eda.memory_macro import macro_model
 from bitwave.synth.eda.netlist import MACRO_CELL, FlatNetlist, area_by, flat_verilog, load_netlist
@@ -39,6 +39,7 @@ from bitwave.synth.flows.asic import MappedDesign, check_memory_mode, map_to_cel
 from bitwave.synth.tools.opensta import run_opensta, sta_available
 
 REPAIRED_VERILOG = "repaired_flat.v"
+MAIN_RUN = "main"  # ``AsicResult.windows``' name of the main drive
 KEPT_FILES = (
     "mapped.v",
     "mapped.json",
@@ -70,6 +71,11 @@ class AsicResult:
     macros: list[dict] = field(default_factory=list)  # per macro: name, block, model figures
     yosys_macro_count: int = 0
     fanout: fanout.FanoutRepair | None = None
+    # power of further drives of the same netlist (``measure``'s ``scenarios``), by name
+    scenarios: dict[str, PowerReport] = field(default_factory=dict)
+    # power over the measurement window a drive marked (``gatesim.WINDOW_MARKS``), by run
+    # name (MAIN_RUN: the main drive)
+    windows: dict[str, PowerReport] = field(default_factory=dict)
 
     @property
     def buffer_area_um2(self) -> float:
@@ -121,11 +127,14 @@ def run_asic(
     cross_check: bool = True,
     memories: str = "auto",
     max_fanout: int = 0,
+    scenarios: Mapping[str, Callable[[GateSimulator], None]] | None = None,
 ) -> AsicResult:
     """Map ``top`` onto the liberty (memories as macros or as cells, see ``map_to_cells``),
     repair fanout above ``max_fanout`` loads (0: none, see ``bitwave.synth.eda.fanout``), then
     measure. ``drive(sim)`` runs the stimulus (set inputs,
-    evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes. Outputs of Yosys are copied to
+    evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes; each of ``scenarios`` (name:
+    drive) runs on a fresh simulator of the same netlist for its own power
+    (``AsicResult.scenarios``). Outputs of Yosys are copied to
     ``keep_dir`` when given; the Yosys working folder is deleted afterwards, also on a failure
     or an interrupt (a Yosys error carries the tail of its log)."""
     check_memory_mode(memories)
@@ -138,9 +147,8 @@ def run_asic(
         mapped = map_to_cells(
             verilog, top, liberty_path, workdir=workdir, library=library, memories=memories
         )
-        result = measure(
-            mapped, library, clock_hz, drive, lanes, clock_port, cross_check, max_fanout
-        )
+        result = measure(mapped, library, clock_hz, drive, lanes, clock_port, cross_check,
+                         max_fanout, scenarios)  # fmt: skip
         if keep_dir is not None:
             for name in KEPT_FILES:
                 if (workdir / name).exists():
@@ -159,7 +167,10 @@ def measure(
     clock_port: str = "clk",
     cross_check: bool = True,
     max_fanout: int = 0,
+    scenarios: Mapping[str, Callable[[GateSimulator], None]] | None = None,
 ) -> AsicResult:
+    """Area, timing and the power of ``drive`` (and of each of ``scenarios``) of one mapped
+    design (see ``run_asic``)."""
     netlist = load_netlist(mapped.netlist_json, mapped.top, library)
     repair = None
     sta_verilog = mapped.sta_verilog
@@ -171,20 +182,10 @@ def measure(
     total, by_cell, by_block = area_by(netlist, library)
     yosys_area = stat_total_area(mapped.stat_report.read_text())  # standard cells only
     timing = analyze(netlist, library, clock_port)
-    sim = GateSimulator(netlist, library, lanes, clock_port)
-    drive(sim)
-    activity = sim.activity()
-    edges = max(1, sim.clock_edges) * lanes
-    accesses = [
-        MacroActivity(stats.reads / edges, stats.bits_written / edges)
-        for stats in sim.macro_stats()
-    ]
-    power = estimate_power(
-        netlist, library, activity, clock_hz, timing.net_load_f, timing.net_slew_s, clock_port,
-        macro_activity=accesses,
-    )  # fmt: skip
-    for entry, stats in zip(power.macros, sim.macro_stats(), strict=True):
-        entry["reads"], entry["bits_written"] = stats.reads, stats.bits_written
+    runs = {MAIN_RUN: drive, **(scenarios or {})}
+    measured = {name: simulate_power(netlist, library, timing, clock_hz, run, lanes, clock_port)
+                for name, run in runs.items()}  # fmt: skip
+    power, cycles, _ = measured[MAIN_RUN]
     stat_text = mapped.stat_report.read_text()
     macros = []
     for macro in netlist.macros:
@@ -201,12 +202,14 @@ def measure(
         by_block=by_block,
         timing=timing,
         power=power,
-        cycles=sim.cycles,
+        cycles=cycles,
         lanes=lanes,
         memories=mapped.memories,
         macros=macros,
         yosys_macro_count=stat_macro_count(stat_text),
         fanout=repair,
+        scenarios={name: m[0] for name, m in measured.items() if name != MAIN_RUN},
+        windows={name: m[2] for name, m in measured.items() if m[2] is not None},
     )
     if cross_check and netlist.macros:
         # OpenSTA would need a liberty model of every macro; the memory model is bitwave's own.
@@ -218,6 +221,50 @@ def measure(
             mapped, netlist, library, timing, power, clock_hz, clock_port, sta_verilog
         )
     return result
+
+
+def simulate_power(
+    netlist: FlatNetlist,
+    library: Library,
+    timing: TimingReport,
+    clock_hz: float,
+    drive: Callable[[GateSimulator], None],
+    lanes: int,
+    clock_port: str = "clk",
+) -> tuple[PowerReport, int, PowerReport | None]:
+    """(power, cycles simulated, power over the window the drive marked or None) of ``drive``
+    run on a fresh gate-level simulator of the netlist: activity-based, the memory macros'
+    reads and writes counted."""
+    sim = GateSimulator(netlist, library, lanes, clock_port)
+    drive(sim)
+    power = lambda counts: counts_power(  # noqa: E731
+        netlist, library, timing, clock_hz, counts, lanes, clock_port
+    )
+    start, end = (sim.marks.get(name) for name in WINDOW_MARKS)
+    window = power(end.since(start)) if start and end and end.cycles > start.cycles else None
+    return power(sim.counts()), sim.cycles, window
+
+
+def counts_power(
+    netlist: FlatNetlist,
+    library: Library,
+    timing: TimingReport,
+    clock_hz: float,
+    counts: ActivityCounts,
+    lanes: int,
+    clock_port: str = "clk",
+) -> PowerReport:
+    """The power of what a simulator counted (its activity and macro accesses)."""
+    edges = max(1, counts.clock_edges) * lanes
+    accesses = [MacroActivity(stats.reads / edges, stats.bits_written / edges)
+                for stats in counts.macros]  # fmt: skip
+    power = estimate_power(
+        netlist, library, counts.activity(lanes), clock_hz, timing.net_load_f,
+        timing.net_slew_s, clock_port, macro_activity=accesses,
+    )  # fmt: skip
+    for entry, stats in zip(power.macros, counts.macros, strict=True):
+        entry["reads"], entry["bits_written"] = stats.reads, stats.bits_written
+    return power
 
 
 def opensta_cross_check(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 STAGES = ("train", "golden", "generate", "verify", "gate-level", "synth", "cost")
 # the stages that handle a network's early exits (IR version 3); the others refuse such a
 # network up front instead of silently treating it as its final exit
-EXIT_STAGES = ("train", "golden", "generate", "verify", "gate-level")
+EXIT_STAGES = ("train", "golden", "generate", "verify", "gate-level", "synth", "cost")
 
 # op name -> the module owning it, in the order `bitwave ops` lists them
 OPS: dict[str, ModuleType] = {
