@@ -57,10 +57,7 @@ def from_ir(network: Any, frames_per_second: float = DEFAULT_FPS) -> ArchCost:
     )
 
 
-def exit_macs(network: Any) -> list[int]:
-    """MACs of one frame at each exit (``exit_layers(k)``; one entry for a plain network)."""
-    return [sum(ir_layer_cost(layer).macs for layer in network.exit_layers(k))
-            for k in range(network.n_exits)]  # fmt: skip
+exit_macs = ops.exit_macs  # MACs of one frame at each exit
 
 
 def _exit_notes(network: Any) -> list[str]:

@@ -56,11 +56,6 @@ def steady_period(exits: Exits, selectors: np.ndarray | None) -> int | None:
     return exits.per_exit[exits.exit_of(int(selectors.flat[0]))].cycles_per_frame
 
 
-def exit_macs(net: ir.Network, k: int) -> int:
-    """Binary MACs of one frame at exit ``k``: the op's count over the layers it runs."""
-    return sum(ops.op_of(layer).cost_counts(layer).macs for layer in net.exit_layers(k))
-
-
 @dataclass
 class ExitRuns:
     """What the per-exit runs measured: ``powers[k]``, ``checks[k]`` and ``streams[k]`` with
@@ -91,7 +86,7 @@ def exit_entries(design: Design, net: ir.Network | None, runs: ExitRuns, mhz: fl
     ):
         frame_s = point.cycles_per_frame * period_s
         energy, dynamic = power.total_w * frame_s, power.dynamic_w * frame_s
-        macs = exit_macs(net, point.index) if net is not None else None
+        macs = ops.exit_macs(net)[point.index] if net is not None else None
         by_block = {block: entry["total_w"] - entry["leakage_w"]
                     for block, entry in power.by_block.items()}  # fmt: skip
         idle = [modules[name] for name in modules if name not in point.layers]

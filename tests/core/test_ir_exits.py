@@ -182,3 +182,12 @@ def test_stages_without_exit_support_refuse_a_multi_exit_network(net):
             with pytest.raises(BitwaveError, match=f"bitwave {stage} does not handle .* exits"):
                 require_supported(net, stage)
         require_supported(net.exit_network(0), stage)  # one exit is a plain network
+
+
+def test_exit_macs_count_the_layers_each_exit_runs(net):
+    from bitwave.core.ops import exit_macs
+
+    # fc0 40x24, exit0 24x12 | fc1 24x24, exit1 24x12 | fc2 24x18, fc3 18x12
+    assert exit_macs(net) == [40 * 24 + 24 * 12, 40 * 24 + 24 * 24 + 24 * 12,
+                              40 * 24 + 24 * 24 + 24 * 18 + 18 * 12]  # fmt: skip
+    assert exit_macs(net.exit_network(1)) == [exit_macs(net)[1]]

@@ -68,3 +68,12 @@ def require_supported(net: ir.Network, stage: str) -> None:
                 f"bitwave {stage} does not support op {layer.op!r} (layer {layer.name!r}); "
                 f"it supports {', '.join(allowed)} (see `bitwave ops`)"
             )
+
+
+def exit_macs(net: ir.Network) -> list[int]:
+    """Multiply-accumulates of one frame at each exit (the op counts over ``exit_layers(k)``;
+    one entry for a plain network): what a frame costs at each setting of the exit knob."""
+    return [
+        sum(op_of(layer).cost_counts(layer).macs for layer in net.exit_layers(k))
+        for k in range(net.n_exits)
+    ]
