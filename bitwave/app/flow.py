@@ -7,6 +7,9 @@ deletes only a run folder flow made, which it marks with RUN/.bitwave-run):
     data -> train (bitwise, float baseline) -> eval -> generate (hw/) -> verify (sim/, Verilator)
          -> synth (synth/, area and power at the real-time frame rate) -> report
 
+A config with early exits (``model.exits``) adds the scalable stages (``bitwave.app.scalable``):
+the other training strategy and each exit's separate network, and the quality/energy curve.
+
 The orchestrator only calls each stage's public API; it computes no figure of its own except
 the report's ratios of figures the stages measured.
 """
@@ -24,11 +27,19 @@ from typing import Any
 
 import numpy as np
 
+from bitwave.app import scalable
 from bitwave.app.compare import compared_summary, load_compared, parameters, report_lines
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write, inside, write_text
 
-REPORT_FILES = ("report.md", "flow.json", "quality.png", "breakdown.png", "area.png")
+REPORT_FILES = (
+    "report.md",
+    "flow.json",
+    "quality.png",
+    "breakdown.png",
+    "area.png",
+    "scalable.png",
+)
 # Written into every run folder flow creates: --force deletes only folders that hold it.
 RUN_MARKER = ".bitwave-run"
 RUN_FORMAT = "bitwave-run/1"
@@ -55,6 +66,8 @@ def _baseline_config(config: dict) -> dict:
     baseline = copy.deepcopy(config)
     baseline["model"]["kind"] = "mlp"
     baseline["model"]["wbits"] = baseline["model"]["abits"] = 32
+    baseline["model"].pop("exits", None)  # the float MLP of the whole network's size
+    baseline["train"].pop("exits", None)
     baseline["name"] = f"{config['name']}_float"
     return baseline
 
@@ -62,16 +75,19 @@ def _baseline_config(config: dict) -> dict:
 UTTERANCES = 3  # a recurrent design is checked on this many test utterances back to back
 
 
-def _test_frames(run: Path, count: int) -> list[Path]:
+def _test_frames(run: Path, count: int, model: Path | None = None) -> list[Path]:
     """Bit-plane input frames of real test utterances, for verification and power stimulus:
     ``count`` frames spread over the test set in one file, or for a recurrent network the
-    first frames of the first UTTERANCES test utterances, one file each (one sequence each)."""
+    first frames of the first UTTERANCES test utterances, one file each (one sequence each).
+    Written beside ``model``'s hw/ folder (default: the bitwise model's, RUN/hw)."""
     from bitwave.core import ir
     from bitwave.models import features
     from bitwave.models.data import build_dataset
 
+    model = model or run / "bitwise" / "model.bwir"
+    out = run / "hw" if model == run / "bitwise" / "model.bwir" else model.parent
     config = json.loads((run / "flow_config.json").read_text())
-    net = ir.load(run / "bitwise" / "model.bwir")
+    net = ir.load(model)
     dataset = build_dataset(config.get("data") or {}, progress=False)
     test = features.frames(dataset.test)
     if net.is_recurrent:
@@ -82,7 +98,7 @@ def _test_frames(run: Path, count: int) -> list[Path]:
     paths = []
     for index, rows in enumerate(picks):
         name = "test_frames.npy" if len(picks) == 1 else f"test_frames_{index}.npy"
-        paths.append(run / "hw" / name)
+        paths.append(out / name)
         with atomic_write(paths[-1], "wb") as handle:
             codes = features.bitplane_input(test.noisy_mag[rows], net.coding)
             np.save(handle, codes, allow_pickle=False)
@@ -197,6 +213,8 @@ def _report_md(summary: dict) -> str:
             "![area](area.png)",
             "",
         ]
+    if summary.get("scalable"):
+        lines += scalable.report_lines(summary["scalable"])
     if summary.get("compared"):
         lines += report_lines(summary, summary["compared"])
     lines += ["## Stage times", "", "| stage | seconds |", "|---|---|"]
@@ -222,10 +240,16 @@ def run_flow(
     _stage("data", stages, False, lambda: build_dataset(config.get("data") or {}))
     _train(config, run, stages)
     quality, by_noise = _evaluate(run, stages, config["flow"]["baseline"])
+    stage = lambda name, done, work: _stage(name, stages, done, work)  # noqa: E731
+    if scalable.has_exits(config):
+        scalable.train_others(config, run, stage)
     hardware = _hardware(config, run, stages)
     summary = _summary(config, run, quality, by_noise, hardware, stages)
     if compared is not None:
         summary["compared"] = compared_summary(compared)
+    if scalable.has_exits(config):
+        summary["scalable"] = _scalable(config, run, hardware, stage)
+        scalable.plot(run / "scalable.png", summary["scalable"], summary.get("compared"))
     breakdown = run / "bitwise" / "eval" / "breakdown.png"
     if breakdown.exists():
         shutil.copyfile(breakdown, run / "breakdown.png")
@@ -253,10 +277,13 @@ def _check_hardware_plan(config: dict) -> None:
     if model["kind"] == "gru":  # GRU layers, then the binary output layer fc_out
         stand_in = random_network([inputs, *(f"gru:{h}" for h in model["hidden"]), N_BINS])
         stand_in.layers[-1].name = "fc_out"
-    else:
-        widths = [inputs, *model["hidden"], N_BINS]
+    else:  # fc0.., the output layer, heads exit0.. after the hidden layers model.exits names
+        early = model.get("exits") or []
+        hidden = [item for i, h in enumerate(model["hidden"])
+                  for item in ([h, "exit"] if i in early else [h])]  # fmt: skip
         hidden_abits = [model["abits"]] * len(model["hidden"])
-        stand_in = random_network(widths, wbits=min(model["wbits"], 8), abits=[*hidden_abits, 1])
+        stand_in = random_network([inputs, *hidden, N_BINS], wbits=min(model["wbits"], 8),
+                                  abits=[*hidden_abits, 1])  # fmt: skip
     try:
         require_supported(stand_in, "generate")
     except BitwaveError as error:
@@ -449,6 +476,7 @@ def _synthesize(design: Any, frames: list[Path], clock_mhz: float, stages: dict)
         "dynamic_w": power["dynamic_w"], "leakage_w": power["leakage_w"], "total_w": power["total_w"],
         "energy_per_frame_j": power["energy_per_frame_j"], "fmax_mhz": timing.get("max_clock_mhz"),
         "realtime_w": power["leakage_w"] + power["dynamic_w"] * frame_s * design.targets.fps,
+        **({"exits": power["exits"]} if power.get("exits") else {}),
     }  # fmt: skip
 
 
@@ -470,6 +498,20 @@ def _summary(
         "quality": quality, "quality_by_noise": _by_noise_rows(by_noise), "targets": targets,
         "hardware": hardware, "stages": stages,
     }  # fmt: skip
+
+
+def _scalable(config: dict, run: Path, hardware: dict, stage: scalable.Stage) -> dict:
+    """The scalable section: the separate networks' hardware (generated and synthesized with
+    the multi-exit design's folding) and the curve of every exit."""
+    from bitwave.core import contract
+
+    separate_hw: list[dict] = []
+    if config["flow"]["synth"]:
+        design = contract.load(run / "hw")
+        count = config["flow"]["verify_vectors"]
+        frames_of = lambda model: _test_frames(run, count, model)  # noqa: E731
+        separate_hw = scalable.separate_hardware(config["hw"], run, design, frames_of, stage)
+    return scalable.curve(config, run, hardware, separate_hw)
 
 
 def _copy_reports(run: Path, report_dir: str | Path) -> None:
