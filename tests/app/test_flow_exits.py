@@ -74,6 +74,20 @@ def test_flow_reports_the_curve_of_measured_figures(exits_run):
     )
     verified = json.loads((run / "hw" / "verify" / "result.json").read_text())
     assert verified["passed"] and len(verified["exits"]["per_exit"]) == 2
+    gated = [p["clock_gated_estimate"]["share_of_final"] for p in section["points"]]
+    assert gated[-1] == 1.0 and 0 < gated[0] < 1
     report = (run / "report.md").read_text()
     assert "quality/energy curve" in report and f"{section['area_ratio_to_separate']:.0%}" in report
     assert (run.parent / "published" / "scalable.png").stat().st_size > 5000
+
+
+def test_clock_gated_estimate_removes_the_idle_blocks_power():
+    def point(dynamic_w, idle_w):
+        return {"hardware": {"dynamic_w": dynamic_w, "idle_blocks_dynamic_w": idle_w,
+                             "dynamic_energy_per_frame_j": dynamic_w * 1e-6}}  # fmt: skip
+
+    gated = scalable.clock_gated_estimates([point(10.0, 4.0), point(12.0, 2.0)])
+    assert [g["dynamic_energy_per_frame_j"] for g in gated] == pytest.approx([6e-6, 10e-6])
+    assert gated[0]["share_of_final"] == pytest.approx(0.6)
+    assert "estimate" in gated[0]["model"]
+    assert scalable.clock_gated_estimates([point(10.0, 4.0), {"hardware": {}}]) == [None, None]
