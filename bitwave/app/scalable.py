@@ -261,6 +261,11 @@ def plot(path: Path, section: dict, compared: dict | None = None) -> None:
         energy = [exit_energy(p["hardware"], steady=False)[0] * 1e9 for p in points]
         axis.plot(energy, [p["quality"][metric] for p in points], "o-", color="#1f77b4",
                   label=f"multi-exit ({section['strategy']})")  # fmt: skip
+        gated = [p.get("clock_gated_estimate") for p in points]
+        if all(gated):
+            axis.plot([g["dynamic_energy_per_frame_j"] * 1e9 for g in gated],
+                      [p["quality"][metric] for p in points], "o--", color="#1f77b4",
+                      alpha=0.45, label="multi-exit, clock-gated (estimate)")  # fmt: skip
         for p, x in zip(points, energy, strict=True):
             axis.annotate(f"exit {p['exit']}", (x, p["quality"][metric]),
                           textcoords="offset points", xytext=(4, -10), fontsize=8)  # fmt: skip
@@ -277,7 +282,7 @@ def plot(path: Path, section: dict, compared: dict | None = None) -> None:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Quality against energy, one point per exit (real speech test set)")
+    fig.suptitle("Quality against energy, one point per exit (held-out test set)")
     fig.tight_layout()
     with atomic_write(path) as handle:
         fig.savefig(handle, format="png", dpi=90)
