@@ -55,6 +55,18 @@ def folded_designs(root: Path) -> dict[str, Path]:
     return {storage: root / storage for storage in ("const", "memory")}
 
 
+def synthesized_copy(design: Path, target: Path) -> Path:
+    """A copy of a generated design (without its verify results) synthesized in place, for a
+    gate-level verification test."""
+    import shutil
+
+    from bitwave.synth.flows.design import synthesize_design
+
+    shutil.copytree(design, target, ignore=shutil.ignore_patterns("verify"))
+    synthesize_design(target)
+    return target
+
+
 def rewrite_ir(
     src: Path, dst: Path, manifest_edit=None, arrays_edit=None, redeclare: bool = False
 ) -> Path:

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import synthesized_copy
 
 from bitwave.app.cli import main
 from bitwave.core import golden, ir
@@ -222,10 +223,7 @@ def test_recurrent_ir_against_a_feed_forward_design_is_refused(tmp_path):
 # ---- gate level ------------------------------------------------------------------------------
 @pytest.mark.skipif(not HAVE_ICARUS, reason=NO_ICARUS)
 def test_gate_level_gru_matches_golden_and_its_no_restart_twin_fails(designs, tmp_path):
-    synthesize_design = pytest.importorskip("bitwave.synth.flows.design").synthesize_design
-    design = tmp_path / "const"
-    shutil.copytree(designs / "const", design, ignore=shutil.ignore_patterns("verify"))
-    synthesize_design(design)
+    design = synthesized_copy(designs / "const", tmp_path / "const")
     options = VerifyOptions(sim="icarus", vectors=VECTORS, seed=SEED, gate_level=True)
     result = verify(design, options)
     assert result["passed"] and result["level"] == "gate", result

@@ -11,6 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import synthesized_copy
 
 from bitwave.app.cli import main
 from bitwave.core import golden, ir
@@ -243,10 +244,7 @@ def test_an_ir_with_other_exits_is_refused(designs, tmp_path):
 
 @pytest.mark.skipif(not HAVE_ICARUS, reason=NO_ICARUS)
 def test_gate_level_exits_match_golden_and_a_swap_twin_fails(designs, tmp_path):
-    synthesize_design = pytest.importorskip("bitwave.synth.flows.design").synthesize_design
-    design = tmp_path / "const"
-    shutil.copytree(designs / "const", design, ignore=shutil.ignore_patterns("verify"))
-    synthesize_design(design)
+    design = synthesized_copy(designs / "const", tmp_path / "const")
     options = VerifyOptions(sim="icarus", vectors=VECTORS, seed=SEED, gate_level=True)
     result = verify(design, options)
     assert result["passed"] and result["level"] == "gate", result
