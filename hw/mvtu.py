@@ -55,6 +55,7 @@ class _Control:
     b_first: Signal
     b_last: Signal
     b_frame_last: Signal
+    running: Signal  # stage A issues a fold step this cycle
     tag: Signal | None = None  # the exit tag taken with the input frame (``tag_bits`` > 0)
 
 
@@ -217,7 +218,17 @@ class FoldedLayer(wiring.Component):
             with m.If(last_step):
                 m.d.sync += [running.eq(0), word_addr.eq(0), word_part.eq(0), nf.eq(0), sf.eq(0)]
         return _Control(
-            xbuf, nf, sf, word_addr, word_part, b_valid, b_first, b_last, b_frame_last, tag
+            xbuf,
+            nf,
+            sf,
+            word_addr,
+            word_part,
+            b_valid,
+            b_first,
+            b_last,
+            b_frame_last,
+            running,
+            tag,
         )
 
     def _input_slice(self, m: Module, ctl: _Control) -> tuple[Value, Value | None]:
@@ -228,7 +239,8 @@ class FoldedLayer(wiring.Component):
             x_slice = ctl.xbuf  # stable for the whole computation
         else:
             x_slice = Signal(slice_bits)
-            m.d.sync += x_slice.eq(ctl.xbuf.word_select(ctl.sf, slice_bits))
+            with m.If(ctl.running):  # held while idle: stage B reads it only after a step
+                m.d.sync += x_slice.eq(ctl.xbuf.word_select(ctl.sf, slice_bits))
 
         # lanes past N in the last synapse fold are padding
         mask = None
@@ -244,7 +256,8 @@ class FoldedLayer(wiring.Component):
         m.submodules.weights = store = WeightStore(
             self.weight_words(), self.word_bits, writable=self.weight_storage == "memory"
         )
-        m.d.comb += store.addr.eq(ctl.word_addr)
+        # reads only for the fold steps stage A issues: an idle engine's read register holds
+        m.d.comb += [store.addr.eq(ctl.word_addr), store.en.eq(ctl.running)]
         if self.weight_storage == "memory":
             wiring.connect(m, wiring.flipped(self.wr), store.wr)
         w_word = Signal(self.step_bits)
@@ -252,7 +265,8 @@ class FoldedLayer(wiring.Component):
             m.d.comb += w_word.eq(store.data)
         else:
             b_part = Signal.like(ctl.word_part)
-            m.d.sync += b_part.eq(ctl.word_part)
+            with m.If(ctl.running):
+                m.d.sync += b_part.eq(ctl.word_part)
             m.d.comb += w_word.eq(store.data.word_select(b_part, self.step_bits))
         return w_word
 
@@ -267,7 +281,7 @@ class FoldedLayer(wiring.Component):
         m.submodules.thresholds = t_store = WeightStore(
             words, pe * table.bits_per_neuron, writable=False
         )
-        m.d.comb += t_store.addr.eq(ctl.nf)
+        m.d.comb += [t_store.addr.eq(ctl.nf), t_store.en.eq(ctl.running)]
         t_word = Signal(pe * table.bits_per_neuron)
         m.d.comb += t_word.eq(t_store.data)
         return t_word

@@ -8,7 +8,9 @@ Two styles:
   weights); synthesis folds it into logic. (A fully parallel constant layer has no store at
   all: the weights become wires and inverters, see ``bitwave.hw.popcount``.)
 - ``memory``: the same memory with a write port, so weights can be (re)loaded at run time.
-Both read synchronously: data appears one cycle after the address.
+Both read synchronously: data appears one cycle after the address, in the cycles after one
+with ``en`` high (the data hold otherwise, so an idle engine's read register takes no new
+value and synthesis can gate its clock).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class WeightStore(wiring.Component):
         self.word_bits = word_bits
         self.writable = writable
         self.addr_bits = address_width(self.depth)
-        signature = {"addr": In(self.addr_bits), "data": Out(word_bits)}
+        signature = {"addr": In(self.addr_bits), "en": In(1, init=1), "data": Out(word_bits)}
         if writable:
             signature["wr"] = In(write_signature(self.addr_bits, word_bits))
         super().__init__(signature)
@@ -52,7 +54,7 @@ class WeightStore(wiring.Component):
         words = self.words + [0] * max(0, 2 - self.depth)
         m.submodules.mem = mem = memory.Memory(shape=self.word_bits, depth=len(words), init=words)
         read = mem.read_port()
-        m.d.comb += [read.addr.eq(self.addr), self.data.eq(read.data)]
+        m.d.comb += [read.addr.eq(self.addr), read.en.eq(self.en), self.data.eq(read.data)]
         if self.writable:
             write = mem.write_port()
             in_range = self.wr.addr < self.depth

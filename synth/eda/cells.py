@@ -7,8 +7,7 @@ mapped_flat.v) runs in Verilator or Icarus, e.g. under cocotb for gate-level ver
 
 Combinational outputs become ``assign`` statements of the liberty ``function``; flip-flops
 become ``always @(posedge CLK or posedge clear ...)`` blocks with their asynchronous
-clear/preset. Latches, clock gates and
-three-state cells get behavioural models; cells with no function (fillers, antenna) are
+clear/preset. Latches, latch-based clock gates and three-state cells get behavioural models; cells with no function (fillers, antenna) are
 empty modules.
 """
 
@@ -27,6 +26,8 @@ def cell_model(cell: Cell) -> str:
     lines = [f"module {cell.name} ({', '.join(p.name for p in pins)});"]
     for pin in pins:
         lines.append(f"  {pin.direction} {pin.name};")
+    if cell.is_clock_gate:
+        return "\n".join(lines + _clock_gate_body(cell) + ["endmodule"]) + "\n"
     seq = cell.sequential
     if seq is not None:
         lines.append(f"  reg {seq.state};")
@@ -62,6 +63,20 @@ def cell_model(cell: Cell) -> str:
             lines.append(f"  assign {pin.name} = {pin.function.to_verilog()};")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
+
+
+def _clock_gate_body(cell: Cell) -> list[str]:
+    """A latch-based integrated clock gate: the enable (or test enable) passes while the clock
+    is low and is held while it is high, so the gated clock never glitches."""
+    if cell.clock_gating not in ("latch_posedge", "latch_posedge_precontrol"):
+        return [f"  // {cell.clock_gating}: no model (only rising-edge latch gates are modelled)"]
+    (clock,), (out,) = cell.clock_gate_pins("clock"), cell.clock_gate_pins("out")
+    enable = " | ".join(cell.clock_gate_pins("enable") + cell.clock_gate_pins("test"))
+    return [
+        "  reg bw_enable_latched;",
+        f"  always @(*) if (!{clock}) bw_enable_latched = {enable};",
+        f"  assign {out} = {clock} & bw_enable_latched;",
+    ]
 
 
 def write_cell_models(

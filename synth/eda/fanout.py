@@ -15,7 +15,7 @@ with more than ``max_fanout`` loads a tree of one buffer cell:
   the original driver sees at most ``max_fanout`` loads (port bits included). With no port on
   the net that is ``ceil(n/F) + ceil(ceil(n/F)/F) + ...`` buffers, stopping at the first level
   of at most F.
-* The clock net is excluded and stays ideal, as ``timing.analyze`` and ``power`` treat it:
+* The clock net and the gated clocks made from it are excluded and stay ideal, as ``timing.analyze`` and ``power`` treat it:
   clock trees are built by clock-tree synthesis, after placement, with their own cells and
   skew targets. Constant nets (tie-offs) are not buffered either. The reset net is an
   ordinary signal here (Amaranth resets are synchronous logic) and is repaired like any other.
@@ -45,7 +45,14 @@ from dataclasses import asdict, dataclass, field
 
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.liberty import Arc, Cell, Library
-from bitwave.synth.eda.netlist import CONST1, FlatNetlist, Instance, MacroInstance, Port
+from bitwave.synth.eda.netlist import (
+    CONST1,
+    FlatNetlist,
+    Instance,
+    MacroInstance,
+    Port,
+    clock_tree_nets,
+)
 
 DEFAULT_MAX_FANOUT = 16
 # Macro pins that are loads of their nets (the read/write clocks are clock pins, the read-port
@@ -184,8 +191,8 @@ def _clock_nets(netlist: FlatNetlist, clock_port: str) -> set[int]:
 
 def fanouts(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> dict[int, int]:
     """Loads per signal net (cell inputs, macro input bits, output port bits), without the
-    clock and constant nets."""
-    excluded = _clock_nets(netlist, clock_port)
+    clock network (the port and its gated clocks) and constant nets."""
+    excluded = clock_tree_nets(netlist, library, clock_port)
     counts: Counter[int] = Counter()
     for inst in netlist.instances:
         cell = library.cell(inst.cell)

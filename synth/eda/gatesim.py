@@ -3,7 +3,10 @@ runs ("lanes": bit k of every uint64 word belongs to lane 64*word+k), counting e
 transitions between consecutive clock cycles.
 
 This is exact for the synchronous single-clock designs bitwave generates (every flip-flop on
-the one clock, no latches); glitches inside a cycle are not counted (zero-delay model).
+the one clock or on a clock gate fed by it, no other latches); glitches inside a cycle are not
+counted (zero-delay model). A clock gate's latch holds its enable as settled before the rising
+edge, so a flip-flop behind it takes its next state only in the lanes where that enable is
+high, and the gated clock net makes two transitions in each such cycle.
 Cells are evaluated from their liberty ``function`` strings, grouped by (level, cell, pin) so
 each group is one numpy expression over all its instances and lanes.
 
@@ -37,6 +40,7 @@ from bitwave.synth.eda.netlist import (
     CONST1,
     FlatNetlist,
     MacroInstance,
+    clock_gates,
     combinational_order,
 )
 
@@ -84,6 +88,7 @@ class _FlopGroup:
     preset: Callable[..., np.ndarray] | None
     preset_inputs: list[np.ndarray]
     outputs: list[tuple[Callable[..., np.ndarray], np.ndarray]]  # f(state, ~state) -> net
+    gates: np.ndarray  # per flop: its clock gate's row in the enable table (the last: ungated)
 
 
 @dataclass
@@ -171,6 +176,7 @@ class GateSimulator:
         self.toggles = np.zeros(netlist.n_nets, dtype=np.int64)
         self.cycles = 0
         self.clock_nets = set(netlist.ports[clock_port].nets)
+        self.gates = clock_gates(netlist, library, clock_port)
         # Padding lanes of the last word are simulated but never counted.
         bits = np.zeros(self.words * 64, dtype=bool)
         bits[:lanes] = True
@@ -235,6 +241,7 @@ class GateSimulator:
     def _build_flops(self) -> None:
         netlist, library = self.netlist, self.library
         by_cell: dict[str, list[int]] = defaultdict(list)
+        clocks = self.clock_nets | {gate.gated for gate in self.gates}
         for index, inst in enumerate(netlist.instances):
             cell = library.cell(inst.cell)
             if cell.sequential is None:
@@ -249,9 +256,10 @@ class GateSimulator:
                 raise BitwaveError(
                     f"flip-flop {cell.name} clocked on {seq.texts.get('clocked_on')!r}: only rising edges are supported"
                 )
-            if any(inst.pins.get(v) not in self.clock_nets for v in clock_vars):
+            if any(inst.pins.get(v) not in clocks for v in clock_vars):
                 raise BitwaveError(
-                    f"flip-flop {inst.name} is not clocked by the clock port: single-clock designs only"
+                    f"flip-flop {inst.name} is not clocked by the clock port or a clock gate "
+                    "on it: single-clock designs only"
                 )
             by_cell[cell.name].append(index)
         self.n_flops = sum(len(v) for v in by_cell.values())
@@ -274,6 +282,7 @@ class GateSimulator:
                     np.array([self._pin_net(m, n) for m in members]) for n in names
                 ]
 
+            clock_pins = seq.clocked_on.variables()
             next_fn, next_in = compiled(seq.next_state)
             clear_fn, clear_in = compiled(seq.clear)
             preset_fn, preset_in = compiled(seq.preset)
@@ -301,9 +310,26 @@ class GateSimulator:
                     preset_fn,
                     preset_in,
                     outputs,
+                    self._gate_rows(members, clock_pins),
                 )
             )
         self._drive_flop_outputs()
+
+    def _gate_rows(self, members: list[int], clock_pins: list[str]) -> np.ndarray:
+        """Each flop's row in the table ``_gate_enables`` returns: its clock gate, or the
+        all-ones last row for a flop on the clock port itself."""
+        row_of = {gate.gated: row for row, gate in enumerate(self.gates)}
+        pins = [self.netlist.instances[m].pins[clock_pins[0]] for m in members]
+        return np.array([row_of.get(net, len(self.gates)) for net in pins], dtype=np.int64)
+
+    def _gate_enables(self) -> np.ndarray:
+        """(gates + 1, words): each clock gate's enable (any of its enable pins) as settled
+        now, and a last row of ones for the ungated flops."""
+        table = np.empty((len(self.gates) + 1, self.words), dtype=np.uint64)
+        for row, gate in enumerate(self.gates):
+            table[row] = np.bitwise_or.reduce(self.values[list(gate.enables)], axis=0)
+        table[-1] = ALL_ONES
+        return table
 
     def _build_macros(self) -> None:
         self.macros: list[_MacroState] = []
@@ -358,8 +384,16 @@ class GateSimulator:
             self.toggles += np.bitwise_count((values ^ self.previous) & self.lane_mask).sum(
                 axis=1, dtype=np.int64
             )
+            self._count_gated_clocks()
             self.cycles += 1
         self.previous = values.copy()
+
+    def _count_gated_clocks(self) -> None:
+        """A gated clock pulses (two transitions) in the lanes whose gate is enabled."""
+        if self.gates:
+            enabled = self._gate_enables()[:-1] & self.lane_mask
+            counts = np.bitwise_count(enabled).sum(axis=1, dtype=np.int64)
+            self.toggles[[gate.gated for gate in self.gates]] += 2 * counts
 
     def clock(self) -> None:
         """A rising clock edge: every flip-flop takes its next state, every macro reads and
@@ -368,8 +402,11 @@ class GateSimulator:
         for state in self.macros:
             self._clock_macro(state)
         self.clock_edges += 1
+        enables = self._gate_enables()
         for group in self.flop_groups:
+            enable = enables[group.gates]
             new = group.next_state(*(values[idx] for idx in group.next_inputs))
+            new = (new & enable) | (self.state[group.state] & ~enable)
             if group.clear is not None:
                 new = new & ~group.clear(*(values[idx] for idx in group.clear_inputs))
             if group.preset is not None:

@@ -88,6 +88,9 @@ class Pin:
     function: Expr | None = None
     function_text: str = ""
     is_clock: bool = False
+    # Its role in an integrated clock-gating cell (clock_gate_<role>_pin): clock, enable,
+    # test or out; "" elsewhere.
+    clock_gate_role: str = ""
 
 
 @dataclass
@@ -161,6 +164,16 @@ class Cell:
     sequential: Sequential | None = None
     dont_use: bool = False
     clock_gating: str = ""  # clock_gating_integrated_cell, e.g. "latch_posedge"; "" if none
+
+    @property
+    def is_clock_gate(self) -> bool:
+        """An integrated clock-gating cell: its output is a gated clock, not a logic value."""
+        return bool(self.clock_gating) and any(
+            p.clock_gate_role == "out" for p in self.pins.values()
+        )
+
+    def clock_gate_pins(self, role: str) -> list[str]:
+        return [p.name for p in self.pins.values() if p.clock_gate_role == role]
 
     def inputs(self) -> list[str]:
         return [p.name for p in self.pins.values() if p.direction == "input"]
@@ -378,7 +391,13 @@ def _pin(pin_group: Group, pin_name: str, cap_unit: float) -> Pin:
         function=parse_function(function_text) if function_text else None,
         function_text=function_text,
         is_clock=s.get("clock", "false") == "true",
+        clock_gate_role=next(
+            (r for r in CLOCK_GATE_ROLES if s.get(f"clock_gate_{r}_pin", "false") == "true"), ""
+        ),
     )
+
+
+CLOCK_GATE_ROLES = ("clock", "enable", "test", "out")
 
 
 TIMING_TABLES = ("cell_rise", "cell_fall", "rise_transition", "fall_transition",

@@ -357,11 +357,67 @@ def _check_macro_clocks(macro: MacroInstance) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ClockGate:
+    """An integrated clock-gating cell on the clock port: ``gated`` pulses with the clock in
+    the cycles whose enable (any of ``enables``, sampled before the rising edge) is high."""
+
+    instance: int
+    enables: tuple[int, ...]
+    gated: int
+
+
+def clock_gates(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> list[ClockGate]:
+    """The clock-gating cells of ``netlist`` (inserted by synthesis: Yosys ``clockgate``), each
+    fed by the clock port itself: gated clocks are one level deep, as the flow builds them."""
+    root = set(netlist.ports[clock_port].nets) if clock_port in netlist.ports else set()
+    gates = []
+    for index, inst in enumerate(netlist.instances):
+        cell = library.cell(inst.cell)
+        if not cell.is_clock_gate:
+            continue
+        (clock_pin,), (out_pin,) = cell.clock_gate_pins("clock"), cell.clock_gate_pins("out")
+        if inst.pins.get(clock_pin) not in root:
+            raise BitwaveError(
+                f"clock gate {inst.name} is not fed by the clock port {clock_port!r}: "
+                "only one level of gating on the one clock is supported"
+            )
+        enable_pins = cell.clock_gate_pins("enable") + cell.clock_gate_pins("test")
+        enables = tuple(inst.pins[p] for p in enable_pins if p in inst.pins)
+        gates.append(ClockGate(index, enables, inst.pins[out_pin]))
+    return gates
+
+
+def clock_gating_summary(
+    netlist: FlatNetlist, library: Library, clock_port: str = "clk"
+) -> dict[str, int]:
+    """How many clock gates there are and how many of the flip-flops sit behind one."""
+    gated = {gate.gated for gate in clock_gates(netlist, library, clock_port)}
+    flops = [
+        inst
+        for inst in netlist.instances
+        if library.cell(inst.cell).sequential is not None
+        and library.cell(inst.cell).sequential.kind == "ff"
+    ]
+    behind = sum(any(net in gated for net in inst.pins.values()) for inst in flops)
+    return {"gates": len(gated), "flops": len(flops), "gated_flops": behind}
+
+
+def clock_tree_nets(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> set[int]:
+    """The clock port's nets and the gated clocks made from them: the ideal clock network
+    that timing, fanout repair and power treat apart from the logic."""
+    root = set(netlist.ports[clock_port].nets) if clock_port in netlist.ports else set()
+    return root | {gate.gated for gate in clock_gates(netlist, library, clock_port)}
+
+
 def combinational_order(netlist: FlatNetlist, library: Library) -> list[int]:
-    """Combinational instances in topological order (drivers before loads)."""
+    """Combinational instances in topological order (drivers before loads); clock gates are
+    part of the clock network, not of the logic."""
     drivers = netlist.drivers(library)
     comb = [
-        i for i, inst in enumerate(netlist.instances) if library.cell(inst.cell).sequential is None
+        i
+        for i, inst in enumerate(netlist.instances)
+        if library.cell(inst.cell).sequential is None and not library.cell(inst.cell).is_clock_gate
     ]
     comb_set = set(comb)
     depends: dict[int, set[int]] = {}

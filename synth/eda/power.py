@@ -4,7 +4,7 @@
 
 with rate = transitions per second (activity per cycle x clock frequency), the internal
 energies read from the liberty tables at each net's load and slew, and the clock net toggling
-twice per cycle. A result with zero dynamic power or with nets lacking activity is refused.
+twice per cycle (a gated clock twice per enabled cycle, as the gate-level simulation counts). A result with zero dynamic power or with nets lacking activity is refused.
 
 Memory macros (``bitwave.synth.eda.memory_macro``) add their own power:
 
@@ -23,7 +23,7 @@ import numpy as np
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.liberty import Library
 from bitwave.synth.eda.memory_macro import macro_model
-from bitwave.synth.eda.netlist import CONST1, FlatNetlist
+from bitwave.synth.eda.netlist import CONST1, FlatNetlist, clock_tree_nets
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,9 @@ def estimate_power(
     """Power at ``clock_hz`` given each net's transitions per cycle (``activity[net]``) and,
     for a netlist with memory macros, each macro's accesses (``macro_activity``)."""
     _check_annotation(netlist, activity, clock_hz, macro_activity)
-    clock_nets = set(netlist.ports[clock_port].nets) if clock_port in netlist.ports else set()
-    sums = _PowerSums(
-        netlist, library, clock_hz, _transition_rates(activity, clock_nets), clock_nets
-    )
+    root = set(netlist.ports[clock_port].nets) if clock_port in netlist.ports else set()
+    clock_nets = clock_tree_nets(netlist, library, clock_port)
+    sums = _PowerSums(netlist, library, clock_hz, _transition_rates(activity, root), clock_nets)
     sums.add_net_switching(net_load_f)
     sums.add_cell_power(net_load_f, net_slew_s or {})
     macros = sums.add_macro_power(macro_activity or [])
@@ -140,10 +139,11 @@ def _check_annotation(
         )
 
 
-def _transition_rates(activity: np.ndarray, clock_nets: set[int]) -> np.ndarray:
-    """Transitions per cycle of every net: the clock twice, the constants never."""
+def _transition_rates(activity: np.ndarray, root_clock: set[int]) -> np.ndarray:
+    """Transitions per cycle of every net: the clock twice, the constants never, a gated clock
+    as simulated (twice in each cycle its gate was enabled)."""
     rate = activity.astype(float).copy()
-    for net in clock_nets:
+    for net in root_clock:
         rate[net] = 2.0  # one rising and one falling edge per cycle
     rate[: CONST1 + 1] = 0.0
     return rate

@@ -97,11 +97,12 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
 def _flop_arcs(
     netlist: FlatNetlist, library: Library, types: tuple[str, ...]
 ) -> Iterator[tuple[int, Instance, Arc]]:
-    """(instance index, instance, arc) for each connected arc of a sequential cell whose
-    timing type is one of ``types``."""
+    """(instance index, instance, arc) for each connected arc of a sequential cell (or a clock
+    gate: its enable is set up to the clock like a flip-flop's data) whose timing type is one
+    of ``types``."""
     for index, inst in enumerate(netlist.instances):
         cell = library.cell(inst.cell)
-        if cell.sequential is None:
+        if cell.sequential is None and not cell.is_clock_gate:
             continue
         for arc in cell.arcs:
             if arc.timing_type in types and arc.pin in inst.pins:
@@ -191,7 +192,7 @@ class _Endpoint:
 def _worst_endpoint(
     netlist: FlatNetlist, library: Library, arrival: dict[int, float], slew: dict[int, float]
 ) -> _Endpoint:
-    """Endpoints: flip-flop data pins (plus setup), macro inputs (plus access or setup time)
+    """Endpoints: flip-flop data and clock-gate enable pins (plus setup), macro inputs (plus access or setup time)
     and output ports; the first of equally late ones wins."""
     worst = _Endpoint()
     for _, inst, arc in _flop_arcs(netlist, library, SETUP_TYPES):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.liberty import Library, load_library
+from bitwave.synth.eda.memory_macro import clock_gate
 from bitwave.synth.tools.yosys import run_yosys
 
 LIB_NAME = "cells.lib"
@@ -149,10 +150,11 @@ def map_to_cells(
     library: Library | None = None,
     flatten: bool = False,
     memories: str = "auto",
+    clock_gating: bool = True,
 ) -> MappedDesign:
     """Synthesize ``top`` from ``verilog_files`` onto the liberty's cells in ``workdir`` (a new
     temporary folder if None). Keeps the hierarchy unless ``flatten``. ``memories``: see
-    the module docstring (auto, macro or cells)."""
+    the module docstring (auto, macro or cells); ``clock_gating``: see ``CLOCK_GATING``."""
     check_memory_mode(memories)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.$]*", top):
         raise BitwaveError(f"top module name {top!r} is not a Verilog identifier")
@@ -162,6 +164,9 @@ def map_to_cells(
     stage_liberty(liberty_path, workdir)
     sources = _stage_sources(verilog_files, workdir)
     script = _synth_script(sources, top, library, workdir, flatten, memories)
+    if clock_gating and clock_gate(library) is not None:
+        at = script.index(f"dfflibmap -liberty {LIB_NAME}")
+        script[at:at] = CLOCK_GATING
     run = run_yosys("\n".join(script) + "\n", workdir, name="synth")
     return MappedDesign(
         top=top,
@@ -176,6 +181,23 @@ def map_to_cells(
         liberty_path=Path(liberty_path),
         memories=memories,
     )
+
+
+# Clock gating (when the liberty has a rising-edge integrated clock gate): every set of at least
+# CLOCK_GATE_MIN_FLOPS flip-flops sharing an enable gets one gate (Yosys ``clockgate`` picks
+# the smallest cell of the liberty), so flip-flops whose enable is low take no clock edge: an
+# idle block's registers burn no clock power, and their hold multiplexers disappear. Amaranth's
+# synchronous reset overrides the enable ($_SDFFE_); ``dfflegalize`` first rewrites those as
+# enable-over-reset flip-flops ($_SDFFCE_) enabled by "enable or reset", which is the same
+# logic, and ``opt -fast`` merges the identical enables so flip-flops share their gates.
+CLOCK_GATE_MIN_FLOPS = 4
+_FLOP_TYPES = ["$_DFF_P_", "$_DFFE_PP_", "$_SDFF_PP?_", "$_SDFFCE_PP?P_", "$_DFF_PN?_",
+               "$_DFFE_PN?P_", "$_DFFSR_PNN_"]  # fmt: skip
+CLOCK_GATING = [
+    "dfflegalize " + " ".join(f"-cell {t} 01" for t in _FLOP_TYPES) + " -cell $_DLATCH_?_ x",
+    "opt -fast",
+    f"clockgate -liberty {LIB_NAME} -min_net_size {CLOCK_GATE_MIN_FLOPS}",
+]
 
 
 def _stage_sources(verilog_files: list[Path], workdir: Path) -> list[str]:

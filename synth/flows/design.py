@@ -531,8 +531,18 @@ def _report_header(result: AsicResult, mhz: float, seconds: float) -> list[str]:
     return [
         f"Liberty: `{Path(result.liberty).name}`; clock {mhz:g} MHz; Yosys {result.yosys_seconds:.1f} s, whole flow {seconds:.1f} s.",
         f"Memories: `{result.memories}` ({note}).",
+        _clock_gating_line(result.clock_gating),
         "",
     ]
+
+
+def _clock_gating_line(summary: dict) -> str:
+    if not summary.get("gates"):
+        return "Clock gating: none (the liberty has no rising-edge clock gate, or it was off)."
+    return (
+        f"Clock gating: {summary['gates']:,} integrated clock gates; {summary['gated_flops']:,} of "
+        f"{summary['flops']:,} flip-flops take the clock only when their enable is high."
+    )
 
 
 def _figures_table(

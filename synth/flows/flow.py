@@ -32,7 +32,14 @@ from bitwave.synth.eda import fanout
 from bitwave.synth.eda.gatesim import WINDOW_MARKS, ActivityCounts, GateSimulator
 from bitwave.synth.eda.liberty import Library, load_library
 from bitwave.synth.eda.memory_macro import macro_model
-from bitwave.synth.eda.netlist import MACRO_CELL, FlatNetlist, area_by, flat_verilog, load_netlist
+from bitwave.synth.eda.netlist import (
+    MACRO_CELL,
+    FlatNetlist,
+    area_by,
+    clock_gating_summary,
+    flat_verilog,
+    load_netlist,
+)
 from bitwave.synth.eda.power import MacroActivity, PowerReport, estimate_power
 from bitwave.synth.eda.timing import TimingReport, analyze
 from bitwave.synth.flows.asic import MappedDesign, check_memory_mode, map_to_cells, stat_total_area
@@ -76,6 +83,8 @@ class AsicResult:
     # power over the measurement window a drive marked (``gatesim.WINDOW_MARKS``), by run
     # name (MAIN_RUN: the main drive)
     windows: dict[str, PowerReport] = field(default_factory=dict)
+    # clock gates inserted by synthesis and the flip-flops behind them (see asic.CLOCK_GATING)
+    clock_gating: dict[str, int] = field(default_factory=dict)
 
     @property
     def buffer_area_um2(self) -> float:
@@ -107,6 +116,7 @@ class AsicResult:
             "by_block": self.by_block,
             "macros": self.macros,
             "fanout_repair": self.fanout.to_json() if self.fanout else None,
+            "clock_gating": self.clock_gating,
         }
 
 
@@ -128,8 +138,10 @@ def run_asic(
     memories: str = "auto",
     max_fanout: int = 0,
     scenarios: Mapping[str, Callable[[GateSimulator], None]] | None = None,
+    clock_gating: bool = True,
 ) -> AsicResult:
-    """Map ``top`` onto the liberty (memories as macros or as cells, see ``map_to_cells``),
+    """Map ``top`` onto the liberty (memories as macros or as cells, clock gates where the
+    liberty has them unless not ``clock_gating``: see ``map_to_cells``),
     repair fanout above ``max_fanout`` loads (0: none, see ``bitwave.synth.eda.fanout``), then
     measure. ``drive(sim)`` runs the stimulus (set inputs,
     evaluate, clock) on a ``GateSimulator`` of ``lanes`` lanes; each of ``scenarios`` (name:
@@ -145,7 +157,13 @@ def run_asic(
     workdir = Path(tempfile.mkdtemp(prefix=".yosys_", dir=keep_dir))
     try:
         mapped = map_to_cells(
-            verilog, top, liberty_path, workdir=workdir, library=library, memories=memories
+            verilog,
+            top,
+            liberty_path,
+            workdir=workdir,
+            library=library,
+            memories=memories,
+            clock_gating=clock_gating,
         )
         result = measure(mapped, library, clock_hz, drive, lanes, clock_port, cross_check,
                          max_fanout, scenarios)  # fmt: skip
@@ -210,6 +228,7 @@ def measure(
         fanout=repair,
         scenarios={name: m[0] for name, m in measured.items() if name != MAIN_RUN},
         windows={name: m[2] for name, m in measured.items() if m[2] is not None},
+        clock_gating=clock_gating_summary(netlist, library, clock_port),
     )
     if cross_check and netlist.macros:
         # OpenSTA would need a liberty model of every macro; the memory model is bitwave's own.
