@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bitwave.core import cli_args
+from bitwave.core import cli_args, ir
 from bitwave.core.cli_args import add_command
 
 
@@ -57,12 +57,18 @@ def _eval(args: argparse.Namespace) -> int:
 
     SI-SDR improvement, STOI, wideband PESQ and IBM accuracy on held-out speakers and noises,
     beside the oracle IBM; writes RUN/eval/metrics.json, wav examples and spectrogram PNGs.
+    Masks are applied with the model's gain floor (--mask-floor overrides it).
     """
-    from bitwave.models.evaluate import evaluate_run
+    from bitwave.models.evaluate import MODEL_FLOOR, evaluate_run
 
-    result = evaluate_run(args.run, _data_override(args.data), progress=not args.quiet)
+    floor = vars(args).get("mask_floor", MODEL_FLOOR)  # absent: the model's own floor
+    result = evaluate_run(
+        args.run, _data_override(args.data), progress=not args.quiet, mask_floor_db=floor
+    )
     model, oracle, noisy = result["model"], result["oracle_ibm"], result["noisy"]
-    print(f"{result['kind']} model on {result['utterances']} test utterances:")
+    floor_text = "none" if result["mask_floor_db"] is None else f"{result['mask_floor_db']:g} dB"
+    print(f"{result['kind']} model on {result['utterances']} test utterances "
+          f"(mask floor {floor_text}):")  # fmt: skip
     print(
         f"  SI-SDRi {model['si_sdri']:6.2f} dB  STOI {model['stoi']:.3f}  PESQ {model['pesq']:.2f}  IBM accuracy {model['ibm_accuracy']:.3f}"
     )
@@ -76,8 +82,30 @@ def _eval(args: argparse.Namespace) -> int:
             f"  {row['label']}: SI-SDRi {scores['si_sdri']:6.2f} dB  STOI {scores['stoi']:.3f}  "
             f"PESQ {scores['pesq']:.2f}"
         )
+    for line in peer_lines(result):
+        print(line)
     print(f"wrote {args.run}/eval/metrics.json and examples")
     return 0
+
+
+def _mmacs(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 1e6:.3g} MMAC/s"
+
+
+def peer_lines(result: dict) -> list[str]:
+    """The deployed peers of an evaluation (metrics.json ``peers``) as printed lines, each with
+    its MAC/s, then the run's own network MAC/s and the notes on peers left out, so every
+    quality figure has the peer beside it."""
+    lines = [
+        f"  {name + ':':<11} SI-SDRi {row['si_sdri']:6.2f} dB  STOI {row['stoi']:.3f}  "
+        f"PESQ {row['pesq']:.2f}  {_mmacs(row.get('macs_per_second'))}"
+        for name, row in (result.get("peers") or {}).items()
+    ]
+    if "macs_per_second" in result:  # None for a float run: it has no coded network
+        kind = result.get("kind", "this run's")
+        lines.append(f"  {kind} network: {_mmacs(result['macs_per_second'])}")
+    lines += [f"  note: {note}" for note in result.get("peer_notes") or []]
+    return lines
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,4 +117,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "eval", _eval)
     p.add_argument("run", help="run folder written by 'bitwave train'")
     p.add_argument("--data", help="evaluate on another data set: a data folder or a YAML config")
+    p.add_argument(
+        "--mask-floor",
+        metavar="DB",
+        type=cli_args.parser_type(ir.parse_mask_floor, "mask floor"),
+        default=argparse.SUPPRESS,
+        help="gain (dB) of a mask bit 0 instead of the model's own: a number in [-100, 0) "
+        "or 'none' (bins zeroed); default: the model's mask_floor_db",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")

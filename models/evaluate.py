@@ -2,13 +2,21 @@
 measures it: SI-SDR improvement, STOI (pystoi), wideband PESQ (pesq), IBM accuracy, and the
 oracle-IBM ceiling on the same mixtures.
 
-metrics.json also breaks SI-SDRi down by noise type (held-out types marked) and by input SNR,
-and eval/breakdown.png plots both, beside the oracle: where a model falls short shows there.
+metrics.json also breaks SI-SDRi down by noise type (held-out types marked), by input SNR and
+by data source (``by_source``: speech source, reverberant or dry), and eval/breakdown.png plots
+the first two, beside the oracle: where a model falls short shows there. The deployed peer
+RNNoise (``bitwave.models.peers``) is scored on the same utterances (``peers``, eval/peers.md),
+its MAC/s beside the run's binary MAC/s (``macs_per_second``).
 
 Bitwise and k-bit runs are evaluated through their IR with the golden model, i.e. exactly
 what the hardware computes; float runs through torch with their soft mask. A multi-exit run
 is measured at every exit (metrics.json ``exits``, eval/exits.md: one row per exit; the
 top-level figures are the final exit's, as for a single-exit run).
+
+The model's masks are applied with its gain floor (``mask_floor_db``: the IR's for bitwise and
+k-bit runs, the run config's ``model.mask_floor_db`` for float runs; ``--mask-floor``
+overrides it). The oracle stays the plain ideal binary mask (no floor): a fixed yardstick, so
+a floor cannot move the ceiling that the fractions of the oracle are measured against.
 """
 
 from __future__ import annotations
@@ -26,8 +34,11 @@ from tqdm.auto import tqdm
 from bitwave.core import golden, ir
 from bitwave.core.errors import BitwaveError
 from bitwave.core.inputs import safe_load_bounded
+from bitwave.core.ops import exit_macs
+from bitwave.core.ops.base import REAL_TIME_FPS
 from bitwave.core.paths import inside, write_text
 from bitwave.models import features, metrics
+from bitwave.models.peers import add_peer_breakdown, available_peers, peers_table
 from bitwave.models.plots import Panel, breakdown_plot, spectrogram_grid
 
 MaskFn = Callable[[np.ndarray], np.ndarray]
@@ -39,10 +50,41 @@ def _coded_network(run: Path) -> ir.Network | None:
     """The run's IR (None for a float run), refused unless it can consume magnitudes."""
     if not (run / "model.bwir").is_file():
         return None
-    net = ir.load(run / "model.bwir")
+    return load_coded_network(run / "model.bwir")
+
+
+def load_coded_network(path: str | Path) -> ir.Network:
+    """An IR file that can consume magnitudes (it has an input coding)."""
+    net = ir.load(path)
     if net.coding is None:
-        raise BitwaveError(f"{run}/model.bwir has no input coding; it cannot consume magnitudes")
+        raise BitwaveError(f"{path} has no input coding; it cannot consume magnitudes")
     return net
+
+
+def network_mask_function(net: ir.Network) -> MaskFn:
+    """noisy magnitudes (frames, 513) -> the golden model's mask bits (the final exit) through
+    the IR's input coding: exactly what the hardware computes."""
+
+    def binary_mask(magnitudes: np.ndarray) -> np.ndarray:
+        return golden.run(net, features.bitplane_input(magnitudes, net.coding)).astype(np.float32)
+
+    return binary_mask
+
+
+def run_mask_floor_db(run: str | Path) -> float | None:
+    """The gain floor (dB) a run's masks are applied with: its IR's ``mask_floor_db``, or for a
+    float run (no IR) its config's ``model.mask_floor_db``; None = no floor."""
+    run = Path(run)
+    net = _coded_network(run)
+    if net is not None:
+        return net.mask_floor_db
+    config = safe_load_bounded(run / "config.yaml")
+    model = config.get("model") if isinstance(config, dict) else None
+    floor = model.get("mask_floor_db") if isinstance(model, dict) else None
+    problem = ir.mask_floor_problem(floor)
+    if problem:
+        raise BitwaveError(f"{run}/config.yaml: model.mask_floor_db: {problem}")
+    return None if floor is None else float(floor)
 
 
 def exit_masks_function(run: str | Path) -> MasksFn | None:
@@ -65,15 +107,9 @@ def mask_function(run: str | Path) -> tuple[str, MaskFn]:
     run = Path(run)
     net = _coded_network(run)
     if net is not None:
-
-        def binary_mask(magnitudes: np.ndarray) -> np.ndarray:
-            return golden.run(net, features.bitplane_input(magnitudes, net.coding)).astype(
-                np.float32
-            )
-
         return "bitwise" if all(
             layer.wbits == 1 for layer in net.layers
-        ) else "quantized", binary_mask
+        ) else "quantized", network_mask_function(net)
 
     from bitwave.models.train import load_model
 
@@ -104,6 +140,9 @@ def _scores(enhanced: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict[
     }
 
 
+scores = _scores  # public: ``bitwave enhance --clean`` prints these same figures
+
+
 def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     keys = rows[0].keys()
     return {key: float(np.nanmean([row[key] for row in rows])) for key in keys}
@@ -121,6 +160,11 @@ def _snr_band(snr_db: float) -> str:
     if not np.isfinite(snr_db):
         return SNR_BANDS[-1]
     return SNR_BANDS[int(np.searchsorted(SNR_BANDS_DB, snr_db, side="right"))]
+
+
+def _source(mixture: Any) -> str:
+    """The by-source group of a mixture: its speech source, reverberant or dry."""
+    return getattr(mixture, "source_label", "unknown")
 
 
 def breakdown(
@@ -158,12 +202,13 @@ def _write_example(
 
 
 def _exit_scores(
-    masks: list[np.ndarray], noisy_spec: np.ndarray, mixture: Any, ibm: np.ndarray
-) -> list[dict[str, float]]:
-    """The scores and IBM accuracy of each of ``masks`` on one mixture."""
+    masks: list[np.ndarray], noisy_spec: np.ndarray, mixture: Any, ibm: np.ndarray,
+    floor: float = 0.0,
+) -> list[dict[str, float]]:  # fmt: skip
+    """The scores and IBM accuracy of each of ``masks`` on one mixture (gain ``floor``)."""
     rows = []
     for mask in masks:
-        enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size)
+        enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size, floor)
         rows.append({**_scores(enhanced, mixture.noisy, mixture.clean),
                      "ibm_accuracy": metrics.ibm_accuracy(mask >= 0.5, ibm)})  # fmt: skip
     return rows
@@ -182,22 +227,27 @@ def _exit_rows(per_utterance: list[list[dict]], oracle: dict) -> list[dict[str, 
 
 def evaluate(
     mask_fn: MaskFn, mixtures: Sequence[Any], out: str | Path | None = None, progress: bool = True,
-    heldout_noises: Sequence[str] = (), exits_fn: MasksFn | None = None,
+    heldout_noises: Sequence[str] = (), exits_fn: MasksFn | None = None, floor: float = 0.0,
+    peers: Sequence[Any] = (),
 ) -> dict:  # fmt: skip
     """Metrics of a mask estimator over ``mixtures``, beside the noisy input and the oracle IBM,
     broken down by noise type and input SNR. With ``out``, also writes a few enhanced wav
     examples, spectrogram PNGs and the breakdown plot there. With ``exits_fn`` (a multi-exit
     model: every exit's masks, the last the final exit's, which then replaces ``mask_fn``),
-    ``exits`` holds one row of scores per exit."""
+    ``exits`` holds one row of scores per exit. The model's masks are applied with the
+    linear gain ``floor`` (``features.mask_gain``; 0 = none), the oracle's without. Each of ``peers``
+    (``bitwave.models.peers.Peer``: audio in, audio out) is scored on the same mixtures
+    (``peers``, and its SI-SDRi in ``by_source``)."""
     if not mixtures:
         raise BitwaveError("no test mixtures to evaluate")
     rows, oracle_rows, noisy_rows, accuracy, exit_scores = [], [], [], [], []
+    peer_rows: dict[str, list[dict[str, float]]] = {peer.name: [] for peer in peers}
     for index, mixture in enumerate(tqdm(mixtures, desc="eval", disable=not progress, unit="utt")):
         noisy_spec, noisy_mag, ibm = features.mixture_frames(mixture)
         masks = exits_fn(noisy_mag) if exits_fn is not None else None
         mask = masks[-1] if masks is not None else mask_fn(noisy_mag)
-        enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size)
-        oracle = features.apply_mask(noisy_spec, ibm, mixture.noisy.size)
+        enhanced = features.apply_mask(noisy_spec, mask, mixture.noisy.size, floor)
+        oracle = features.apply_mask(noisy_spec, ibm, mixture.noisy.size)  # no floor: fixed
         rows.append(_scores(enhanced, mixture.noisy, mixture.clean))
         oracle_rows.append(_scores(oracle, mixture.noisy, mixture.clean))
         noisy_rows.append(
@@ -207,8 +257,11 @@ def evaluate(
             }
         )
         accuracy.append(metrics.ibm_accuracy(mask >= 0.5, ibm))
+        for peer in peers:
+            peer_out = peer.enhance(mixture.noisy)
+            peer_rows[peer.name].append(_scores(peer_out, mixture.noisy, mixture.clean))
         if masks is not None:  # the final exit's row is the model's
-            exit_scores.append(_exit_scores(masks[:-1], noisy_spec, mixture, ibm))
+            exit_scores.append(_exit_scores(masks[:-1], noisy_spec, mixture, ibm, floor))
             exit_scores[-1].append({**rows[-1], "ibm_accuracy": accuracy[-1]})
         if out is not None and index < EXAMPLES:
             _write_example(out, f"example{index}", mixture, enhanced, mask, rows[-1]["si_sdri"])
@@ -222,6 +275,9 @@ def evaluate(
     by_snr = breakdown(
         mixtures, model_sdri, oracle_sdri, lambda m: _snr_band(m.snr_db), SNR_BANDS.index
     )
+    by_source = breakdown(mixtures, model_sdri, oracle_sdri, _source)
+    add_peer_breakdown(by_source, mixtures, peer_rows, _source)
+    add_peer_breakdown(by_noise, mixtures, peer_rows, lambda m: m.noise_type)
     if out is not None:
         breakdown_plot(inside(out, "breakdown.png"), mixtures, model_sdri, oracle_sdri, by_noise)
     result = {
@@ -234,7 +290,11 @@ def evaluate(
         else float("nan"),
         "by_noise": by_noise,
         "by_snr": by_snr,
+        "by_source": by_source,
     }
+    if peers:
+        result["peers"] = {peer.name: {**_mean(peer_rows[peer.name]),
+                                       "macs_per_second": peer.macs_per_second} for peer in peers}  # fmt: skip
     if exit_scores:
         result["exits"] = _exit_rows(exit_scores, oracle)
     return result
@@ -254,8 +314,15 @@ def exits_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = True) -> dict:
-    """Evaluate a trained run on the test split of its own data set (or of ``data``)."""
+MODEL_FLOOR = "model"  # evaluate_run's default: the floor the run's model carries
+
+
+def evaluate_run(
+    run: str | Path, data: dict | None = None, progress: bool = True,
+    mask_floor_db: float | str | None = MODEL_FLOOR,
+) -> dict:  # fmt: skip
+    """Evaluate a trained run on the test split of its own data set (or of ``data``), with the
+    run's own mask floor or ``mask_floor_db`` (dB; None = no floor)."""
     from bitwave.models.data import build_dataset
 
     run = Path(run)
@@ -266,12 +333,19 @@ def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = Tru
     config = safe_load_bounded(run / "config.yaml")
     kind, mask_fn = mask_function(run)
     exits_fn = exit_masks_function(run)
+    if mask_floor_db == MODEL_FLOOR:
+        mask_floor_db = run_mask_floor_db(run)
+    problem = ir.mask_floor_problem(mask_floor_db)
+    if problem:
+        raise BitwaveError(f"mask floor: {problem}")
     dataset = build_dataset(
         data if data is not None else config.get("data") or {}, progress=progress
     )
+    peer_list, peer_notes = available_peers()
     result = {
         "run": run.name,
         "kind": kind,
+        "mask_floor_db": mask_floor_db,
         **evaluate(
             mask_fn,
             dataset.test,
@@ -279,8 +353,14 @@ def evaluate_run(run: str | Path, data: dict | None = None, progress: bool = Tru
             progress,
             heldout_noises=dataset.metadata.get("heldout_noises", ()),
             exits_fn=exits_fn,
+            floor=ir.floor_gain(mask_floor_db),
+            peers=peer_list,
         ),  # fmt: skip
     }
+    net = _coded_network(run)  # the binary MAC/s beside the peers' (None for a float run)
+    result["macs_per_second"] = exit_macs(net)[-1] * REAL_TIME_FPS if net is not None else None
+    result["peer_notes"] = peer_notes
+    write_text(run / "eval" / "peers.md", peers_table(result))
     for row in result.get("exits", []):
         blocks = f"{row['blocks']} block{'s' if row['blocks'] > 1 else ''}"
         row["label"] = f"{kind} exit {row['exit']} ({blocks})"

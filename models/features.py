@@ -17,8 +17,12 @@
   the bits, 4 epochs, one seed): linear fit IBM accuracy 0.790 / SI-SDRi 5.74 dB, log fit
   0.782 / 5.54 dB, so the linear fit (as in the original bitwise SE work) is the default.
 - ``FloatInputNorm``: log-magnitude standardisation for the float baselines.
-- ``enhance(noisy_audio, mask_fn)``: STFT -> mask from the noisy magnitude -> masked STFT ->
-  inverse STFT.
+- ``enhance(noisy_audio, mask_fn, floor)``: STFT -> mask from the noisy magnitude -> masked
+  STFT -> inverse STFT.
+- The mask floor (``mask_gain``): the gain a bin gets is ``max(mask, floor)``, floor the
+  linear gain of the model's ``mask_floor_db`` (``ir.floor_gain``). A mask bit selects gain 1
+  (bit 1) or the floor (bit 0); a soft mask is bounded below by the floor. Floor 0 (none) is
+  the plain mask, bit for bit.
 """
 
 from __future__ import annotations
@@ -102,20 +106,36 @@ def ideal_binary_mask(
     return (clean_power > noise_power * 10 ** (lc_db / 10)).astype(np.uint8)
 
 
-def apply_mask(noisy_spec: np.ndarray, mask: np.ndarray, length: int) -> np.ndarray:
-    """Masked noisy STFT back to audio (the mask may be binary or soft in [0, 1])."""
+def mask_gain(mask: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """float32 gains of a mask (binary or soft in [0, 1]) with a gain floor: ``max(mask,
+    floor)``, so a mask bit 0 becomes the floor and a bit 1 stays 1. With floor 0 (no floor)
+    the mask itself, untouched, so masks keep today's output exactly."""
+    if not 0.0 <= floor < 1.0:
+        raise BitwaveError(f"mask floor gain {floor!r}; allowed: 0 <= gain < 1")
+    gains = mask.astype(np.float32)
+    return np.maximum(gains, np.float32(floor)) if floor > 0.0 else gains
+
+
+def apply_mask(
+    noisy_spec: np.ndarray, mask: np.ndarray, length: int, floor: float = 0.0
+) -> np.ndarray:
+    """Masked noisy STFT back to audio (the mask may be binary or soft in [0, 1]); ``floor``
+    is the linear gain floor (``mask_gain``), 0 for none."""
     if mask.shape != noisy_spec.shape:
         raise BitwaveError(
             f"mask shape {mask.shape} does not match the spectrum {noisy_spec.shape}"
         )
-    return istft(noisy_spec * mask.astype(np.float32), length)
+    return istft(noisy_spec * mask_gain(mask, floor), length)
 
 
-def enhance(noisy: np.ndarray, mask_fn: MaskFn) -> tuple[np.ndarray, np.ndarray]:
-    """(enhanced audio, mask): ``mask_fn`` maps the noisy magnitude (frames, 513) to a mask."""
+def enhance(
+    noisy: np.ndarray, mask_fn: MaskFn, floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(enhanced audio, mask): ``mask_fn`` maps the noisy magnitude (frames, 513) to a mask,
+    applied with the gain ``floor`` (0: none)."""
     spec = stft(noisy)
     mask = np.asarray(mask_fn(magnitude(spec)))
-    return apply_mask(spec, mask, noisy.size), mask
+    return apply_mask(spec, mask, noisy.size, floor), mask
 
 
 @dataclass

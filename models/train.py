@@ -73,6 +73,7 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
     run.save_model()
     net = kind.export(run, summary)
     if net is not None:
+        net.mask_floor_db = config["model"].get("mask_floor_db")  # the model's gain floor
         summary["ir_sha256"] = ir.save(net, out / "model.bwir")
         summary["bit_exact"] = kind.bit_exact(run, net)
         if summary["bit_exact"]["mismatches"]:

@@ -158,6 +158,42 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def peer_summary(metrics: dict) -> dict:
+    """The deployed peers of the bitwise model's evaluation (its metrics.json): their scores
+    and MAC/s, the bitwise network's binary MAC/s, and why a peer is missing. An evaluation
+    written before the peers existed has none of these keys: the note says so."""
+    notes = list(metrics.get("peer_notes") or [])
+    if "peers" not in metrics and not notes:
+        notes = ["Peer rows omitted: the bitwise model's eval/metrics.json predates them "
+                 "(delete it and rerun the flow to score RNNoise)."]  # fmt: skip
+    return {"rows": metrics.get("peers") or {}, "macs_per_second": metrics.get("macs_per_second"),
+            "notes": notes}  # fmt: skip
+
+
+def _mac_rate(value: float | None, what: str = "") -> str:
+    return "-" if value is None else f"{value / 1e6:.3g} M{what}"
+
+
+def quality_table(summary: dict) -> list[str]:
+    """The report's quality table: bitwise, float, each deployed peer (RNNoise), the oracle and
+    the noisy input on the same test utterances, the network MAC/s beside each that has one."""
+    q, peers = summary["quality"], summary.get("peers") or peer_summary({})
+    lines = ["| model | SI-SDRi (dB) | STOI | PESQ (wb) | IBM accuracy | MAC/s |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [("bitwise", q["bitwise"], _mac_rate(peers["macs_per_second"], " (binary)"))]
+    rows += [("float", q["float"], "-")] if "float" in q else []
+    rows += [(f"{name} (deployed peer)", row, _mac_rate(row.get("macs_per_second")))
+             for name, row in peers["rows"].items()]  # fmt: skip
+    rows += [(name, q[name], "-") for name in ("oracle_ibm", "noisy") if name in q]
+    for name, row, macs in rows:
+        lines.append(f"| {name} | {_fmt(row.get('si_sdri'), '.2f')} | {_fmt(row.get('stoi'), '.3f')} | "
+                     f"{_fmt(row.get('pesq'), '.2f')} | {_fmt(row.get('ibm_accuracy'), '.3f')} | "
+                     f"{macs} |")  # fmt: skip
+    for note in peers["notes"]:
+        lines += ["", note]
+    return lines
+
+
 def _report_md(summary: dict) -> str:
     q, hw = summary["quality"], summary.get("hardware", {})
     lines = [
@@ -167,14 +203,8 @@ def _report_md(summary: dict) -> str:
         "",
         "## Speech-enhancement quality (`bitwave eval`, held-out speakers and noises)",
         "",
-        "| model | SI-SDRi (dB) | STOI | PESQ (wb) | IBM accuracy |",
-        "|---|---|---|---|---|",
+        *quality_table(summary),
     ]
-    for name in ("bitwise", "float", "oracle_ibm", "noisy"):
-        if name in q:
-            row = q[name]
-            lines.append(f"| {name} | {_fmt(row.get('si_sdri'), '.2f')} | {_fmt(row.get('stoi'), '.3f')} | "
-                         f"{_fmt(row.get('pesq'), '.2f')} | {_fmt(row.get('ibm_accuracy'), '.3f')} |")  # fmt: skip
     lines += ["", f"Bitwise SI-SDRi is {_fmt(summary['targets'].get('fraction_of_oracle'), '.0%')} of the oracle IBM's"
               + (f", {_fmt(summary['targets'].get('gap_to_float_db'), '.2f')} dB below the float MLP of the same hidden widths." if "float" in q else "."),
               "", "![quality](quality.png)", ""]  # fmt: skip
@@ -245,6 +275,9 @@ def run_flow(
         scalable.train_others(config, run, stage)
     hardware = _hardware(config, run, stages)
     summary = _summary(config, run, quality, by_noise, hardware, stages)
+    summary["peers"] = peer_summary(
+        json.loads((run / "bitwise" / "eval" / "metrics.json").read_text())
+    )
     if compared is not None:
         summary["compared"] = compared_summary(compared)
     if scalable.has_exits(config):

@@ -19,6 +19,10 @@ A file's version is the lowest version that holds its content: version 1 unless 
 ``binary_gru`` layer (version 2) or early exits (version 3), so every version-1 network is still
 written (and hashed) as before.
 
+The optional network-level ``mask_floor_db`` (docs/ir.md, "Mask floor") is the gain a mask bit
+0 selects, in dB (absent: gain 0, the bin is zeroed). It changes no layer's output, so it needs
+no new version; files without it keep their bytes and content hash.
+
 Multi-exit networks (``Network.exits``): ``layers`` stays a plain chain whose last layer is the
 final exit; each ``Exit`` adds a dense head that reads the output of a layer of the chain and
 writes a mask of the network's output width. Exit k of a network runs ``exit_layers(k)``.
@@ -63,8 +67,46 @@ FORMAT = "bitwave-ir"
 VERSION = 3  # the newest version this bitwave writes
 SUPPORTED_VERSIONS = (1, 2, 3)
 EXITS_VERSION = 3  # the first version with early exits
+# The mask floor's allowed range: below -100 dB a floor is inaudible (as good as none, which
+# is expressed by omitting the field); 0 dB would pass the noisy input unchanged.
+MASK_FLOOR_MIN_DB = -100.0
+MASK_FLOOR_MAX_DB = 0.0  # exclusive
 
 Layer = Dense | BinaryGRU
+
+
+def floor_gain(floor_db: float | None) -> float:
+    """The linear gain of a mask floor in dB (None: no floor, gain 0). The one conversion
+    every stage uses (eval, enhance, hardware), so they apply the same float64 gain."""
+    return 0.0 if floor_db is None else float(10.0 ** (float(floor_db) / 20.0))
+
+
+def mask_floor_problem(floor_db: object) -> str | None:
+    """What is wrong with a mask floor value in dB (None: a valid floor or no floor)."""
+    if floor_db is None:
+        return None
+    if isinstance(floor_db, bool) or not isinstance(floor_db, int | float):
+        return f"expected a number of dB, got {type(floor_db).__name__} {floor_db!r}"
+    if not MASK_FLOOR_MIN_DB <= floor_db < MASK_FLOOR_MAX_DB:  # NaN fails both comparisons
+        return (
+            f"expected a number of dB in [{MASK_FLOOR_MIN_DB:g}, {MASK_FLOOR_MAX_DB:g}), got "
+            f"{floor_db!r}"
+        )
+    return None
+
+
+def parse_mask_floor(text: str) -> float | None:
+    """A ``--mask-floor`` argument: ``none`` (no floor) or a number of dB, e.g. -12."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = text  # refused below with the allowed forms
+    problem = mask_floor_problem(value)
+    if problem:
+        raise IRError(f"{problem}; allowed: 'none' or a number of dB such as -12")
+    return value
 
 
 def required_version(layers: list[Layer], exits: list[Exit] | None = None) -> int:
@@ -109,6 +151,13 @@ class Network:
     coding: BitplaneCodingSpec | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     exits: list[Exit] = field(default_factory=list)  # early exits, shallowest first
+    # The gain (dB) a mask bit 0 selects; None = no floor (gain 0, today's binary mask).
+    mask_floor_db: float | None = None
+
+    @property
+    def mask_floor_gain(self) -> float:
+        """The linear gain of a mask bit 0 (0.0 without a floor); a bit 1 is gain 1."""
+        return floor_gain(self.mask_floor_db)
 
     @property
     def output_type(self) -> ValueType:
@@ -149,6 +198,7 @@ class Network:
             self.exit_layers(k),
             self.coding,
             dict(self.provenance),
+            mask_floor_db=self.mask_floor_db,
         )
 
     @property
@@ -183,6 +233,11 @@ class Network:
                     lines.append(_summary_line(early.head) + f"  (exit {index})")
         if self.exits:
             lines[-1] += f"  (exit {len(self.exits)}, final)"
+        if self.mask_floor_db is not None:
+            lines.append(
+                f"  mask floor {self.mask_floor_db:g} dB (gain {self.mask_floor_gain:.4g} "
+                "where a mask bit is 0)"
+            )
         return "\n".join(lines)
 
 
@@ -228,6 +283,8 @@ def _to_manifest(net: Network) -> tuple[dict, dict[str, np.ndarray]]:
             entry, head_arrays = ops.op_of(early.head).write(early.head, f"exits.{index}")
             manifest["exits"].append({"after": early.after, "layer": entry})
             arrays.update(head_arrays)
+    if net.mask_floor_db is not None:  # absent otherwise: older files keep bytes and hash
+        manifest["mask_floor_db"] = float(net.mask_floor_db)
     return manifest, arrays
 
 
@@ -506,6 +563,7 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
         layers.append(layer)
         width, value_type = layer.out_width, layer.out_type
     exits = _read_exits(r, manifest, layers, version)
+    mask_floor_db = _read_mask_floor(r, manifest, layers[-1])
     needed = required_version(layers, exits)
     if version != needed:  # versions are canonical: the content hash covers the version
         raise r.fail(
@@ -514,7 +572,26 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
             "(binary_gru needs 2, exits need 3); bitwave writes the lowest version that holds "
             "a network",
         )
-    return Network(name, input_width, input_type, layers, coding, provenance, exits)
+    return Network(name, input_width, input_type, layers, coding, provenance, exits, mask_floor_db)
+
+
+def _read_mask_floor(r: FieldReader, manifest: dict, last: Layer) -> float | None:
+    """The optional mask floor: a finite number of dB in [MASK_FLOOR_MIN_DB, 0) on a network
+    whose output is a mask bit per bin (bipolar)."""
+    if "mask_floor_db" not in manifest:
+        return None
+    value = float(r.get(manifest, "mask_floor_db", (int, float), ""))
+    problem = mask_floor_problem(value)
+    if problem:
+        raise r.fail(
+            "mask_floor_db", f"{problem}; omit the field for no floor (a mask bit 0 zeroes its bin)"
+        )
+    if last.out_type != BIPOLAR:
+        raise r.fail(
+            "mask_floor_db",
+            f"a mask floor needs a mask-bit (bipolar) output; this network outputs {last.out_type}",
+        )
+    return value
 
 
 def _read_exits(r: FieldReader, manifest: dict, layers: list[Layer], version: int) -> list[Exit]:

@@ -7,11 +7,14 @@ Entry point::
     for mixture in dataset.train:                             # also .valid, .test
         mixture.noisy, mixture.clean, mixture.noise           # float32, 16 kHz, same length
         mixture.speaker, mixture.noise_type, mixture.snr_db, mixture.text, mixture.id
+        mixture.source, mixture.rt60_s, mixture.channel      # where it comes from, acoustics
 
 - Built-in data (default): eSpeak NG speech (``speech.py``, ``sentences.py``) mixed with
   ten procedural noise types (``noise.py``) at SNRs from ``snr_db`` (``builtin.py``); test
   speakers and one noise type (``engine``) are unseen in training; cached on disk by a hash
   of the generation parameters.
+- Acoustic realism, off by default (``acoustics.py``): ``reverb`` (simulated rooms; the
+  target is the direct path + early reflections), ``channel`` colouring, ``level_drift_db``.
 - Real data: ``{"folder": PATH}`` loads a VoiceBank+DEMAND-style paired folder or clean/ +
   noise/ folders (``folders.py``).
 - ``DataConfig`` (``config.py``) documents every key; ``Dataset``/``Mixture`` are in

@@ -54,8 +54,11 @@ def _to_float(samples: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported sample type {samples.dtype}")
 
 
-def read_wav(path: str | os.PathLike, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """A mono WAV file as float32 at ``rate``. Raises AudioFileError for anything else."""
+def read_wav(
+    path: str | os.PathLike, rate: int = SAMPLE_RATE, mix_channels: bool = False
+) -> np.ndarray:
+    """A mono WAV file (any channel count, mixed down to their mean, if ``mix_channels``) as
+    float32 at ``rate``. Raises AudioFileError for anything else."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -73,16 +76,16 @@ def read_wav(path: str | os.PathLike, rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioFileError(
             f"{path}: sample rate {file_rate} Hz; allowed: {MIN_FILE_RATE} .. {MAX_FILE_RATE} Hz"
         )
-    if samples.ndim == 2:
-        if samples.shape[1] != 1:
-            raise AudioFileError(f"{path}: has {samples.shape[1]} channels; only mono is allowed")
-        samples = samples[:, 0]
+    if samples.ndim == 2 and samples.shape[1] != 1 and not mix_channels:
+        raise AudioFileError(f"{path}: has {samples.shape[1]} channels; only mono is allowed")
     if samples.size == 0:
         raise AudioFileError(f"{path}: contains no samples")
     try:
         audio = _to_float(samples)
     except ValueError as error:
         raise AudioFileError(f"{path}: {error}") from None
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1, dtype=np.float64).astype(np.float32)
     if not np.all(np.isfinite(audio)):
         raise AudioFileError(f"{path}: contains NaN or infinite samples")
     return resample(audio, file_rate, rate)

@@ -40,6 +40,18 @@ class Mixture:
     noise_type: str = "unknown"
     snr_db: float = math.nan  # the SNR the mixture was made at (measured for paired data)
     text: str = ""
+    source: str = "unknown"  # where the speech comes from: "espeak", "folder", ...
+    rt60_s: float = math.nan  # the simulated room's RT60 (NaN: dry speech)
+    channel: bool = False  # through a coloured microphone/channel response
+
+    @property
+    def reverberant(self) -> bool:
+        return not math.isnan(self.rt60_s)
+
+    @property
+    def source_label(self) -> str:
+        """The speech source and whether it is reverberant: the by-source evaluation groups."""
+        return f"{self.source}, {'reverberant' if self.reverberant else 'dry'}"
 
     @property
     def noisy(self) -> np.ndarray:
@@ -57,6 +69,9 @@ class Mixture:
             "snr_db": None if math.isnan(self.snr_db) else round(float(self.snr_db), 4),
             "text": self.text,
             "samples": int(self.clean.size),
+            "source": self.source,
+            "rt60_s": None if math.isnan(self.rt60_s) else round(float(self.rt60_s), 4),
+            "channel": self.channel,
         }
 
 
@@ -99,6 +114,9 @@ class Dataset:
                 "speakers": len({m.speaker for m in mixtures}),
                 "noise_types": dict(sorted(Counter(m.noise_type for m in mixtures).items())),
             }
+            if any(m.reverberant or m.channel for m in mixtures):  # realism on: how much
+                out[name]["reverberant"] = sum(m.reverberant for m in mixtures)
+                out[name]["coloured_channel"] = sum(m.channel for m in mixtures)
         return out
 
 
@@ -145,6 +163,9 @@ def load(folder: str | os.PathLike) -> Dataset:
                         noise_type=r["noise_type"],
                         snr_db=math.nan if r["snr_db"] is None else float(r["snr_db"]),
                         text=r["text"],
+                        source=r.get("source", "unknown"),  # absent in older caches
+                        rt60_s=math.nan if r.get("rt60_s") is None else float(r["rt60_s"]),
+                        channel=bool(r.get("channel", False)),
                     )
                     for r, a, b in zip(records, offsets[:-1], offsets[1:], strict=True)
                 ]

@@ -137,7 +137,7 @@ def load_paired(root: Path, config: DataConfig) -> Dataset:
             noise = noisy[:n] - clean[:n]
             splits[split].append(
                 Mixture(f"{split}_{rel.with_suffix('').as_posix()}", clean[:n], noise, _speaker(rel),
-                        "unknown", _measured_snr(clean[:n], noise))
+                        "unknown", _measured_snr(clean[:n], noise), source="folder")
             )  # fmt: skip
     if not any(splits.values()):
         raise BitwaveError(f"{root}: no usable clean/noisy file pairs")
@@ -175,6 +175,7 @@ def _mix_folder(
                 _speaker(path),
                 noise_path.stem,
                 snr,
+                source="folder",
             )
         )
     return mixtures

