@@ -510,6 +510,7 @@ def _synthesize(design: Any, frames: list[Path], clock_mhz: float, stages: dict)
         "energy_per_frame_j": power["energy_per_frame_j"], "fmax_mhz": timing.get("max_clock_mhz"),
         "realtime_w": power["leakage_w"] + power["dynamic_w"] * frame_s * design.targets.fps,
         **({"exits": power["exits"]} if power.get("exits") else {}),
+        **({"clock_gating": area["clock_gating"]} if area.get("clock_gating") else {}),
     }  # fmt: skip
 
 

@@ -137,11 +137,8 @@ def curve(config: dict, run: Path, hardware: dict, separate_hw: list[dict]) -> d
         if k < len(per_exit_hw):
             point["hardware"] = per_exit_hw[k]
         points.append(point)
-    for point, gated in zip(points, clock_gated_estimates(points), strict=True):
-        if gated is not None:
-            point["clock_gated_estimate"] = gated
     summary = {"strategy": strategy(config), "other_strategy": strategy(alternative_config(config)),
-               "points": points}  # fmt: skip
+               "points": points, "clock_gating": hardware.get("clock_gating")}  # fmt: skip
     if separate_hw and hardware.get("area_um2"):
         total = sum(row["area_um2"] for row in separate_hw)
         summary["separate_area_um2"] = total
@@ -168,33 +165,21 @@ def exit_energy(hardware: dict, steady: bool = True) -> tuple[float | None, floa
             source.get("dynamic_energy_fraction_of_final"))  # fmt: skip
 
 
-GATING_MODEL = (
-    "estimate, not synthesized: the idle blocks' clocks gated, i.e. the dynamic power synth "
-    "attributes to the blocks off the exit's path (with no frame, their flip-flops' clock pins) "
-    "removed from the measured whole-run power; the clock net's wire to them and the gating "
-    "cells themselves are not modelled"
-)
+def idle_share(hardware: dict) -> float | None:
+    """The share of an exit's dynamic power drawn by the layers it leaves idle (measured: with
+    clock gating, what their ungated flip-flops and the gates themselves still draw)."""
+    if "idle_blocks_dynamic_w" not in hardware or not hardware.get("dynamic_w"):
+        return None
+    return hardware["idle_blocks_dynamic_w"] / hardware["dynamic_w"]
 
 
-def clock_gated_estimates(points: list[dict]) -> list[dict | None]:
-    """Per exit, the dynamic energy per frame if the blocks off its path had their clocks
-    gated (GATING_MODEL), and its share of the final exit's gated figure; None where synth did
-    not measure the idle blocks' power."""
-    energies = []
-    for p in points:
-        hw = p.get("hardware") or {}
-        if "idle_blocks_dynamic_w" not in hw or not hw.get("dynamic_w"):
-            return [None] * len(points)
-        active = (hw["dynamic_w"] - hw["idle_blocks_dynamic_w"]) / hw["dynamic_w"]
-        energies.append(hw["dynamic_energy_per_frame_j"] * active)
-    return [{"dynamic_energy_per_frame_j": e, "share_of_final": e / energies[-1],
-             "model": GATING_MODEL} for e in energies]  # fmt: skip
-
-
-def _gated_cell(gated: dict | None) -> str:
-    if gated is None:
-        return "n/a"
-    return f"{gated['dynamic_energy_per_frame_j'] * 1e9:.3g} ({gated['share_of_final']:.1%})"
+def _gating_line(summary: dict | None) -> list[str]:
+    if not summary:
+        return []
+    return ["", f"Clock gating (synthesis): {summary.get('gates', 0):,} clock gates; "
+            f"{summary.get('gated_flops', 0):,} of {summary.get('flops', 0):,} flip-flops take the "
+            "clock only when their enable is high, so the layers beyond a frame's exit stay "
+            "unclocked."]  # fmt: skip
 
 
 def _f(value: Any, spec: str) -> str:
@@ -215,7 +200,7 @@ def report_lines(section: dict) -> list[str]:
         "| exit | hidden layers | SI-SDRi (dB) | PESQ | STOI | SI-SDRi "
         f"{section['other_strategy']} | SI-SDRi separate | gap to separate (dB) | binary MACs "
         "(share of final) | dynamic energy/frame nJ (share of final, steady state) | "
-        "clock-gated estimate nJ (share) | real-time power (mW) | separate area (um^2) |",
+        "idle layers' share of dynamic power | real-time power (mW) | separate area (um^2) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in section["points"]:
@@ -229,12 +214,11 @@ def report_lines(section: dict) -> list[str]:
             f"{_f(alone['quality']['si_sdri'], '.2f')} | {_f(p['si_sdri_gap_to_separate_db'], '+.2f')} | "
             f"{_f(macs, ',')} ({_f(hw.get('mac_fraction_of_final'), '.1%')}) | "
             f"{_f(energy * 1e9 if energy else None, '.3g')} ({_f(share, '.1%')}) | "
-            f"{_gated_cell(p.get('clock_gated_estimate'))} | "
+            f"{_f(idle_share(hw), '.1%')} | "
             f"{_f(hw['realtime_w'] * 1e3 if hw.get('realtime_w') else None, '.4g')} | "
             f"{_f(alone.get('area_um2'), '.0f')} |"
         )
-    if any("clock_gated_estimate" in p for p in section["points"]):
-        lines += ["", f"Clock-gated estimate: {GATING_MODEL}."]
+    lines += _gating_line(section.get("clock_gating"))
     if "area_ratio_to_separate" in section:
         lines += ["", f"Area of the one multi-exit design: {section['area_ratio_to_separate']:.0%} "
                   f"of the {section['separate_area_um2']:.0f} um^2 that the separate networks "
@@ -261,11 +245,6 @@ def plot(path: Path, section: dict, compared: dict | None = None) -> None:
         energy = [exit_energy(p["hardware"], steady=False)[0] * 1e9 for p in points]
         axis.plot(energy, [p["quality"][metric] for p in points], "o-", color="#1f77b4",
                   label=f"multi-exit ({section['strategy']})")  # fmt: skip
-        gated = [p.get("clock_gated_estimate") for p in points]
-        if all(gated):
-            axis.plot([g["dynamic_energy_per_frame_j"] * 1e9 for g in gated],
-                      [p["quality"][metric] for p in points], "o--", color="#1f77b4",
-                      alpha=0.45, label="multi-exit, clock-gated (estimate)")  # fmt: skip
         for p, x in zip(points, energy, strict=True):
             axis.annotate(f"exit {p['exit']}", (x, p["quality"][metric]),
                           textcoords="offset points", xytext=(4, -10), fontsize=8)  # fmt: skip

@@ -234,7 +234,8 @@ def energy_scaling(entries: list[dict]) -> list[str]:
         lines.append(
             f"- Exit {e['exit']} {macs}uses {e['dynamic_energy_fraction_of_final']:.1%} of the "
             f"final exit's dynamic energy per frame over the run{steady_text}; "
-            f"{e['idle_blocks_dynamic_w'] / e['dynamic_w']:.1%} of its dynamic power is the "
-            f"clocking of the {len(e['idle_blocks'])} layers it leaves idle (no clock gating)."
+            f"{e['idle_blocks_dynamic_w'] / e['dynamic_w']:.1%} of its dynamic power is drawn by "
+            f"the {len(e['idle_blocks'])} layers it leaves idle (their ungated flip-flops and "
+            "clock gates)."
         )
     return lines

@@ -74,22 +74,19 @@ def test_flow_reports_the_curve_of_measured_figures(exits_run):
     )
     verified = json.loads((run / "hw" / "verify" / "result.json").read_text())
     assert verified["passed"] and len(verified["exits"]["per_exit"]) == 2
-    for point in section["points"]:  # gating can only remove power
-        measured = point["hardware"]["dynamic_energy_per_frame_j"]
-        assert 0 < point["clock_gated_estimate"]["dynamic_energy_per_frame_j"] < measured
-    assert section["points"][-1]["clock_gated_estimate"]["share_of_final"] == 1.0
+    area = json.loads((run / "hw" / "synth" / "area.json").read_text())
+    assert section["clock_gating"] == area["clock_gating"] and area["clock_gating"]["gates"] > 0
+    assert all(0 <= scalable.idle_share(p["hardware"]) < 1 for p in section["points"])
     report = (run / "report.md").read_text()
     assert "quality/energy curve" in report and f"{section['area_ratio_to_separate']:.0%}" in report
     assert (run.parent / "published" / "scalable.png").stat().st_size > 5000
 
 
-def test_clock_gated_estimate_removes_the_idle_blocks_power():
-    def point(dynamic_w, idle_w):
-        return {"hardware": {"dynamic_w": dynamic_w, "idle_blocks_dynamic_w": idle_w,
-                             "dynamic_energy_per_frame_j": dynamic_w * 1e-6}}  # fmt: skip
-
-    gated = scalable.clock_gated_estimates([point(10.0, 4.0), point(12.0, 2.0)])
-    assert [g["dynamic_energy_per_frame_j"] for g in gated] == pytest.approx([6e-6, 10e-6])
-    assert gated[0]["share_of_final"] == pytest.approx(0.6)
-    assert "estimate" in gated[0]["model"]
-    assert scalable.clock_gated_estimates([point(10.0, 4.0), {"hardware": {}}]) == [None, None]
+def test_idle_share_is_the_idle_layers_part_of_the_dynamic_power():
+    hardware = {"dynamic_w": 10.0, "idle_blocks_dynamic_w": 2.5}
+    assert scalable.idle_share(hardware) == 0.25
+    assert scalable.idle_share({"dynamic_w": 10.0}) is None
+    lines = scalable.report_lines({"strategy": "joint", "other_strategy": "blockwise",
+                                   "points": [], "clock_gating": {"gates": 3, "flops": 9,
+                                                                  "gated_flops": 8}})  # fmt: skip
+    assert any("8 of 9 flip-flops" in line for line in lines)
