@@ -10,11 +10,13 @@ from pathlib import Path
 from bitwave.core import cli_args, inputs
 from bitwave.core.cli_args import add_command
 from bitwave.core.errors import BitwaveError
+from bitwave.cost.gating import DEFAULT_OFF_LEAKAGE_FRACTION, WHAT_IF_LABEL, off_leakage_fraction
 
 EPILOG = """examples:
   bitwave cost cost/examples/gru_2x1024.yaml
   bitwave cost net.bwir --json --pe 16 --simd 64
   bitwave cost DESIGN_DIR --json          (a generated design, at its folding and clock)
+  bitwave cost DESIGN_DIR --off-leakage-fraction 0.1   (the power-gating what-if's off state)
   bitwave cost --seed-table --out reports/cost --json
   bitwave cost --make-table reports/nodes/nodes.json --liberty LIB --out cost/tables/default.yaml
   bitwave cost --make-rom-table --out cost/tables/rom_logic.yaml"""
@@ -53,7 +55,8 @@ def _cost_design(args: argparse.Namespace) -> int:
             "(regenerate it with bitwave generate --fold to change it)"
         )
     table = load_table(args.table) if args.table else None
-    estimate = estimate_design(args.arch, table, frames_per_second=args.frames_per_second)
+    estimate = estimate_design(args.arch, table, frames_per_second=args.frames_per_second,
+                               off_leakage_fraction=_off_fraction(args))  # fmt: skip
     print(design_text(estimate))
     if args.json:
         print(json.dumps(estimate.to_json()))
@@ -82,12 +85,12 @@ def _cost_one(args: argparse.Namespace) -> int:
 
     arch = _load_arch(Path(args.arch), args.frames_per_second)
     hardware, note = None, ""
-    folding = Folding(args.pe, args.simd)
+    folding, fraction = Folding(args.pe, args.simd), _off_fraction(args)
     if args.table:
-        hardware = estimate(arch, load_table(args.table), folding)
+        hardware = estimate(arch, load_table(args.table), folding, fraction)
     elif DEFAULT_TABLE.is_file():
         try:
-            hardware = estimate(arch, load_table(DEFAULT_TABLE), folding)
+            hardware = estimate(arch, load_table(DEFAULT_TABLE), folding, fraction)
         except BitwaveError as error:  # the default table may not cover every MAC kind yet
             note = f"not available from the default table: {error}"
     else:
@@ -96,6 +99,12 @@ def _cost_one(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(arch_json(arch, hardware)))
     return 0
+
+
+def _off_fraction(args: argparse.Namespace) -> float:
+    if args.off_leakage_fraction is None:
+        return DEFAULT_OFF_LEAKAGE_FRACTION
+    return args.off_leakage_fraction
 
 
 def _seed_table(args: argparse.Namespace) -> int:
@@ -160,6 +169,10 @@ def _handle(args: argparse.Namespace) -> int:
             "give exactly one of: ARCH (a .yaml or .bwir file, or a design folder), "
             "--seed-table, --make-table NODES.json, --make-rom-table"
         )
+    if args.off_leakage_fraction is not None and not args.arch:
+        raise BitwaveError(
+            "--off-leakage-fraction goes with ARCH (a .yaml or .bwir file, or a design folder)"
+        )
     if args.seed_table:
         if not args.out:
             raise BitwaveError("--seed-table needs --out DIR (e.g. reports/cost)")
@@ -204,6 +217,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=cli_args.positive_float,
         help="frame rate for IR files and design folders (default 62.5 = 16 kHz / hop 256; a "
         "design folder: its target)",
+    )
+    parser.add_argument(
+        "--off-leakage-fraction",
+        type=cli_args.parser_type(lambda text: off_leakage_fraction(text, ""), "fraction"),
+        metavar="F",
+        help=f"power-gating {WHAT_IF_LABEL}: the share of its leakage a design switched off "
+        f"between frames keeps, 0..1 (default {DEFAULT_OFF_LEAKAGE_FRACTION:g}); offered for "
+        "designs that hold no state between frames (feed-forward, constant weights)",
     )
     parser.add_argument(
         "--seed-table", action="store_true", help="reproduce the published complexity table"

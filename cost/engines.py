@@ -42,6 +42,8 @@ from bitwave.core.errors import BitwaveError
 from bitwave.core.inputs import safe_load_bounded
 from bitwave.core.ops import binary_gru
 from bitwave.core.ops.base import popcount_width
+from bitwave.cost.gating import DEFAULT_OFF_LEAKAGE_FRACTION, GatingWhatIf, RatePower, gating_json
+from bitwave.cost.gating import off_leakage_fraction as check_fraction
 from bitwave.cost.tables import CONST_BINARY_ACTION, CostTable
 from bitwave.synth.eda.fanout import DEFAULT_MAX_FANOUT
 
@@ -252,6 +254,12 @@ class Prices:
     const_lane_area_um2: float  # a lane with its weight wired in (mac_binary_const)
     const_lane_j: float
     rom: RomFit
+    # the integrated clock gate synthesis inserts (None: the library has none, nothing gated)
+    clock_gate: Unit | None = None
+    clock_gate_cell: str = ""
+    gate_clock_j: float = 0.0  # per cycle, enabled or not: its clock pin's two edges
+    gate_net_j: float = 0.0  # per cycle: its clock pin's share of the root clock net (C V^2)
+    gate_out_j: float = 0.0  # per enabled cycle: its gated output's two edges (internal)
 
     @classmethod
     def from_library(cls, liberty: str | Path, table: CostTable, rom: RomFit) -> Prices:
@@ -285,6 +293,7 @@ class Prices:
             logic_j_per_um2=rho, lane_area_um2=lane.area_um2,
             lane_j=dynamic(lane.energy_j, lane.area_um2), const_lane_area_um2=const.area_um2,
             const_lane_j=dynamic(const.energy_j, const.area_um2), rom=rom,
+            **_clock_gate_prices(library),
         )  # fmt: skip
 
     def popcount(self, lanes: int, constant: bool = False) -> tuple[float, float]:
@@ -297,11 +306,39 @@ class Prices:
         return total, total * energy / area
 
 
+def _clock_gate_prices(library: object) -> dict:
+    """The ``Prices`` fields of the library's integrated clock gate (the cell Yosys
+    ``clockgate`` picks, ``memory_macro.clock_gate``); none when the library has no gate. Its
+    gated output is priced at a load of 8 flip-flop clock pins (a typical enable group; the
+    table barely moves with the load)."""
+    from bitwave.synth.eda.memory_macro import bit_figures, clock_gate, plain_flop
+
+    gate = clock_gate(library)
+    if gate is None:
+        return {}
+    flop = plain_flop(library)
+    flop_clock = next(p for p in flop.inputs() if p != flop.sequential.next_state.name)
+    role = {pin.clock_gate_role: name for name, pin in gate.pins.items()}
+    clock_pin, out = role["clock"], role["out"]
+    load = 8 * flop.pins[flop_clock].capacitance_f
+    entries = [p.energy(library.default_input_slew_s, load) for p in gate.internal_power
+               if p.pin == out]  # fmt: skip
+    return {
+        "clock_gate": Unit(gate.area_um2, gate.leakage_w),
+        "clock_gate_cell": gate.name,
+        "gate_clock_j": bit_figures(library).clock_gate_cycle_energy_j,
+        "gate_net_j": gate.pins[clock_pin].capacitance_f * library.voltage_v**2,
+        "gate_out_j": 2 * float(np.mean(entries)) if entries else 0.0,
+    }
+
+
 # ---- parts -----------------------------------------------------------------------------------
 @dataclass
 class Part:
-    """One kind of hardware in a block: its area, its flip-flops (clocked every cycle), its
-    leakage, its switching energy per compute cycle of its engine and per frame."""
+    """One kind of hardware in a block: its area, its flip-flops (``gated`` of them behind a
+    clock gate, the others clocked every cycle), its clock gates, its leakage, its switching
+    energy per compute cycle of its engine and per frame (a gated flip-flop's clock is in
+    these: it ticks only when enabled)."""
 
     name: str
     area_um2: float = 0.0
@@ -310,6 +347,41 @@ class Part:
     active_j: float = 0.0
     frame_j: float = 0.0
     cycle_j: float = 0.0  # switching every clock cycle besides the flip-flops' clock (macros)
+    gated: int = 0
+    clock_gates: int = 0
+
+    @property
+    def clocked_flops(self) -> int:
+        """The flip-flops whose clock ticks every cycle (no gate in front of them)."""
+        return self.flops - self.gated
+
+
+@dataclass(frozen=True)
+class Enable:
+    """Flip-flops sharing one enable, loaded ``per_cycle`` times per compute cycle of their
+    engine and ``per_frame`` times per frame. With at least ``CLOCK_GATE_MIN_FLOPS`` of them
+    and a clock gate in the library synthesis gates their clock (``bitwave.synth.flows.asic``):
+    one gate, no hold logic, and their clock ticks only when they load. Otherwise they are
+    clocked every cycle and hold through a 2:1 mux each (``mux``; False where the model's
+    datapath logic already holds them: counters, accumulators, read registers)."""
+
+    flops: int
+    per_cycle: float = 0.0
+    per_frame: float = 0.0
+    mux: bool = True
+
+
+@dataclass(frozen=True)
+class _Gating:
+    """What a part's enables come to: hold muxes, gated flip-flops, gates, and the gated clock
+    (flip-flop pins, their share of the gated nets, the gates' outputs) per compute cycle and
+    per frame."""
+
+    muxes: float = 0.0
+    gated: int = 0
+    gates: int = 0
+    active_j: float = 0.0
+    frame_j: float = 0.0
 
 
 class _Parts:
@@ -319,58 +391,81 @@ class _Parts:
         self.p = prices
         self.parts: list[Part] = []
 
-    def add(self, name: str, *, flops: float = 0, enabled: float = 0, mux: float = 0,
+    def gating(self, enables: tuple[Enable, ...]) -> _Gating:
+        """Which enable groups synthesis clock-gates, and their clock energy when enabled."""
+        from bitwave.synth.flows.asic import CLOCK_GATE_MIN_FLOPS
+
+        p, muxes, gated, gates, active, frame = self.p, 0.0, 0, 0, 0.0, 0.0
+        for group in enables:
+            if p.clock_gate is None or group.flops < CLOCK_GATE_MIN_FLOPS:
+                muxes += group.flops if group.mux else 0
+                continue
+            tick = group.flops * (p.flop_clock_j + p.clock_net_j) + p.gate_out_j
+            gated, gates = gated + group.flops, gates + 1
+            active, frame = active + group.per_cycle * tick, frame + group.per_frame * tick
+        return _Gating(muxes, gated, gates, active, frame)
+
+    def add(self, name: str, *, flops: float = 0, enables: tuple[Enable, ...] = (), mux: float = 0,
             adders: float = 0, compare: float = 0, gates: float = 0, other_area: float = 0.0,
             other_leak: float = 0.0, other_j: float = 0.0, toggles: float = 0.0,
             frame_toggles: float = 0.0,
             logic_activity: float = 1.0, reset: bool = True,
             fanout: tuple[tuple[float, float, float], ...] = ()) -> Part:  # fmt: skip
         """``flops`` flip-flops (each with its synchronous-reset gate unless ``reset`` is
-        False; ``enabled`` of them hold their value through a 2:1 mux, which switches only with
-        the data it loads), ``mux`` 2:1 muxes, ``adders`` full adders, ``compare`` comparator
+        False; those in ``enables`` load only when enabled: gated, or holding through a 2:1 mux
+        that switches only with the data it loads), ``mux`` 2:1 muxes, ``adders`` full adders, ``compare`` comparator
         bits, ``gates`` 2-input gates: logic switching at ``logic_activity`` per compute cycle;
         ``toggles`` flip-flop transitions per compute cycle, ``frame_toggles`` per frame;
         ``other_*``: pre-priced logic (area, leakage, energy per compute cycle); ``fanout``: (nets, loads each, transitions per compute
         cycle) of signals broadcast beyond the max fanout, which synthesis buffers."""
-        p = self.p
-        units = ((mux + enabled, p.mux), (adders, p.adder), (compare, p.compare),
+        p, gating = self.p, self.gating(enables)
+        gate = p.clock_gate or Unit(0.0, 0.0)
+        units = ((mux + gating.muxes, p.mux), (adders, p.adder), (compare, p.compare),
                  (gates + (flops if reset else 0), p.gate),
                  (sum(n * buffer_tree(loads) for n, loads, _ in fanout), p.buffer))  # fmt: skip
         combinational = sum(count * u.area_um2 for count, u in units) + other_area
         leakage = sum(count * u.leakage_w for count, u in units) + other_leak
-        hold = enabled * p.mux.area_um2 + (flops * p.gate.area_um2 if reset else 0.0)
+        hold = gating.muxes * p.mux.area_um2 + (flops * p.gate.area_um2 if reset else 0.0)
         logic = combinational - other_area - hold - units[-1][0] * p.buffer.area_um2
         # a flip-flop's data transition also switches its hold mux and reset gate
         toggle_j = p.flop_toggle_j + 2 * (hold / flops if flops else 0.0) * p.logic_j_per_um2
         buffer_j = sum(n * buffer_tree(loads) * rate for n, loads, rate in fanout)
         part = Part(
-            name=name, area_um2=flops * p.flop.area_um2 + combinational, flops=int(flops),
-            leakage_w=flops * p.flop.leakage_w + leakage,
+            name=name, flops=int(flops), gated=gating.gated, clock_gates=gating.gates,
+            area_um2=flops * p.flop.area_um2 + combinational + gating.gates * gate.area_um2,
+            leakage_w=flops * p.flop.leakage_w + leakage + gating.gates * gate.leakage_w,
             active_j=logic * p.logic_j_per_um2 * logic_activity + other_j + toggles * toggle_j
-            + buffer_j * 2 * p.logic_j_per_um2 * p.buffer.area_um2,
-            frame_j=frame_toggles * toggle_j,
+            + buffer_j * 2 * p.logic_j_per_um2 * p.buffer.area_um2 + gating.active_j,
+            frame_j=frame_toggles * toggle_j + gating.frame_j,
+            cycle_j=gating.gates * p.gate_clock_j,
         )  # fmt: skip
         self.parts.append(part)
         return part
 
-    def rom(self, name: str, depth: int, width: int, reads_per_cycle: float = 1.0) -> None:
-        """A constant table synthesis folds into logic (read register on its kept columns)."""
+    def rom(self, name: str, depth: int, width: int, reads_per_cycle: float = 1.0,
+            enabled: bool = True) -> None:  # fmt: skip
+        """A constant table synthesis folds into logic (read register on its kept columns),
+        read with an enable (``enabled``: the engine's running flag, so its read register is
+        clock-gated and ticks only in compute cycles) or every cycle."""
         depth = max(depth, 2)  # a one-word store keeps a second word (hw.weights)
         fit, columns = self.p.rom, kept_columns(depth, width)
         area = fit.logic_area_um2(depth, width)
-        self.add(name, flops=round(columns), other_area=area, reset=False,
+        flops = round(columns)
+        enables = (Enable(flops, per_cycle=1.0, mux=False),) if enabled else ()
+        self.add(name, flops=flops, enables=enables, other_area=area, reset=False,
                  other_leak=area * fit.leakage_w_per_um2,
                  other_j=reads_per_cycle * fit.read_energy_j(depth, width),
                  toggles=0.5 * columns * reads_per_cycle)  # fmt: skip
 
     def ram(self, name: str, depth: int, width: int, library: object) -> None:
-        """A writable store: the synthesis flow's memory macro model, read every cycle."""
+        """A writable store: the synthesis flow's memory macro model, read in every compute
+        cycle (its read enable is the engine's running flag), clocked every cycle."""
         from bitwave.synth.eda.memory_macro import macro_model
 
         model = macro_model(library, "ram", max(depth, 2), width)  # as hw.weights pads it
-        # Amaranth's read port is always enabled: the macro reads every cycle, busy or not
         self.parts.append(Part(name, model.area_um2, 0, model.leakage_w,
-                               cycle_j=model.read_energy_j + model.cycle_energy_j))  # fmt: skip
+                               active_j=model.read_energy_j,
+                               cycle_j=model.cycle_energy_j))  # fmt: skip
 
 
 def buffer_tree(loads: float, max_fanout: int = DEFAULT_MAX_FANOUT) -> int:
@@ -389,12 +484,19 @@ def _bits(count: int) -> int:
 
 
 def _control(parts: _Parts, nf: int, sf: int, depth: int, steps_per_word: int) -> None:
-    """Handshake, fold counters, word address, pipeline flags (``FoldedLayer._control``)."""
-    counters = _bits(nf) + _bits(sf) + _bits(depth)
+    """Handshake, fold counters, word address, pipeline flags (``FoldedLayer._control``). The
+    counters move only while the engine runs: the synapse fold and word part every compute
+    cycle (the word address too when a word holds one step), the word address once a word, the
+    neuron fold once every ``sf`` cycles; the flags have no enable."""
+    part, address = 2 * _bits(steps_per_word) if steps_per_word > 1 else 0, _bits(depth)
+    every = _bits(sf) + part + (address if steps_per_word == 1 else 0)
+    enables = [Enable(every, per_cycle=1.0, mux=False), Enable(_bits(nf), 1.0 / sf, mux=False)]
     if steps_per_word > 1:
-        counters += 2 * _bits(steps_per_word)
-    parts.add("control", flops=7 + counters, gates=2 * counters + CONTROL_GATES,
-              compare=counters, toggles=2.0, logic_activity=0.25)  # fmt: skip
+        enables.append(Enable(address, per_cycle=1.0 / steps_per_word, mux=False))
+    counters = _bits(nf) + _bits(sf) + address + part
+    parts.add("control", flops=7 + counters, enables=tuple(enables),
+              gates=2 * counters + CONTROL_GATES, compare=counters, toggles=2.0,
+              logic_activity=0.25)  # fmt: skip
 
 
 def _store(parts: _Parts, plan: object, storage: str, library: object) -> None:
@@ -406,7 +508,8 @@ def _store(parts: _Parts, plan: object, storage: str, library: object) -> None:
         parts.rom("weight store (ROM as logic)", layout.depth, layout.word_bits)
     if layout.steps_per_word > 1:
         select = _bits(layout.steps_per_word)
-        parts.add("step select", flops=select, mux=(layout.steps_per_word - 1) * layout.step_bits,
+        parts.add("step select", flops=select, enables=(Enable(select, per_cycle=1.0),),
+                  mux=(layout.steps_per_word - 1) * layout.step_bits,
                   logic_activity=SELECT_ACTIVITY,
                   fanout=((select, layout.step_bits * layout.steps_per_word / 2, 0.5),))  # fmt: skip
 
@@ -432,10 +535,12 @@ def gru_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
     count = popcount_width(simd)
     padded = n % simd != 0 or h % simd != 0
     parts = _Parts(prices)
-    parts.add("input frame buffer", flops=n + 1, enabled=n + 1, frame_toggles=0.5 * (n + 1),
+    parts.add("input frame buffer", flops=n + 1, enables=(Enable(n + 1, per_frame=1.0),),
+              frame_toggles=0.5 * (n + 1),
               fanout=((1, n + 1, 0.0),))  # fmt: skip
     # the start flag picks the initial state for every state bit the frame reads
-    parts.add("state register", flops=h + 1, enabled=h + 1, gates=h, logic_activity=0.0,
+    parts.add("state register", flops=h + 1, enables=(Enable(h + 1, per_frame=1.0),), gates=h,
+              logic_activity=0.0,
               frame_toggles=0.5 * h, fanout=((2, h + 1, 0.0),))  # fmt: skip
     _control(parts, nf, steps, plan.weights.depth, plan.weights.steps_per_word)
     parts.add("step flags", flops=_bits(nf) + 5, gates=8, toggles=1.0, logic_activity=0.25)
@@ -454,17 +559,20 @@ def gru_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
               adders=pe * max(0, coefficient - 1) * count, mux=pe * 2 * coefficient,
               logic_activity=SELECT_ACTIVITY,
               fanout=((3, gate_loads, 1 / per_gate),))  # fmt: skip
-    parts.add("accumulators", flops=pe * acc, adders=pe * acc, gates=pe * 2 * acc,
-              toggles=pe * 0.5 * acc, fanout=((2, pe * acc, 1 / per_gate),))  # fmt: skip
+    parts.add("accumulators", flops=pe * acc, enables=(Enable(pe * acc, 1.0, mux=False),),
+              adders=pe * acc, gates=pe * 2 * acc, toggles=pe * 0.5 * acc,
+              fanout=((2, pe * acc, 1 / per_gate),))  # fmt: skip
     parts.add("comparators", compare=pe * 2 * width, gates=pe)
     # T_z, T_r, T_n0 / T_n1 and the directions change with the gate (every SFx + SFh steps)
     parts.add("threshold select", mux=pe * (3 * width + 2), logic_activity=1 / per_gate)
-    parts.add("gates z, r and update", flops=2 * pe, enabled=2 * pe, mux=pe * nf,
+    # z and r load once per neuron fold each (at the last step of their gate)
+    parts.add("gates z, r and update", flops=2 * pe, enables=(Enable(pe, per_frame=nf),) * 2,
+              mux=pe * nf,
               toggles=0.25 * pe, logic_activity=0.5,
               fanout=((2, pe, 0.0), (_bits(nf), pe * nf / 2, 0.0)))  # fmt: skip
-    parts.rom("gate threshold store", nf, pe * (4 * width + 3), reads_per_cycle=1.0 / steps)
-    parts.add("output buffer", flops=nf * pe + 1, enabled=nf * pe + 1,
-              frame_toggles=0.5 * nf * nf * pe, fanout=((1, nf * pe + 1, 0.0),))  # fmt: skip
+    parts.rom("gate threshold store", nf, pe * (4 * width + 3), reads_per_cycle=1.0 / steps,
+              enabled=False)  # fmt: skip
+    _output_buffer(parts, nf, pe)
     _reset_tree(parts)
     return parts.parts, nf * steps
 
@@ -485,12 +593,12 @@ def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
     xbuf = sf * simd
     # with one synapse fold the frame buffer feeds the lanes directly: each bit every PE
     direct = ((simd, pe, 0.5 / max(1, nf)),) if sf == 1 else ()
-    parts.add("input frame buffer", flops=xbuf, enabled=xbuf, frame_toggles=0.5 * xbuf,
-              fanout=((1, xbuf, 0.0), *direct))  # fmt: skip
+    parts.add("input frame buffer", flops=xbuf, enables=(Enable(xbuf, per_frame=1.0),),
+              frame_toggles=0.5 * xbuf, fanout=((1, xbuf, 0.0), *direct))  # fmt: skip
     _control(parts, nf, sf, plan.weights.depth, plan.weights.steps_per_word)
     if sf > 1:
-        parts.add("input slice", flops=simd, mux=(sf - 1) * simd, toggles=0.5 * simd,
-                  logic_activity=SELECT_ACTIVITY,
+        parts.add("input slice", flops=simd, enables=(Enable(simd, per_cycle=1.0),),
+                  mux=(sf - 1) * simd, toggles=0.5 * simd, logic_activity=SELECT_ACTIVITY,
                   fanout=((_bits(sf), simd * sf / 2, 0.5), (simd, pe, 0.5)))  # fmt: skip
     if layer.in_width % simd:
         parts.add("lane mask", gates=simd, mux=simd)
@@ -500,18 +608,25 @@ def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
     parts.add("XNOR-popcount lanes", other_area=pe * lanes_area, other_j=pe * lanes_j,
               other_leak=pe * lanes_area * prices.adder.leakage_w_per_um2)  # fmt: skip
     if sf > 1:
-        parts.add("accumulators", flops=pe * acc, adders=pe * acc, gates=pe * acc,
-                  toggles=pe * 0.5 * acc, fanout=((2, pe * acc, 1 / sf),))  # fmt: skip
+        parts.add("accumulators", flops=pe * acc, enables=(Enable(pe * acc, 1.0, mux=False),),
+                  adders=pe * acc, gates=pe * acc, toggles=pe * 0.5 * acc,
+                  fanout=((2, pe * acc, 1 / sf),))  # fmt: skip
     if nf > 1:
         parts.add("thresholds", compare=pe * levels * 2 * width, mux=pe * levels, gates=pe)
         parts.rom("threshold store", nf, pe * (levels * width + 1), reads_per_cycle=1.0 / sf)
     else:  # constants: a comparison with a wired-in value
         parts.add("thresholds", gates=pe * levels * width)
-    parts.add("output buffer", flops=nf * pe * out_bits + 1, enabled=nf * pe * out_bits + 1,
-              frame_toggles=0.5 * nf * nf * pe * out_bits,
-              fanout=((1, nf * pe * out_bits + 1, 0.0),))  # fmt: skip
+    _output_buffer(parts, nf, pe * out_bits)
     _reset_tree(parts)
     return parts.parts, nf * sf
+
+
+def _output_buffer(parts: _Parts, nf: int, group_bits: int) -> None:
+    """The output frame buffer: ``group_bits`` shift in at each of the ``nf`` neuron folds (the
+    whole buffer loads), and its valid flag."""
+    bits = nf * group_bits
+    parts.add("output buffer", flops=bits + 1, enables=(Enable(bits, per_frame=nf), Enable(1)),
+              frame_toggles=0.5 * nf * bits, fanout=((1, bits + 1, 0.0),))  # fmt: skip
 
 
 def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: bool,
@@ -527,7 +642,13 @@ def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: b
         fanout = ((1, buffer, 0.0), (index, buffer / 2, 0.0))
     else:  # each beat's write enable loads its slice; each data bit goes to every beat's slice
         fanout = ((beats, beat_bits, 0.0), (beat_bits, beats, 0.0))
-    parts.add("frame buffer", flops=buffer + 2 + index + int(flag) + tag_bits, enabled=buffer,
+    if serializer:  # loads a whole frame at once
+        enables = (Enable(buffer, per_frame=1.0),)
+    else:  # each beat loads its own slice; the first carries the flag and the tag
+        sizes = [beat_bits] * (beats - 1) + [buffer - (beats - 1) * beat_bits]
+        sizes[0] += int(flag) + tag_bits
+        enables = tuple(Enable(size, per_frame=1.0) for size in sizes)
+    parts.add("frame buffer", flops=buffer + 2 + index + int(flag) + tag_bits, enables=enables,
               mux=(beats - 1) * beat_bits if serializer else 0, gates=2 * index + 6,
               frame_toggles=0.5 * buffer, fanout=fanout)  # fmt: skip
     _reset_tree(parts)
@@ -537,7 +658,8 @@ def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: b
 def exit_tag_part(tag_bits: int, prices: Prices) -> Part:
     """A tagged trunk layer's exit tag (``hw.mvtu``): registered beside the input frame when
     it is taken and handed to the output with the finished frame."""
-    return _Parts(prices).add("exit tag", flops=2 * tag_bits, enabled=2 * tag_bits,
+    return _Parts(prices).add("exit tag", flops=2 * tag_bits,
+                              enables=(Enable(tag_bits, per_frame=1.0),) * 2,
                               frame_toggles=0.5 * tag_bits)  # fmt: skip
 
 
@@ -548,7 +670,9 @@ def order_fifo_parts(depth: int, width: int, prices: Prices) -> list[Part]:
     per frame (its compute "cycle")."""
     pointer, level = _bits(depth), _bits(depth + 1)
     parts = _Parts(prices)
-    parts.add("tag storage", flops=depth * width, enabled=depth * width, reset=False,
+    # every word has its own write enable and is written once every ``depth`` frames
+    parts.add("tag storage", flops=depth * width, reset=False,
+              enables=(Enable(width, per_frame=1.0 / depth),) * depth,
               mux=(depth - 1) * width, gates=depth, frame_toggles=0.5 * width,
               logic_activity=0.5)  # fmt: skip
     # pointers: an incrementer and a wrap compare each; level: up/down counter, full and empty
@@ -601,18 +725,33 @@ class BlockEstimate:
     def leakage_w(self) -> float:
         return sum(p.leakage_w for p in self.parts)
 
+    @property
+    def clocked_flops(self) -> int:
+        """Flip-flops without a clock gate: clocked every cycle, busy or not."""
+        return sum(p.clocked_flops for p in self.parts)
+
+    @property
+    def clock_gates(self) -> int:
+        return sum(p.clock_gates for p in self.parts)
+
+    def root_clock_j(self, prices: Prices) -> float:
+        """Per cycle: this block's load on the ungated clock net (synthesis books that net on
+        the top module): its ungated flip-flops' and its clock gates' clock pins."""
+        return self.clocked_flops * prices.clock_net_j + self.clock_gates * prices.gate_net_j
+
     def energy_per_frame_j(
         self, cycles: int, clock_hz: float, prices: Prices, active: bool = True
     ) -> float:
-        """Clock and leakage over the design's ``cycles`` per frame, switching over the
-        block's own compute cycles and its once-per-frame loads; a block the frame does not
-        pass (not ``active``: beyond its exit) holds every register, so only its clock,
-        every-cycle accesses (a RAM's read port) and leakage remain."""
+        """Ungated clocks (flip-flops, clock gates) and leakage over the design's ``cycles`` per
+        frame, switching (gated clocks included) over the block's own compute cycles and its
+        once-per-frame loads; a block the frame does not pass (not ``active``: beyond its exit)
+        holds every register, its gated clocks stand still, so only its ungated clock, its
+        clock gates' clock pins, a RAM's clock and leakage remain."""
         dynamic = 0.0
         if active:
             dynamic = sum(p.active_j for p in self.parts) * self.active_cycles
             dynamic += sum(p.frame_j for p in self.parts)
-        per_cycle = self.flops * prices.flop_clock_j + sum(p.cycle_j for p in self.parts)
+        per_cycle = self.clocked_flops * prices.flop_clock_j + sum(p.cycle_j for p in self.parts)
         return dynamic + cycles * (per_cycle + self.leakage_w / clock_hz)
 
 
@@ -641,6 +780,9 @@ class DesignEstimate:
     blocks: list[BlockEstimate]
     prices: Prices
     exits: list[ExitEstimate] = field(default_factory=list)
+    latency_cycles: int = 0  # a lone frame, first input beat to last output beat
+    holds_state: str = ""  # why the design cannot be gated off between frames ("": it can)
+    off_leakage_fraction: float = DEFAULT_OFF_LEAKAGE_FRACTION
 
     @property
     def clock_hz(self) -> float:
@@ -672,13 +814,23 @@ class DesignEstimate:
         return block.energy_per_frame_j(self.frame_cycles(k), self.clock_hz, self.prices, active)
 
     def clock_net_energy_j(self, k: int | None = None) -> float:
-        """The clock net's switching per frame (synthesis books it on the top module)."""
-        flops = sum(b.flops for b in self.blocks)
-        return flops * self.prices.clock_net_j * self.frame_cycles(k)
+        """The ungated clock net's switching per frame (synthesis books it on the top module;
+        the gated nets are in their blocks' energies)."""
+        per_cycle = sum(b.root_clock_j(self.prices) for b in self.blocks)
+        return per_cycle * self.frame_cycles(k)
 
     @property
     def clock_net_j(self) -> float:
         return self.clock_net_energy_j()
+
+    @property
+    def clock_gating(self) -> dict:
+        """The clock gates the model expects synthesis to insert (as ``area.json`` counts
+        them): gates, flip-flops, gated flip-flops, and the gate cell ("" when none)."""
+        flops = sum(b.flops for b in self.blocks)
+        return {"gates": sum(b.clock_gates for b in self.blocks), "flops": flops,
+                "gated_flops": flops - sum(b.clocked_flops for b in self.blocks),
+                "cell": self.prices.clock_gate_cell if self.prices.clock_gate else ""}  # fmt: skip
 
     def exit_energy_per_frame_j(self, k: int | None = None) -> float:
         """Energy of one frame with frames streamed back to back at the clock (what
@@ -699,11 +851,23 @@ class DesignEstimate:
         return self.energy_per_frame_j * self.clock_hz / self.cycles_per_frame
 
     @property
-    def power_at_rate_w(self) -> float:
+    def rate_power(self) -> RatePower:
         """At ``frames_per_second``: leakage all the time, switching once per frame."""
-        frame_s = self.cycles_per_frame / self.clock_hz
-        dynamic = self.energy_per_frame_j - self.leakage_w * frame_s
-        return self.leakage_w + dynamic * self.frames_per_second
+        dynamic = self.exit_dynamic_energy_per_frame_j()
+        return RatePower(self.frames_per_second, dynamic, self.leakage_w)
+
+    @property
+    def power_at_rate_w(self) -> float:
+        return self.rate_power.total_w
+
+    @property
+    def gating(self) -> GatingWhatIf | None:
+        """The power-gating what-if: on for a lone frame's latency, off otherwise (None for a
+        design that holds state between frames)."""
+        if self.holds_state:
+            return None
+        return GatingWhatIf(self.rate_power, self.latency_cycles / self.clock_hz,
+                            self.off_leakage_fraction)  # fmt: skip
 
     def _exit_json(self, point: ExitEstimate) -> dict:
         dynamic = self.exit_dynamic_energy_per_frame_j(point.index)
@@ -724,12 +888,17 @@ class DesignEstimate:
             "energy_per_frame_j": self.energy_per_frame_j,
             "power_at_clock_w": self.power_at_clock_w, "leakage_w": self.leakage_w,
             "power_at_frames_per_second_w": self.power_at_rate_w,
+            "power_at_frames_per_second": self.rate_power.to_json(),
+            "power_gating_what_if": gating_json(self.gating, self.holds_state),
+            "latency_cycles": self.latency_cycles,
             "clock_net_energy_per_frame_j": self.clock_net_j,
+            "clock_gating": self.clock_gating,
             "library": self.prices.library,
             "exits": [self._exit_json(point) for point in self.exits],
             "blocks": [
                 {"name": b.name, "module": b.module, "op": b.op, "pe": b.pe, "simd": b.simd,
                  "active_cycles": b.active_cycles, "area_um2": b.area_um2, "flops": b.flops,
+                 "gated_flops": b.flops - b.clocked_flops, "clock_gates": b.clock_gates,
                  "energy_per_frame_j": self.block_energy_j(b),
                  "parts": [asdict(p) for p in b.parts]}
                 for b in self.blocks
@@ -743,17 +912,20 @@ def estimate_design(
     rom: RomFit | None = None,
     liberty: str | Path | None = None,
     frames_per_second: float | None = None,
+    off_leakage_fraction: float = DEFAULT_OFF_LEAKAGE_FRACTION,
 ) -> DesignEstimate:
     """Estimate a design folder (``bitwave generate`` output: manifest and model.bwir) at its
     foldings and clock; ``frames_per_second`` defaults to the manifest's target. A multi-exit
     design adds its heads, the exit tag of the trunk layers that carry it, the order FIFO and
-    the top's demuxes and merge, and an energy per frame for every exit."""
+    the top's demuxes and merge, and an energy per frame for every exit.
+    ``off_leakage_fraction`` parameterises the power-gating what-if."""
     from bitwave.core import contract, ir
     from bitwave.core.ops.base import REAL_TIME_FPS
     from bitwave.cost.tables import load_table
     from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
     from bitwave.synth.eda.liberty import load_library
 
+    off_leakage_fraction = check_fraction(off_leakage_fraction)
     design = contract.load(design_dir)
     if not design.ir_path.is_file():
         raise BitwaveError(f"{design.ir_path} is missing: the estimate reads the design's IR")
@@ -783,7 +955,21 @@ def estimate_design(
                                               True), always=True))  # fmt: skip
     fps = frames_per_second or design.targets.fps or REAL_TIME_FPS
     return DesignEstimate(design.top, design.clock.mhz, design.cycles_per_frame, fps, blocks,
-                          prices, _exit_estimates(design, net))  # fmt: skip
+                          prices, _exit_estimates(design, net), design.latency_cycles,
+                          design_holds_state(net, design), off_leakage_fraction)  # fmt: skip
+
+
+def design_holds_state(net: object, design: object) -> str:
+    """Why a design keeps state from one frame to the next ("": it does not): recurrent
+    layers, or weights in RAM (both would be lost when powered off)."""
+    recurrent = [layer.name for layer in net.layers if layer.op == "binary_gru"]
+    if recurrent or design.sequence_start is not None:
+        return f"recurrent layers ({', '.join(recurrent)}) hold their state between frames"
+    heads = design.exits.heads if design.exits else ()
+    ram = [p.name for p in (*design.layers, *heads) if p.weight_storage == "memory"]
+    if ram:
+        return f"weights in RAM (--weights memory: {', '.join(ram)}) would be lost when off"
+    return ""
 
 
 def _layer_block(

@@ -13,6 +13,11 @@ Hardware model (FINN-style dataflow: each layer has its own compute):
   (``mac_binary_const``) when the table has them.
 - Activations and persistent state live in registers (area per bit, energy per bit per frame).
 - Element-wise work (nonlinearities, gate products) is outside the table and not estimated.
+- Leakage: per MAC lane and per neuron (fitted on the synthesized nodes), per register bit and
+  per stored register-file bit (the liberty's flip-flop and mux), whenever the table has the
+  figures. At a frame rate the design leaks all the time and switches once per frame
+  (``bitwave.cost.gating``); the nodes' energies hold their leakage over one cycle, which the
+  dynamic energy leaves out (``energy_per_frame_j`` keeps the figure with it, as before).
 """
 
 from __future__ import annotations
@@ -22,6 +27,13 @@ from dataclasses import dataclass, field
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ops.base import fold_counts
 from bitwave.cost.counts import ArchCost, LayerCost
+from bitwave.cost.gating import (
+    DEFAULT_OFF_LEAKAGE_FRACTION,
+    GatingWhatIf,
+    RatePower,
+    gating_json,
+)
+from bitwave.cost.gating import off_leakage_fraction as check_fraction
 from bitwave.cost.tables import CONST_BINARY_ACTION, MAC_ACTIONS, CostTable, depth_levels
 
 
@@ -54,8 +66,10 @@ class LayerEstimate:
     cycles: int
     compute_area_um2: float
     memory_area_um2: float
-    energy_j: float
+    energy_j: float  # the nodes' energy per MAC, their leakage over the MAC's cycle included
     hardwired: bool
+    leakage_w: float | None = None  # None: the table has no leakage for its entries
+    dynamic_energy_j: float = 0.0  # switching only
 
 
 @dataclass
@@ -68,6 +82,9 @@ class HardwareEstimate:
     register_area_um2: float = 0.0
     register_energy_j: float = 0.0
     frames_per_second: float = 0.0
+    register_leakage_w: float | None = None
+    off_leakage_fraction: float = DEFAULT_OFF_LEAKAGE_FRACTION
+    holds_state: str = ""  # why the design cannot be gated between frames ("": it can)
 
     @property
     def area_um2(self) -> float:
@@ -78,7 +95,43 @@ class HardwareEstimate:
 
     @property
     def energy_per_frame_j(self) -> float:
+        """The figure before leakage was modelled: the nodes' energies (their leakage over
+        each MAC's cycle included) plus storage switching."""
         return sum(e.energy_j for e in self.layers) + self.register_energy_j
+
+    @property
+    def dynamic_energy_per_frame_j(self) -> float:
+        return sum(e.dynamic_energy_j for e in self.layers) + self.register_energy_j
+
+    @property
+    def leakage_w(self) -> float | None:
+        parts = [e.leakage_w for e in self.layers] + [self.register_leakage_w]
+        return None if None in parts else sum(parts)
+
+    @property
+    def rate_power(self) -> RatePower | None:
+        """At ``frames_per_second``: switching once per frame plus leakage (None: the table
+        has no leakage figures)."""
+        leakage = self.leakage_w
+        if leakage is None:
+            return None
+        return RatePower(self.frames_per_second, self.dynamic_energy_per_frame_j, leakage)
+
+    @property
+    def gating(self) -> GatingWhatIf | None:
+        """The power-gating what-if: powered while a frame passes the layers one after the
+        other (the latency), off otherwise; None for a design that holds state."""
+        rate = self.rate_power
+        if rate is None or self.holds_state:
+            return None
+        on_s = self.latency_cycles / (self.clock_mhz * 1e6)
+        return GatingWhatIf(rate, on_s, self.off_leakage_fraction)
+
+    @property
+    def gating_why_not(self) -> str:
+        if self.leakage_w is None:
+            return "the table has no leakage figures"
+        return self.holds_state
 
     @property
     def cycles_per_frame(self) -> int:
@@ -93,6 +146,7 @@ class HardwareEstimate:
         return self.cycles_per_frame * self.frames_per_second <= self.clock_mhz * 1e6
 
     def to_json(self) -> dict:
+        rate = self.rate_power
         return {
             "table": self.table,
             "library": self.library,
@@ -101,11 +155,17 @@ class HardwareEstimate:
             "area_um2": self.area_um2,
             "area_mm2": self.area_um2 / 1e6,
             "energy_per_frame_j": self.energy_per_frame_j,
-            "power_w": self.energy_per_frame_j * self.frames_per_second,
+            "power_without_leakage_w": self.energy_per_frame_j * self.frames_per_second,
+            "dynamic_energy_per_frame_j": self.dynamic_energy_per_frame_j,
+            "dynamic_w": self.dynamic_energy_per_frame_j * self.frames_per_second,
+            "leakage_w": self.leakage_w,
+            "power_w": rate.total_w if rate else None,
+            "power_gating_what_if": gating_json(self.gating, self.gating_why_not),
             "cycles_per_frame": self.cycles_per_frame,
             "latency_cycles": self.latency_cycles,
             "real_time_at_clock": self.real_time,
             "register_area_um2": self.register_area_um2,
+            "register_leakage_w": self.register_leakage_w,
             "layers": [e.__dict__ for e in self.layers],
         }
 
@@ -128,20 +188,53 @@ def estimate_layer(layer: LayerCost, table: CostTable, folding: Folding) -> Laye
     compute_area = pe * (mac.overhead_area_um2 + simd * mac.area_um2)
     # per-MAC energy plus the per-neuron overhead, spread over the lanes it serves
     energy = layer.macs * (mac.energy_j + mac.overhead_energy_j / layer.cols)
+    lane_j, neuron_j = mac.switching_j(table.clock_mhz)
+    dynamic = layer.macs * (lane_j + neuron_j / layer.cols)
+    leakage = _sum_or_none(pe * mac.overhead_leakage_w, pe * simd, mac.leakage_w)
     memory_area = 0.0
     if not hardwired:
         regfile = table.action("regfile_bit_read")
         memory_area = layer.weight_memory_bits * regfile.area_um2
         bits_read = layer.macs * layer.precision.wbits
-        energy += bits_read * regfile.energy_j * depth_levels(steps)
-    return LayerEstimate(
-        layer.name, layer.kind, pe, simd, cycles, compute_area, memory_area, energy, hardwired
-    )
+        reads_j = bits_read * regfile.energy_j * depth_levels(steps)
+        energy, dynamic = energy + reads_j, dynamic + reads_j
+        leakage = _sum_or_none(leakage, layer.weight_memory_bits, regfile.leakage_w)
+    return LayerEstimate(layer.name, layer.kind, pe, simd, cycles, compute_area, memory_area,
+                         energy, hardwired, leakage, dynamic)  # fmt: skip
 
 
-def estimate(arch: ArchCost, table: CostTable, folding: Folding | None = None) -> HardwareEstimate:
-    """Area, energy per frame and cycles for the most expensive run path of ``arch``."""
+def _sum_or_none(base: float | None, count: float, each: float | None) -> float | None:
+    """``base + count * each``, or None when either figure is missing from the table."""
+    return None if base is None or each is None else base + count * each
+
+
+def holds_state(arch: ArchCost, layers: list[LayerEstimate]) -> str:
+    """Why the estimated design keeps state from one frame to the next ("": it does not):
+    recurrent state or history buffers, or weights in writable storage."""
+    names = lambda found: ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")  # noqa: E731
+    stateful = [layer.name for layer in arch.layers if layer.state_bits]
+    if stateful:
+        return f"{names(stateful)} hold state between frames (recurrent or history)"
+    folded = [e.name for e in layers if not e.hardwired]
+    if folded:
+        return (
+            f"{len(folded)} folded layers ({names(folded)}) keep their weights in a register file, "
+            "which loses them when off (a design folder with --weights const prices its "
+            "weights as ROM logic and can be gated: `bitwave cost DESIGN_DIR`)"
+        )
+    return ""
+
+
+def estimate(
+    arch: ArchCost,
+    table: CostTable,
+    folding: Folding | None = None,
+    off_leakage_fraction: float = DEFAULT_OFF_LEAKAGE_FRACTION,
+) -> HardwareEstimate:
+    """Area, energy per frame, leakage and cycles for the most expensive run path of
+    ``arch``; ``off_leakage_fraction`` parameterises the power-gating what-if."""
     folding = folding or Folding()
+    off_leakage_fraction = check_fraction(off_leakage_fraction)
     totals = arch.totals()
     if arch.stages:
         worst = max(arch.stages, key=lambda s: sum(layer.macs for layer in arch.stage_layers(s)))
@@ -150,7 +243,7 @@ def estimate(arch: ArchCost, table: CostTable, folding: Folding | None = None) -
         layers = arch.layers
     result = HardwareEstimate(
         table=table.path, library=table.library, clock_mhz=table.clock_mhz, folding=folding.label,
-        frames_per_second=arch.frames_per_second,
+        frames_per_second=arch.frames_per_second, off_leakage_fraction=off_leakage_fraction,
     )  # fmt: skip
     for layer in layers:
         layer_estimate = estimate_layer(layer, table, folding)
@@ -160,6 +253,8 @@ def estimate(arch: ArchCost, table: CostTable, folding: Folding | None = None) -
     result.register_area_um2 = totals.activation_bits * register.area_um2
     # every activation bit is written once per frame; the cycles in between the registers hold
     result.register_energy_j = totals.activation_bits * register.energy_j
+    result.register_leakage_w = _sum_or_none(0.0, totals.activation_bits, register.leakage_w)
+    result.holds_state = holds_state(arch, result.layers)
     return result
 
 
@@ -177,7 +272,8 @@ def gru_layer_estimate(layer: LayerCost, table: CostTable, folding: Folding) -> 
     parts, cycles = gru_parts(ir_layer, pe, simd, "const", prices)
     block = BlockEstimate(layer.name, layer.name, layer.op, cycles, parts, pe, simd)
     energy = block.energy_per_frame_j(cycles, table.clock_mhz * 1e6, prices)
-    energy += block.flops * prices.clock_net_j * cycles
+    energy += block.root_clock_j(prices) * cycles
     store = sum(p.area_um2 for p in parts if p.name in ROM_PARTS)
+    dynamic = energy - block.leakage_w * cycles / (table.clock_mhz * 1e6)
     return LayerEstimate(layer.name, layer.kind, pe, simd, cycles, block.area_um2 - store,
-                         store, energy, False)  # fmt: skip
+                         store, energy, False, block.leakage_w, dynamic)  # fmt: skip

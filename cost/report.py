@@ -8,6 +8,7 @@ from pathlib import Path
 from bitwave.core.paths import write_text
 from bitwave.cost.counts import ArchCost
 from bitwave.cost.engines import DesignEstimate
+from bitwave.cost.gating import gating_lines
 from bitwave.cost.hardware import HardwareEstimate
 from bitwave.cost.seed import (
     CONVTASNET_STANDARD,
@@ -115,9 +116,15 @@ def arch_text(arch: ArchCost, hardware: HardwareEstimate | None, hardware_note: 
             "",
             f"hardware estimate ({h.folding}; table {Path(h.table).name}: {h.library}, {h.clock_mhz:g} MHz)",
             f"  area              {h.area_um2 / 1e6:.4f} mm^2 ({h.area_um2:,.0f} um^2, registers {h.register_area_um2:,.0f} um^2)",
-            f"  energy per frame  {h.energy_per_frame_j:.4g} J  ({h.energy_per_frame_j * h.frames_per_second:.4g} W at {h.frames_per_second:g} frames/s)",
+            f"  energy per frame  {h.energy_per_frame_j:.4g} J  ({h.energy_per_frame_j * h.frames_per_second:.4g} W at {h.frames_per_second:g} frames/s without standing leakage; switching alone {h.dynamic_energy_per_frame_j:.4g} J)",
             f"  cycles per frame  {h.cycles_per_frame:,} (latency {h.latency_cycles:,}); real time at {h.clock_mhz:g} MHz: {'yes' if h.real_time else 'no'}",
         ]
+        if h.leakage_w is None:
+            lines.append(
+                f"  leakage           not in table {Path(h.table).name} (regenerate it with "
+                "`bitwave cost --make-table`): no power at the frame rate"
+            )
+        lines += gating_lines(h.rate_power, h.gating, h.gating_why_not)
     elif hardware_note:
         lines += ["", f"hardware estimate: {hardware_note}"]
     if arch.notes:
@@ -346,9 +353,10 @@ def design_text(estimate: DesignEstimate) -> str:
         f"  area              {e.area_um2 / 1e6:.4f} mm^2 ({e.area_um2:,.0f} um^2)",
         f"  energy per frame  {e.energy_per_frame_j * 1e9:.4f} nJ (frames back to back: "
         f"{e.power_at_clock_w * 1e3:.4f} mW; leakage {e.leakage_w * 1e3:.4f} mW)",
-        f"  power at {e.frames_per_second:g} frames/s  {e.power_at_rate_w * 1e3:.4f} mW "
-        f"(a frame every {1 / e.frames_per_second * 1e3:.2f} ms, computed in "
-        f"{frame_s * 1e6:.2f} us)",
+        *gating_lines(e.rate_power, e.gating, e.holds_state),
+        f"  (a frame every {1 / e.frames_per_second * 1e3:.2f} ms, computed in "
+        f"{frame_s * 1e6:.2f} us; a lone frame's latency {e.latency_cycles:,} cycles)",
+        _clock_gating_line(e.clock_gating),
         "",
         f"  {'block / part':<34} {'area um^2':>12} {'flops':>7} {'energy/frame pJ':>16}",
     ]
@@ -361,6 +369,17 @@ def design_text(estimate: DesignEstimate) -> str:
             lines.append(f"    {part.name:<32} {part.area_um2:>12,.1f} {part.flops:>7,}")
     lines.append(f"  {'clock net':<34} {'':>12} {'':>7} {e.clock_net_j * 1e12:>16,.2f}")
     return "\n".join(lines + _exit_lines(e))
+
+
+def _clock_gating_line(gating: dict) -> str:
+    """How many flip-flops the model puts behind clock gates (their clock ticks only when they
+    load, so an idle block's registers draw no clock power)."""
+    if not gating["gates"]:
+        return f"  clock gating      none ({gating['flops']:,} flip-flops clocked every cycle)"
+    return (
+        f"  clock gating      {gating['gates']:,} {gating['cell']} gates: "
+        f"{gating['gated_flops']:,} of {gating['flops']:,} flip-flops tick only when they load"
+    )
 
 
 def _exit_lines(e: DesignEstimate) -> list[str]:

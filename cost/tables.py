@@ -9,16 +9,23 @@ A table is a YAML file::
     clock_mhz: <clock the nodes were characterised at>
     source: {...provenance...}
     actions:
-      mac_binary:  {area_um2: <per MAC lane>, overhead_area_um2: <per neuron>, energy_j: <per MAC>, from: "..."}
+      mac_binary:  {area_um2: <per MAC lane>, overhead_area_um2: <per neuron>, energy_j: <per MAC>,
+                    leakage_w: <per MAC lane>, overhead_leakage_w: <per neuron>, from: "..."}
       mac_binary_const, mac_int8, mac_int16, mac_float32: same keys
-      register_bit:     {area_um2: <per bit>, energy_j: <per bit per clock cycle>, from: "..."}
-      regfile_bit_read: {area_um2: <per stored bit>, energy_j: <per bit read per mux level>, from: "..."}
+      register_bit:     {area_um2: <per bit>, energy_j: <per bit per clock cycle>, leakage_w: <per bit>, from: "..."}
+      regfile_bit_read: {area_um2: <per stored bit>, energy_j: <per bit read per mux level>,
+                         leakage_w: <per stored bit>, from: "..."}
 
 MAC figures come from ``bitwave nodes`` (reports/nodes/nodes.json): for each kind, the
 fully parallel N-input nodes are fitted with area = overhead + lane * N and energy per node
 evaluation = e0 + e_lane * N (least squares over the sizes synthesized), so a folded layer with
-PE neurons of SIMD lanes costs PE * (overhead + SIMD * lane). Storage figures come from the
-liberty's flip-flop and 2:1 mux cells when nodes.json does not characterise them itself.
+PE neurons of SIMD lanes costs PE * (overhead + SIMD * lane). Leakage is fitted the same way
+from the nodes' synthesized leakage (the liberty's figures of the cells they map to); a node's
+energy holds its leakage over one cycle at the table's clock, which the estimate takes out of
+the switching (``Action.switching_j``). Storage figures (area, energy, leakage) come from the
+liberty's flip-flop and 2:1 mux cells when nodes.json does not characterise them itself. The
+leakage keys are optional: a table without them (older or hand-written) gives no leakage, and
+the estimate says so rather than assume zero.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ _ENTRY = {
         "energy_j": _NUM,
         "overhead_area_um2": _NUM,
         "overhead_energy_j": _NUM,
+        "leakage_w": _NUM,
+        "overhead_leakage_w": _NUM,
         "from": {"type": "string"},
     },
 }
@@ -101,6 +110,18 @@ class Action:
     overhead_area_um2: float = 0.0
     overhead_energy_j: float = 0.0
     origin: str = ""
+    leakage_w: float | None = None  # per lane (MAC) or per bit (storage); None: not in the table
+    overhead_leakage_w: float = 0.0  # per neuron (MAC)
+
+    def switching_j(self, clock_mhz: float) -> tuple[float, float]:
+        """A MAC entry's (per lane, per neuron) energy without the leakage a synthesized
+        node's energy holds over one cycle at ``clock_mhz`` (storage entries are the liberty's
+        switching energies already). Without leakage figures: the energies as they are."""
+        if self.leakage_w is None:
+            return self.energy_j, self.overhead_energy_j
+        period = 1e-6 / clock_mhz
+        return (max(0.0, self.energy_j - self.leakage_w * period),
+                max(0.0, self.overhead_energy_j - self.overhead_leakage_w * period))  # fmt: skip
 
 
 @dataclass
@@ -130,6 +151,8 @@ def table_from_dict(data: Any, where: str = "table") -> CostTable:
             float(e.get("overhead_area_um2", 0.0)),
             float(e.get("overhead_energy_j", 0.0)),
             e["from"],
+            float(e["leakage_w"]) if "leakage_w" in e else None,
+            float(e.get("overhead_leakage_w", 0.0)),
         )
         for name, e in data["actions"].items()
     }
@@ -179,6 +202,8 @@ def _normalise(record: Any, top: dict) -> dict:
             if name in top and key in ("clock_mhz", "library"):
                 out[key] = top[name]
                 break
+    if "leakage_w" in record:  # optional: older node files have none
+        out["leakage_w"] = record["leakage_w"]
     return out
 
 
@@ -206,6 +231,13 @@ def read_nodes(path: str | os.PathLike) -> list[dict]:
             raise BitwaveError(
                 f"{path}: results[{index}]: missing {', '.join(missing)}; every node needs "
                 + ", ".join("/".join(_ALIASES.get(k, (k,))) for k in _NODE_REQUIRED)
+            )
+        leak = node.get("leakage_w")
+        if leak is not None and (
+            isinstance(leak, bool) or not isinstance(leak, int | float) or not 0 <= leak < math.inf
+        ):
+            raise BitwaveError(
+                f"{path}: results[{index}].leakage_w: {leak!r}; allowed a finite number >= 0 (W)"
             )
         nodes.append(node)
     return nodes
@@ -250,9 +282,22 @@ def _mac_entries(nodes: list[dict]) -> dict[str, dict]:
             "overhead_area_um2": area0,
             "energy_j": energy_lane,
             "overhead_energy_j": energy0,
+            **_leakage_entry(parallel or group, style),
             "from": f"bitwave nodes: {node_kind} {style} N={','.join(map(str, sorted(set(sizes))))}, {how}",
         }
     return entries
+
+
+def _leakage_entry(nodes: list[dict], style: str) -> dict[str, float]:
+    """Leakage per lane and per neuron, fitted like the area (a serial node: one lane), when
+    every node of the kind reports it; otherwise none (the estimate then says so)."""
+    if not all("leakage_w" in n for n in nodes):
+        return {}
+    leaks = [float(n["leakage_w"]) for n in nodes]
+    if style != "parallel":
+        return {"leakage_w": float(np.mean(leaks)), "overhead_leakage_w": 0.0}
+    leak0, leak_lane = _fit([int(n["inputs"]) for n in nodes], leaks)
+    return {"leakage_w": leak_lane, "overhead_leakage_w": leak0}
 
 
 def _storage_from_liberty(path: str | os.PathLike) -> dict[str, dict]:
@@ -268,12 +313,14 @@ def _storage_from_liberty(path: str | os.PathLike) -> dict[str, dict]:
         "register_bit": {
             "area_um2": figures.flop_area_um2,
             "energy_j": figures.register_bit_energy_j,
-            "from": f"liberty {name}: {figures.flop} area; internal energy per clock cycle (2 clock edges + 50% data activity)",
+            "leakage_w": figures.flop_leakage_w,
+            "from": f"liberty {name}: {figures.flop} area and leakage; internal energy per clock cycle (2 clock edges + 50% data activity)",
         },
         "regfile_bit_read": {
             "area_um2": figures.flop_area_um2 + figures.mux_area_um2,
             "energy_j": figures.mux_level_energy_j,
-            "from": f"liberty {name}: {figures.flop} + {figures.mux} per stored bit (the memory macro model; no SRAM macro in the open library); energy per read per mux level at 50% activity",
+            "leakage_w": figures.flop_leakage_w + figures.mux_leakage_w,
+            "from": f"liberty {name}: {figures.flop} + {figures.mux} per stored bit, area and leakage (the memory macro model; no SRAM macro in the open library); energy per read per mux level at 50% activity",
         },
     }
 

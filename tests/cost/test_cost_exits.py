@@ -12,6 +12,18 @@ frame at exits 0 / 1 / 2 (synthesis over the whole run; in its steady-state wind
 | 64, 32, exit, 32, exit, 32, 16 (random frames) | const | 0.96 | 0.98 / 0.99 / 1.00 | 0.96 / 0.94 / 0.93 |
 | 48, 24, exit, 24, exit, 24, 12 (random frames) | memory | 1.00 | 0.99 / 1.00 / 1.01 | 0.98 / 0.95 / 0.94 |
 | 2052, 64, exit, 64, exit, 64, 513 (demo frames) | const | 1.00 | 1.02 / 1.02 / 1.02 | 0.99 / 0.99 / 0.99 |
+
+Those were before synthesis gated clocks. After (Nov 30 2026), with the model's clock gating
+(docs/cost.md), the blocks beyond the exit idling with their gated clocks still:
+
+| design | weights | area | dynamic energy per exit (run) | (steady state) |
+|---|---|---|---|---|
+| 64, 32, exit, 32, exit, 32, 16 | const | 0.98 | 1.03 / 1.08 / 1.13 | 0.96 / 0.94 / 0.93 |
+| 48, 24, exit, 24, exit, 24, 12 | memory | 1.00 | 1.05 / 1.15 / 1.24 | 0.98 / 0.97 / 0.96 |
+
+(the model without clock gating: 2.24 at exit 0 of the first). The run figure of synthesis
+includes the pipeline's fill and drain, cheap now that idle clocks are gated, so it falls below
+the steady state; the memory design's final exit is outside 15% of it for that reason.
 """
 
 import json
@@ -93,6 +105,38 @@ def test_energy_per_frame_falls_with_the_exit(small):
     assert est.block_energy_j(blocks["fc3"], 0) == idle
 
 
+def _idle_share(est, name: str) -> float:
+    """Block ``name``'s dynamic energy per cycle with every frame at exit 0 (the block idles)
+    over the same with every frame at the final exit (it works)."""
+    block = next(b for b in est.blocks if b.name == name)
+
+    def per_cycle(k: int) -> float:
+        cycles = est.frame_cycles(k)
+        return (est.block_energy_j(block, k) - block.leakage_w * cycles / est.clock_hz) / cycles
+
+    return per_cycle(0) / per_cycle(2)
+
+
+def test_an_idle_block_beyond_the_exit_costs_almost_nothing(small, monkeypatch):
+    """Clock gating: a block the frames do not reach holds every register with its enables
+    low, so its gated clocks stand still; what remains is its few ungated flip-flops and its
+    clock gates' clock pins. Mutation: without clock gates the idle block's clock keeps most
+    of its working energy."""
+    from dataclasses import replace
+
+    from bitwave.cost.engines import Prices
+
+    design, _ = small
+    est = estimate_design(design)
+    fc3 = next(b for b in est.blocks if b.name == "fc3")
+    assert fc3.clock_gates > 0 and fc3.clocked_flops < fc3.flops / 5
+    assert _idle_share(est, "fc3") < 0.15
+    original = Prices.from_library
+    monkeypatch.setattr(Prices, "from_library",
+                        staticmethod(lambda *a: replace(original(*a), clock_gate=None)))  # fmt: skip
+    assert _idle_share(estimate_design(design), "fc3") > 0.5
+
+
 def test_cost_cli_lists_every_exit(small, capsys):
     design, _ = small
     assert main(["cost", str(design), "--json"]) == 0
@@ -106,6 +150,16 @@ def test_cost_cli_lists_every_exit(small, capsys):
             data["leakage_w"] + entry["dynamic_energy_per_frame_j"] * 62.5
         )
     assert "every frame at exit k" in out and "exit order FIFO" in out
+    # feed-forward with constant weights: no state between frames, so the power-gating
+    # what-if is offered: on for a lone frame's latency, 5% of the leakage otherwise
+    rate, gating = data["power_at_frames_per_second"], data["power_gating_what_if"]
+    assert rate["total_w"] == pytest.approx(data["power_at_frames_per_second_w"])
+    duty = data["latency_cycles"] / 100e6 * 62.5
+    assert gating["offered"] and gating["off_leakage_fraction"] == 0.05
+    assert gating["total_w"] == pytest.approx(
+        rate["dynamic_w"] + rate["leakage_w"] * (duty + 0.05 * (1 - duty))
+    )
+    assert gating["total_w"] < rate["total_w"] and "what-if, not measured" in out
 
 
 def test_a_plain_design_has_no_exits(tmp_path):
@@ -135,13 +189,14 @@ def _synthesized(root, widths, fold, weights):
 
 
 @pytest.mark.slow
-# memory weights agreed too (area 1.00, energy per exit 0.99-1.01 on 48,24,exit,24,exit,24,12;
-# docs/cost.md); one case keeps the suite short
+# memory weights (48,24,exit,24,exit,24,12) agree in area and steady state, not in the run
+# figure at the final exit since clock gating (docs/cost.md); one case keeps the suite short
 @pytest.mark.parametrize("case", [SMALL], ids=["const"])
 def test_estimate_agrees_with_synthesis_at_every_exit(tmp_path, case):
     design, area, power = _synthesized(tmp_path, *case)
     est = estimate_design(design)
-    ratios = {"area": est.area_um2 / area["total_area_um2"]}
+    ratios = {"area": est.area_um2 / area["total_area_um2"],
+              "leakage": est.leakage_w / power["leakage_w"]}  # fmt: skip
     for entry in power["exits"]:
         dynamic = est.exit_dynamic_energy_per_frame_j(entry["exit"])
         ratios[f"exit{entry['exit']}"] = dynamic / entry["dynamic_energy_per_frame_j"]

@@ -13,6 +13,10 @@ tables in cost/tables/rom_logic.yaml, the liberty's cells), never on GRU designs
 | 128, gru:64, 32 | gru0 pe=8 simd=32 | 1.03 (GRU 1.01) | 1.04 (GRU 1.04) |
 | 100, gru:48, 20 | gru0 pe=12 simd=32 pad | 0.99 (GRU 0.98) | 0.98 (GRU 0.97) |
 | 2052, gru:64, 513 | gru0 pe=8 simd=114 | 0.95 (GRU 0.92) | 0.99 (GRU 0.98) |
+
+Those were before synthesis gated clocks. After (Nov 30 2026), with the model's clock gating
+(docs/cost.md): 40, gru:16, 12 at gru0 pe=4 simd=8: area 0.98 (GRU 0.99), energy 1.14 (GRU
+1.15), 14 clock gates against 14; the model without clock gating: energy 1.44.
 """
 
 import json
@@ -29,6 +33,7 @@ from bitwave.core.random_ir import random_network
 from bitwave.cost.adapters import from_ir
 from bitwave.cost.engines import (
     ROM_SHAPES,
+    Prices,
     buffer_tree,
     estimate_design,
     kept_columns,
@@ -70,7 +75,8 @@ def test_design_estimate_agrees_with_synthesis_within_15_percent(synthesized):
     area, power = _synth(design)
     est = estimate_design(design)
     ratios = {"area": est.area_um2 / area["total_area_um2"],
-              "energy": est.energy_per_frame_j / power["energy_per_frame_j"]}  # fmt: skip
+              "energy": est.energy_per_frame_j / power["energy_per_frame_j"],
+              "leakage": est.leakage_w / power["leakage_w"]}  # fmt: skip
     assert all(abs(r - 1) <= TOLERANCE for r in ratios.values()), ratios
     # the GRU layer alone: its block's area and energy per frame
     manifest = contract.load(design)
@@ -79,9 +85,61 @@ def test_design_estimate_agrees_with_synthesis_within_15_percent(synthesized):
     synth_j = power["by_block"][block.module]["total_w"] * frame_s
     assert within(block.area_um2, area["layers"]["gru0"]), (block.area_um2, area["layers"])
     assert within(est.block_energy_j(block), synth_j), (est.block_energy_j(block), synth_j)
+    synth_leak = power["by_block"][block.module]["leakage_w"]
+    assert within(block.leakage_w, synth_leak), (block.leakage_w, synth_leak)
     # the compute cycles the model counts are the schedule's
     assert block.active_cycles == binary_gru.schedule(ir.load(design / "model.bwir").layers[0],
                                                       4, 8).cycles_per_frame  # fmt: skip
+
+
+def test_leakage_without_the_flip_flops_fails_the_check(synthesized, monkeypatch):
+    """Mutation: the design re-priced with flip-flops that do not leak is outside 15% of the
+    synthesized leakage, so the leakage check above can fail."""
+    design, _ = synthesized
+    _, power = _synth(design)
+    original = Prices.from_library
+
+    def leakless(*args: object) -> Prices:
+        prices = original(*args)
+        return replace(prices, flop=replace(prices.flop, leakage_w=0.0))
+
+    monkeypatch.setattr(Prices, "from_library", staticmethod(leakless))
+    mutated = estimate_design(design)
+    assert mutated.prices.flop.leakage_w == 0.0
+    assert not within(mutated.leakage_w, power["leakage_w"]), mutated.leakage_w / power["leakage_w"]
+
+
+def without_clock_gates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-price every estimate as if the library had no clock gate: every flip-flop clocked
+    every cycle, holding through a mux (what the model did before synthesis gated clocks)."""
+    original = Prices.from_library
+
+    def ungated(*args: object) -> Prices:
+        return replace(original(*args), clock_gate=None)
+
+    monkeypatch.setattr(Prices, "from_library", staticmethod(ungated))
+
+
+def test_clock_gates_are_the_ones_synthesis_inserts(synthesized):
+    """The model's enable groups (``engines.Enable``): as many clock gates and gated
+    flip-flops as synthesis put in (area.json), within the tolerance."""
+    design, _ = synthesized
+    area, _ = _synth(design)
+    model, synth = estimate_design(design).clock_gating, area["clock_gating"]
+    assert model["cell"] == "CLKGATE_X1" and synth["gates"] > 0
+    for key in ("gates", "flops", "gated_flops"):
+        assert within(model[key], synth[key]), (key, model, synth)
+
+
+def test_an_ungated_model_fails_the_energy_check(synthesized, monkeypatch):
+    """Mutation: without clock gating (every flip-flop's clock charged on every cycle) the
+    estimate is far above the synthesized energy per frame, so the check above can fail."""
+    design, _ = synthesized
+    _, power = _synth(design)
+    without_clock_gates(monkeypatch)
+    mutated = estimate_design(design)
+    assert mutated.clock_gating["gates"] == 0 and mutated.clock_gating["cell"] == ""
+    assert mutated.energy_per_frame_j / power["energy_per_frame_j"] > 1 + TOLERANCE
 
 
 def test_the_generic_table_model_fails_the_same_check(synthesized):
@@ -111,6 +169,13 @@ def test_cost_cli_on_a_design_folder(synthesized, capsys):
     assert data["power_at_frames_per_second_w"] == pytest.approx(
         data["leakage_w"] + 62.5 * switching
     )
+    rate = data["power_at_frames_per_second"]
+    assert rate["total_w"] == pytest.approx(rate["dynamic_w"] + rate["leakage_w"])
+    assert rate["dynamic_w"] == pytest.approx(62.5 * switching) and rate["leakage_w"] > 0
+    # a GRU holds its state between frames: no power-gating what-if
+    assert data["power_gating_what_if"]["offered"] is False
+    assert "recurrent layers (gru0)" in data["power_gating_what_if"]["reason"]
+    assert "not offered: recurrent layers" in out
     assert "weight store (ROM as logic)" in out and "state register" in out
     assert main(["cost", str(design), "--pe", "4"]) == 2
     assert "carries its own folding" in capsys.readouterr().err

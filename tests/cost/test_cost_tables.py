@@ -280,6 +280,8 @@ def test_storage_entries_from_liberty(nodes_file):
     assert register["area_um2"] == pytest.approx(4.522)  # DFF_X1
     assert data["actions"]["regfile_bit_read"]["area_um2"] > register["area_um2"]
     assert 1e-16 < register["energy_j"] < 1e-12
+    # leakage from the same cells: DFF_X1 alone, DFF_X1 + MUX2_X1 per stored bit
+    assert 1e-9 < register["leakage_w"] < data["actions"]["regfile_bit_read"]["leakage_w"] < 1e-6
     assert data["source"]["liberty"] == LIBERTY.name
 
 
