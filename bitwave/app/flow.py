@@ -501,14 +501,16 @@ def _synthesize(design: Any, frames: list[Path], clock_mhz: float, stages: dict)
     power = json.loads((synth_dir / "power.json").read_text())
     timing = json.loads((synth_dir / "timing.json").read_text())
     # The power simulation streams frames back to back at the clock; at the real-time frame
-    # rate the design idles between frames, so it draws leakage plus the dynamic energy of
-    # each frame times the frame rate.
+    # rate the design idles between frames: leakage, the dynamic energy of each frame times the
+    # frame rate, and (synth measures it) the idle clock's dynamic power in between.
     frame_s = design.cycles_per_frame / (design.clock.mhz * 1e6)
     return {
         "area_um2": area["total_area_um2"], "area_by_block_um2": area.get("layers") or area.get("by_block", {}),
         "dynamic_w": power["dynamic_w"], "leakage_w": power["leakage_w"], "total_w": power["total_w"],
         "energy_per_frame_j": power["energy_per_frame_j"], "fmax_mhz": timing.get("max_clock_mhz"),
-        "realtime_w": power["leakage_w"] + power["dynamic_w"] * frame_s * design.targets.fps,
+        "realtime_w": power.get("realtime_w",  # synth's figure (idle clock included) if it has one
+                                power["leakage_w"] + power["dynamic_w"] * frame_s * design.targets.fps),
+        "idle_dynamic_w": power.get("idle_dynamic_w"),
         **({"exits": power["exits"]} if power.get("exits") else {}),
         **({"clock_gating": area["clock_gating"]} if area.get("clock_gating") else {}),
     }  # fmt: skip

@@ -245,3 +245,12 @@ class _PowerSums:
                 + entry["macro_dynamic_w"]
             )
         return {k: dict(v) for k, v in self.blocks.items()}
+
+
+def realtime_power(leakage_w: float, dynamic_energy_j: float, idle_dynamic_w: float | None,
+                   frame_s: float, fps: float) -> float:  # fmt: skip
+    """Power at ``fps`` frames per second: leakage, each frame's dynamic energy, and between
+    frames the idle dynamic power of a design whose clock keeps running (what clock gating
+    leaves clocked: the clock net, the gates, the ungated flip-flops)."""
+    busy = min(1.0, frame_s * fps)
+    return leakage_w + dynamic_energy_j * fps + (idle_dynamic_w or 0.0) * (1.0 - busy)

@@ -46,10 +46,11 @@ from bitwave.synth.eda.cells import write_cell_models
 from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.eda.fanout import DEFAULT_MAX_FANOUT, check_max_fanout
 from bitwave.synth.eda.gatesim import GateSimulator
+from bitwave.synth.eda.power import realtime_power
 from bitwave.synth.flows import exits as exit_runs
 from bitwave.synth.flows.asic import check_memory_mode
 from bitwave.synth.flows.flow import MAIN_RUN, AsicResult, require_ok, run_asic, write_json
-from bitwave.synth.flows.stimulus import StreamRun, load_weights, stream_frames
+from bitwave.synth.flows.stimulus import StreamRun, idle_cycles, load_weights, stream_frames
 
 DEFAULT_LANES = 64
 DEFAULT_FRAMES_PER_LANE = 8
@@ -294,12 +295,13 @@ def _synthesize_into(
     check: the reported one first, of a multi-exit design the run with exits switching)."""
     runs = _runs(design, stimulus)
     drives = {name: _stimulus(design, each) for name, each in runs.items()}
+    scenarios = {name: drive for name, (drive, _) in drives.items() if name != MAIN_RUN}
+    scenarios[IDLE_RUN] = _idle_drive(design)
     start = time.perf_counter()
     result = run_asic([design.verilog], design.top, liberty_path, mhz * 1e6, drives[MAIN_RUN][0],
                       lanes=lanes, keep_dir=out, clock_port=design.clock.port,
                       memories=memories, max_fanout=max_fanout,
-                      scenarios={name: drive for name, (drive, _) in drives.items()
-                                 if name != MAIN_RUN})  # fmt: skip
+                      scenarios=scenarios)  # fmt: skip
     require_ok(result)
     checks = {name: _check_run(design, runs[name], run) for name, (_, run) in drives.items()}
     stream = drives[MAIN_RUN][1]["stream"]
@@ -311,6 +313,15 @@ def _synthesize_into(
     write_cell_models(liberty_path, out / CELL_MODELS)  # for bitwave verify --gate-level
     summary = write_reports(out, design, result, stream, mhz, seconds, inputs, check, by_exit)
     return summary, [check, *(c for c in checks.values() if c is not check)]
+
+
+IDLE_RUN = "idle"  # the scenario of a design waiting for frames with its clock running
+
+
+def _idle_drive(design: Design) -> Callable[[GateSimulator], None]:
+    idle = [name for name, _ in design.idle_inputs()]
+    return lambda sim: idle_cycles(sim, design.input_stream, design.output_stream,
+                                   design.reset.port, idle)  # fmt: skip
 
 
 def _runs(design: Design, stimulus: Stimulus) -> dict[str, Stimulus]:
@@ -443,10 +454,21 @@ def write_reports(
     area = _area_json(result, block_layer)
     timing = _timing_json(result, mhz)
     power = _power_json(result, stream, frame_time, macs, inputs, check)
+    idle = result.scenarios.get(IDLE_RUN)
+    power["idle_dynamic_w"] = idle.dynamic_w if idle else None
+    power["realtime_fps"] = design.targets.fps
+    power["realtime_w"] = realtime_power(
+        result.power.leakage_w,
+        result.power.dynamic_w * frame_time,
+        power["idle_dynamic_w"],
+        frame_time,
+        design.targets.fps,
+    )
+    power["realtime_model"] = REALTIME_MODEL
     per_exit: list[str] = []
     if by_exit is not None:
         area["exits"] = exit_runs.exit_area(design, result.by_block)
-        power["exits"] = exit_runs.exit_entries(design, net, by_exit, mhz)
+        power["exits"] = exit_runs.exit_entries(design, net, by_exit, mhz, power["idle_dynamic_w"])
         power["exit_switching"] = exit_runs.switching_json(by_exit, check)
         per_exit = exit_runs.exit_table(power["exits"], design.targets.fps)
         block_layer = {**block_layer, **exit_runs.block_roles(design)}
@@ -460,6 +482,7 @@ def write_reports(
         *_figures_table(
             result, area, stream, energy_per_frame, design.cycles_per_frame, macs, check
         ),
+        *_realtime_rows(power),
         *per_exit,
         *_block_table(result, block_layer),
         *_macro_table(result),
@@ -519,6 +542,11 @@ def _power_json(
     return power
 
 
+REALTIME_MODEL = (
+    "leakage + dynamic energy per frame x frames per second + the idle run's dynamic power "
+    "(clock running, no frame) for the rest of each second, all at the synthesis clock"
+)
+
 MEMORY_NOTES = {
     "auto": "RAMs kept as macros priced by the memory macro model, an estimate (see "
     "synth/README.md); ROMs mapped to logic",
@@ -569,6 +597,16 @@ def _figures_table(
         f"| mean net activity | {power.mean_activity:.4f} transitions/cycle over {stream.cycles} cycles x {stream.lanes} lanes |",
         f"| timing endpoint | {timing.endpoint} |",
         f"| golden-model check | {_check_cell(check)} |",
+    ]
+
+
+def _realtime_rows(power: dict) -> list[str]:
+    idle = power.get("idle_dynamic_w")
+    return [
+        f"| idle dynamic power (clock running, no frame) | "
+        f"{'n/a' if idle is None else f'{idle * 1e3:.4f} mW'} |",
+        f"| power at the real-time rate ({power['realtime_fps']:g} frames/s) | "
+        f"{power['realtime_w'] * 1e3:.4f} mW ({power['realtime_model']}) |",
     ]
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from bitwave.core import ir, ops
 from bitwave.core.contract import Design, Exits
-from bitwave.synth.eda.power import PowerReport
+from bitwave.synth.eda.power import PowerReport, realtime_power
 
 SWITCHING = "exits switching"  # the run with a random exit per frame
 # hw names the order FIFO's block after the top (the manifest lists layers and heads only)
@@ -73,10 +73,14 @@ class ExitRuns:
     frames_per_exit: list[int]
 
 
-def exit_entries(design: Design, net: ir.Network | None, runs: ExitRuns, mhz: float) -> list[dict]:
+def exit_entries(
+    design: Design, net: ir.Network | None, runs: ExitRuns, mhz: float,
+    idle_dynamic_w: float | None = None,
+) -> list[dict]:  # fmt: skip
     """power.json ``exits``: per exit its timing (manifest), power, energy per frame, power at
-    the manifest's frame rate, binary MACs, and the fractions of the final exit's MACs and
-    dynamic energy per frame."""
+    the manifest's frame rate (``realtime_power``, with the design's idle dynamic power between
+    frames), binary MACs, and the fractions of the final exit's MACs and dynamic energy per
+    frame."""
     period_s = 1e-6 / mhz
     fps = design.targets.fps
     modules = {layer.name: layer.module for layer in (*design.layers, *design.exits.heads)}
@@ -96,7 +100,8 @@ def exit_entries(design: Design, net: ir.Network | None, runs: ExitRuns, mhz: fl
             "cycles_per_frame": point.cycles_per_frame, "latency_cycles": point.latency_cycles,
             "dynamic_w": power.dynamic_w, "leakage_w": power.leakage_w, "total_w": power.total_w,
             "energy_per_frame_j": energy, "dynamic_energy_per_frame_j": dynamic,
-            "realtime_w": power.leakage_w + dynamic * fps if fps else None,
+            "realtime_w": realtime_power(power.leakage_w, dynamic, idle_dynamic_w, frame_s, fps)
+            if fps else None,
             "binary_macs_per_frame": macs,
             "energy_per_binary_mac_j": energy / macs if macs else None,
             "dynamic_w_by_block": by_block,

@@ -19,6 +19,7 @@ from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.gatesim import WINDOW_MARKS, GateSimulator, pack_lanes, unpack_lanes
 
 RESET_CYCLES = 2
+IDLE_CYCLES = 32  # an idle run's measured cycles: nothing changes from one to the next
 
 
 @dataclass
@@ -125,6 +126,20 @@ def stream_frames(
         window_cycles=window.cycles if window else None,
         window_frames=window.cycles // window.period if window and window.cycles else None,
     )
+
+
+def idle_cycles(
+    sim: GateSimulator, source: Stream, sink: Stream, reset_port: str, idle_inputs: list[str],
+    cycles: int = IDLE_CYCLES,
+) -> None:  # fmt: skip
+    """Reset, then ``cycles`` clock cycles with no frame offered: the activity of a design that
+    waits for its next frame with the clock running (what gating leaves clocked)."""
+    _reset(sim, reset_port, source, sink, idle_inputs)
+    sim.reset_activity()
+    for _ in range(cycles):
+        sim.evaluate()
+        sim.clock()
+    sim.evaluate()
 
 
 def _budget(per_lane: int, cycles_per_frame: int, latency_cycles: int) -> int:

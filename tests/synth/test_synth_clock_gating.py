@@ -13,7 +13,7 @@ from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.eda.gatesim import GateSimulator
 from bitwave.synth.eda.liberty import load_library
 from bitwave.synth.eda.netlist import clock_gates, clock_gating_summary, load_netlist
-from bitwave.synth.eda.power import estimate_power
+from bitwave.synth.eda.power import estimate_power, realtime_power
 from bitwave.synth.eda.timing import SETUP_TYPES, _flop_arcs, analyze
 from bitwave.synth.flows.asic import map_to_cells
 
@@ -166,3 +166,10 @@ endmodule
                     str(bench)], check=True, capture_output=True)  # fmt: skip
     out = subprocess.run(["vvp", str(binary)], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["q=17", f"r={17 ^ 0x5A}", "q=99", f"r={99 ^ 0x5A}"]
+
+
+def test_realtime_power_adds_the_idle_clock_between_frames():
+    # 1 uW leakage, 2 nJ per frame, 3 uW idle, frames of 1 ms at 100 frames/s: busy 10%
+    assert realtime_power(1e-6, 2e-9, 3e-6, 1e-3, 100.0) == pytest.approx(1e-6 + 2e-7 + 3e-6 * 0.9)
+    assert realtime_power(1e-6, 2e-9, None, 1e-3, 100.0) == pytest.approx(1e-6 + 2e-7)
+    assert realtime_power(1e-6, 2e-9, 3e-6, 1.0, 100.0) == pytest.approx(1e-6 + 2e-7)  # never idle

@@ -55,6 +55,17 @@ def test_synth_cli_writes_all_reports(design, capsys):
     assert power["energy_per_frame_j"] > 0 and power["energy_per_binary_mac_j"] > 0
     assert power["clock_mhz"] == 250
     assert power["stimulus"]["frames_out"] > 0
+    # idle: only what clock gating leaves clocked, less than the busy design's dynamic power
+    assert 0 < power["idle_dynamic_w"] < power["dynamic_w"]
+    manifest = json.loads((design / "manifest.json").read_text())
+    frame_s = power["energy_per_frame_j"] / power["total_w"]
+    fps = power["realtime_fps"]
+    assert power["realtime_w"] == pytest.approx(
+        power["leakage_w"]
+        + power["dynamic_w"] * frame_s * fps
+        + power["idle_dynamic_w"] * (1 - frame_s * fps)
+    )
+    assert manifest["targets"]["fps"] == fps
     modules = {
         layer["module"] for layer in json.loads((design / "manifest.json").read_text())["layers"]
     }

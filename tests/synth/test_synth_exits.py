@@ -79,8 +79,11 @@ def test_every_exit_has_its_power_energy_and_macs(synthesized):
         assert entry["cycles_per_frame"] == point.cycles_per_frame
         assert entry["energy_per_frame_j"] == pytest.approx(entry["total_w"] * frame_s)
         assert entry["dynamic_energy_per_frame_j"] == pytest.approx(entry["dynamic_w"] * frame_s)
+        fps = manifest.targets.fps
         assert entry["realtime_w"] == pytest.approx(
-            entry["leakage_w"] + entry["dynamic_energy_per_frame_j"] * manifest.targets.fps
+            entry["leakage_w"]
+            + entry["dynamic_energy_per_frame_j"] * fps
+            + power["idle_dynamic_w"] * (1 - frame_s * fps)  # the idle clock between frames
         )
         assert entry["binary_macs_per_frame"] == want
         assert entry["energy_per_binary_mac_j"] == pytest.approx(entry["energy_per_frame_j"] / want)
