@@ -74,6 +74,8 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
     net = kind.export(run, summary)
     if net is not None:
         net.mask_floor_db = config["model"].get("mask_floor_db")  # the model's gain floor
+        audio = config.get("hw", {}).get("audio")  # the fixed-point audio path's widths
+        net.audio = None if audio is None else ir.AudioSpec.from_json(audio)
         summary["ir_sha256"] = ir.save(net, out / "model.bwir")
         summary["bit_exact"] = kind.bit_exact(run, net)
         if summary["bit_exact"]["mismatches"]:

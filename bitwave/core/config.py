@@ -78,6 +78,14 @@ def validate(config: dict, source: str = "config") -> dict:
             key=lambda e: list(e.absolute_path),
         )
         problems = [_describe(e) for e in errors]
+    if not problems and (config.get("hw") or {}).get("audio") is not None:
+        # the widths' joint limits (an FFT wide enough for its shifts) before any training
+        from bitwave.core.audio import AudioSpec, AudioSpecError
+
+        try:
+            AudioSpec.from_json(config["hw"]["audio"])
+        except AudioSpecError as error:
+            problems = [f"hw.{error}"]
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems[:5]))
     return config

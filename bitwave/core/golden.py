@@ -9,6 +9,9 @@ consecutive time steps of ONE sequence that starts from each GRU's ``initial_sta
 initial state before that frame); ``run_sequences`` runs a list of independent sequences.
 Dense-only networks are frame-by-frame, so ``starts`` changes nothing for them.
 
+``run_audio`` runs audio in to audio out as the chip does: the fixed-point front end and back
+end of ``bitwave.core.audio`` around ``run``.
+
 Each op executes itself (``bitwave.core.ops.<op>.run``); this module checks the input and runs
 the layers in order.
 """
@@ -20,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave.core import inputs, ops
+from bitwave.core import audio, inputs, ops
+from bitwave.core.audio import AudioSpec
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Dense, Layer, Network, ValueType
 from bitwave.core.ops.base import sequence_starts
@@ -145,6 +149,36 @@ def run_sequences(net: Network, sequences: list[np.ndarray]) -> list[np.ndarray]
     starts[np.cumsum([0] + lengths[:-1])] = True
     out = run(net, np.concatenate(arrays), starts)
     return np.split(out, np.cumsum(lengths)[:-1])
+
+
+def audio_front(
+    net: Network, pcm: np.ndarray, spec: AudioSpec | None = None
+) -> tuple[AudioSpec, audio.FrontEnd]:
+    """The spec ``run_audio`` uses (``spec``, else the IR's ``audio`` section, else the
+    defaults) and the front end's output for ``pcm`` through the IR's input coding."""
+    spec = spec or net.audio or AudioSpec()
+    if net.coding is None or net.coding.features != audio.N_BINS:
+        raise BitwaveError(
+            f"network {net.name!r} cannot take audio: it needs a bit-plane input coding of "
+            f"{audio.N_BINS} magnitude bins"
+        )
+    thresholds = audio.coding_thresholds(net.coding.boundaries, spec)
+    return spec, audio.front_end(pcm, spec, thresholds, net.coding.bits)
+
+
+def run_audio(net: Network, pcm: np.ndarray, spec: AudioSpec | None = None) -> np.ndarray:
+    """Audio in, audio out, bit for bit as the chip: int16 PCM (16 kHz mono) -> the fixed-point
+    front end (``bitwave.core.audio``) -> ``run`` (the final exit; a recurrent network sees the
+    frames as one sequence) -> the back end with the IR's mask floor -> int16 PCM of the same
+    length. ``spec``: the widths (default: the IR's ``audio`` section, else AudioSpec())."""
+    spec, front = audio_front(net, pcm, spec)
+    if net.output_type != ValueType("bipolar") or net.output_width != audio.N_BINS:
+        raise BitwaveError(
+            f"network {net.name!r} cannot make audio: it needs one mask bit per bin "
+            f"({audio.N_BINS} x bipolar out), it outputs {net.output_width} x {net.output_type}"
+        )
+    mask = run(net, front.codes)
+    return audio.back_end(front.re, front.im, mask, np.asarray(pcm).size, net.mask_floor_gain, spec)
 
 
 def load_input_frames(path: str | os.PathLike, net: Network) -> np.ndarray:

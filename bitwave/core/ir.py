@@ -23,6 +23,11 @@ The optional network-level ``mask_floor_db`` (docs/ir.md, "Mask floor") is the g
 0 selects, in dB (absent: gain 0, the bin is zeroed). It changes no layer's output, so it needs
 no new version; files without it keep their bytes and content hash.
 
+The optional network-level ``audio`` section (docs/ir.md, "Audio path") holds the widths of the
+chip's fixed-point front and back end (``bitwave.core.audio.AudioSpec``): 16-bit PCM in,
+bit-planes, mask, 16-bit PCM out. Like the floor it changes no layer's output and no version;
+files without it keep their bytes and content hash.
+
 Multi-exit networks (``Network.exits``): ``layers`` stays a plain chain whose last layer is the
 final exit; each ``Exit`` adds a dense head that reads the output of a layer of the chain and
 writes a mask of the network's output width. Exit k of a network runs ``exit_layers(k)``.
@@ -46,6 +51,7 @@ import numpy as np
 
 from bitwave import __version__
 from bitwave.core import inputs, ops
+from bitwave.core.audio import N_BINS, AudioSpec, AudioSpecError
 from bitwave.core.errors import IRError
 from bitwave.core.ops.base import (  # noqa: F401 (the IR's vocabulary, re-exported)
     BIPOLAR,
@@ -153,6 +159,8 @@ class Network:
     exits: list[Exit] = field(default_factory=list)  # early exits, shallowest first
     # The gain (dB) a mask bit 0 selects; None = no floor (gain 0, today's binary mask).
     mask_floor_db: float | None = None
+    # The fixed-point audio path's widths; None = no section (tools use AudioSpec()).
+    audio: AudioSpec | None = None
 
     @property
     def mask_floor_gain(self) -> float:
@@ -199,6 +207,7 @@ class Network:
             self.coding,
             dict(self.provenance),
             mask_floor_db=self.mask_floor_db,
+            audio=self.audio,
         )
 
     @property
@@ -237,6 +246,12 @@ class Network:
             lines.append(
                 f"  mask floor {self.mask_floor_db:g} dB (gain {self.mask_floor_gain:.4g} "
                 "where a mask bit is 0)"
+            )
+        if self.audio is not None:
+            a = self.audio
+            lines.append(
+                f"  audio path: window {a.window_bits} b, twiddles {a.twiddle_bits} b, FFT "
+                f"{a.fft_bits} b, floor gain {a.gain_bits} b, normalisation {a.norm_bits} b"
             )
         return "\n".join(lines)
 
@@ -285,6 +300,8 @@ def _to_manifest(net: Network) -> tuple[dict, dict[str, np.ndarray]]:
             arrays.update(head_arrays)
     if net.mask_floor_db is not None:  # absent otherwise: older files keep bytes and hash
         manifest["mask_floor_db"] = float(net.mask_floor_db)
+    if net.audio is not None:  # absent otherwise: older files keep bytes and hash
+        manifest["audio"] = net.audio.to_json()
     return manifest, arrays
 
 
@@ -564,6 +581,7 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
         width, value_type = layer.out_width, layer.out_type
     exits = _read_exits(r, manifest, layers, version)
     mask_floor_db = _read_mask_floor(r, manifest, layers[-1])
+    audio = _read_audio(r, manifest, coding, layers[-1])
     needed = required_version(layers, exits)
     if version != needed:  # versions are canonical: the content hash covers the version
         raise r.fail(
@@ -572,7 +590,9 @@ def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "
             "(binary_gru needs 2, exits need 3); bitwave writes the lowest version that holds "
             "a network",
         )
-    return Network(name, input_width, input_type, layers, coding, provenance, exits, mask_floor_db)
+    return Network(
+        name, input_width, input_type, layers, coding, provenance, exits, mask_floor_db, audio
+    )
 
 
 def _read_mask_floor(r: FieldReader, manifest: dict, last: Layer) -> float | None:
@@ -592,6 +612,33 @@ def _read_mask_floor(r: FieldReader, manifest: dict, last: Layer) -> float | Non
             f"a mask floor needs a mask-bit (bipolar) output; this network outputs {last.out_type}",
         )
     return value
+
+
+def _read_audio(
+    r: FieldReader, manifest: dict, coding: BitplaneCodingSpec | None, last: Layer
+) -> AudioSpec | None:
+    """The optional audio path: AudioSpec fields (each checked, errors name ``audio.<field>``)
+    on a network that codes 513 magnitude bins and outputs one mask bit per bin."""
+    if "audio" not in manifest:
+        return None
+    entry = r.get(manifest, "audio", dict, "")
+    try:
+        spec = AudioSpec.from_json(entry)
+    except AudioSpecError as error:
+        raise r.fail(f"audio.{error.field}" if error.field else "audio", error.detail) from None
+    if coding is None or coding.features != N_BINS:
+        raise r.fail(
+            "audio",
+            f"an audio path needs a bit-plane input coding of {N_BINS} magnitude bins, the "
+            f"network has {'none' if coding is None else f'{coding.features} features'}",
+        )
+    if last.out_type != BIPOLAR or last.out_width != N_BINS:
+        raise r.fail(
+            "audio",
+            f"an audio path needs one mask bit per bin ({N_BINS} x bipolar out), the network "
+            f"outputs {last.out_width} x {last.out_type}",
+        )
+    return spec
 
 
 def _read_exits(r: FieldReader, manifest: dict, layers: list[Layer], version: int) -> list[Exit]:
