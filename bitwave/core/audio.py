@@ -190,14 +190,21 @@ def tables(spec: AudioSpec) -> AudioTables:
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)
     top = (1 << spec.window_bits) - 1
     window = np.minimum(np.floor(hann * (1 << spec.window_bits) + 0.5), top).astype(np.int64)
-    k = np.arange(N_FFT // 2)
-    one = 1 << (spec.twiddle_bits - 1)
+    return AudioTables(window, *twiddle_rom(N_FFT, spec.twiddle_bits))
+
+
+def twiddle_rom(points: int, twiddle_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The twiddle ROM of a ``points``-point FFT: ``round(cos, sin(2 pi k / points) *
+    2^(T-1))`` for k < points / 2, int64 (``tables`` at 1024 points; other sizes let the
+    hardware tests run small FFTs against ``fft_points``)."""
+    k = np.arange(points // 2)
+    one = 1 << (twiddle_bits - 1)
 
     def rom(values: np.ndarray) -> np.ndarray:  # +-1.0 exact: k = 0 and k = N/4 stay exact
         return np.floor(values * one + 0.5).astype(np.int64)
 
-    angle = 2 * np.pi * k / N_FFT
-    return AudioTables(window, rom(np.cos(angle)), rom(np.sin(angle)))
+    angle = 2 * np.pi * k / points
+    return rom(np.cos(angle)), rom(np.sin(angle))
 
 
 def mutate_twiddle(
@@ -239,32 +246,56 @@ def saturate(values: np.ndarray, bits: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # The FFT (the same butterflies forward and inverse)
 # ---------------------------------------------------------------------------------------------
-_BITREV = np.array([int(f"{i:0{STAGES}b}"[::-1], 2) for i in range(N_FFT)], np.int64)
+def bit_reversed(points: int) -> np.ndarray:
+    """The bit-reversal permutation of ``points`` (a power of two) indices."""
+    stages = points.bit_length() - 1
+    return np.array([int(f"{i:0{stages}b}"[::-1], 2) if stages else 0 for i in range(points)])
 
 
 def fft(
     re: np.ndarray, im: np.ndarray, shifts: tuple[int, ...], spec: AudioSpec, table: AudioTables
 ) -> tuple[np.ndarray, np.ndarray]:
     """The fixed-point radix-2 DIT FFT of (frames, 1024) int64 parts, natural order out."""
-    frames = re.shape[0]
-    re, im = re[:, _BITREV], im[:, _BITREV]
-    frac = spec.twiddle_bits - 1
+    return fft_points(re, im, shifts, spec.fft_bits, spec.twiddle_bits, table.cos, table.sin)
+
+
+def fft_points(
+    re: np.ndarray,
+    im: np.ndarray,
+    shifts: tuple[int, ...],
+    fft_bits: int,
+    twiddle_bits: int,
+    cos: np.ndarray,
+    sin: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``fft`` for any power-of-two size N = re.shape[1] (one shift per stage, the twiddle
+    ROM of ``twiddle_rom(N, twiddle_bits)`` or a mutated copy): the same butterflies, so the
+    hardware FFT can be checked at small N as well as at 1024."""
+    frames, points = re.shape
+    if points < 2 or points & (points - 1) or 1 << len(shifts) != points:
+        raise BitwaveError(
+            f"an FFT of {points} points with {len(shifts)} stage shifts; allowed: a power of "
+            "two >= 2 and one shift per radix-2 stage"
+        )
+    order = bit_reversed(points)
+    re, im = re[:, order], im[:, order]
+    frac = twiddle_bits - 1
     for stage, shift in enumerate(shifts):
         half = 1 << stage
-        index = np.arange(half) * (N_FFT // (2 * half))
-        wr, wi = table.cos[index], -table.sin[index]  # exp(-2 pi i k / N)
-        re = re.reshape(frames, N_FFT // (2 * half), 2, half)
-        im = im.reshape(frames, N_FFT // (2 * half), 2, half)
+        index = np.arange(half) * (points // (2 * half))
+        wr, wi = cos[index], -sin[index]  # exp(-2 pi i k / N)
+        re = re.reshape(frames, points // (2 * half), 2, half)
+        im = im.reshape(frames, points // (2 * half), 2, half)
         ar, ai = re[:, :, 0] << frac, im[:, :, 0] << frac
         br, bi = re[:, :, 1], im[:, :, 1]
         tr, ti = br * wr - bi * wi, br * wi + bi * wr
         total = frac + shift
         parts = [
-            saturate(round_shift(value, total), spec.fft_bits)
+            saturate(round_shift(value, total), fft_bits)
             for value in (ar + tr, ar - tr, ai + ti, ai - ti)
         ]
-        re = np.stack(parts[:2], axis=2).reshape(frames, N_FFT)
-        im = np.stack(parts[2:], axis=2).reshape(frames, N_FFT)
+        re = np.stack(parts[:2], axis=2).reshape(frames, points)
+        im = np.stack(parts[2:], axis=2).reshape(frames, points)
     return re, im
 
 
