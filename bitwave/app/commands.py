@@ -1,4 +1,4 @@
-"""Core subcommands: flow, enhance, random-ir, run-golden, inspect, config."""
+"""Core subcommands: flow, enhance, explore, random-ir, run-golden, inspect, config."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from bitwave.app import explore
 from bitwave.core import cli_args, inputs
 from bitwave.core.cli_args import add_command
 from bitwave.core.errors import BitwaveError
@@ -222,6 +223,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
 
     _add_enhance(subparsers)
+    explore.register(subparsers)  # bitwave explore: the design space on Dask
 
     p = add_command(subparsers, "random-ir", _random_ir)
     p.add_argument(

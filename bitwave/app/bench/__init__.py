@@ -18,6 +18,7 @@ BENCHES = {
     "popcount-area": "bitwave.app.bench.popcount_area:run",
     "verify": "bitwave.app.bench.verify:run",
     "synth-memories": "bitwave.app.bench.synth_memories:run",
+    "explore": "bitwave.app.bench.explore:run",
 }
 
 
