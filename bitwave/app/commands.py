@@ -113,6 +113,8 @@ def _inspect(args: argparse.Namespace) -> int:
                    "input_type": str(net.input_type), "provenance": net.provenance, "layers": layers}  # fmt: skip
         if net.mask_floor_db is not None:
             summary["mask_floor_db"] = net.mask_floor_db
+        if net.audio is not None:
+            summary["audio"] = net.audio.to_json()
         if net.exits:
             summary["exits"] = [
                 {"after": early.after, "layer": _layer_json(early.head)} for early in net.exits

@@ -193,12 +193,16 @@ def _saved_audio_network(tmp_path) -> tuple:
     return net, path, ir.save(net, path)
 
 
-def test_audio_section_round_trips_and_is_content(tmp_path):
+def test_audio_section_round_trips_and_is_content(tmp_path, capsys):
     net, path, digest = _saved_audio_network(tmp_path)
     loaded = ir.load(path)
     assert loaded.audio == net.audio and loaded.sha256 == digest and loaded.version == 1
     assert json.loads(zipfile.ZipFile(path).read("manifest.json"))["audio"]["window_bits"] == 14
     assert "audio path: window 14 b" in loaded.summary()
+    from bitwave.app.cli import main
+
+    assert main(["inspect", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["audio"] == net.audio.to_json()
     net.audio = AudioSpec()
     assert net.sha256 != digest  # the widths are content: another spec, another hash
 
