@@ -319,10 +319,11 @@ MODEL_FLOOR = "model"  # evaluate_run's default: the floor the run's model carri
 
 def evaluate_run(
     run: str | Path, data: dict | None = None, progress: bool = True,
-    mask_floor_db: float | str | None = MODEL_FLOOR,
+    mask_floor_db: float | str | None = MODEL_FLOOR, with_peers: bool = True,
 ) -> dict:  # fmt: skip
     """Evaluate a trained run on the test split of its own data set (or of ``data``), with the
-    run's own mask floor or ``mask_floor_db`` (dB; None = no floor)."""
+    run's own mask floor or ``mask_floor_db`` (dB; None = no floor), beside the deployed peers
+    unless not ``with_peers`` (a caller that scores them once for several runs)."""
     from bitwave.models.data import build_dataset
 
     run = Path(run)
@@ -341,7 +342,7 @@ def evaluate_run(
     dataset = build_dataset(
         data if data is not None else config.get("data") or {}, progress=progress
     )
-    peer_list, peer_notes = available_peers()
+    peer_list, peer_notes = available_peers() if with_peers else ([], [])
     result = {
         "run": run.name,
         "kind": kind,

@@ -422,7 +422,7 @@ def _evaluate(run: Path, stages: dict, baseline: bool) -> tuple[dict, dict]:
     for name in ("bitwise", "float") if baseline else ("bitwise",):
         metrics_path = run / name / "eval" / "metrics.json"
         _stage(f"eval {name}", stages, metrics_path.exists(),
-               lambda name=name: evaluate_run(run / name))  # fmt: skip
+               lambda name=name: evaluate_run(run / name, with_peers=name == "bitwise"))  # fmt: skip
         result = json.loads(metrics_path.read_text())
         quality[name] = result["model"]
         by_noise[name] = result.get("by_noise", {})

@@ -69,7 +69,7 @@ def train_others(config: dict, run: Path, stage: Stage) -> None:
         stage(f"train {folder_name}", (folder / "train.json").exists(),
               lambda c=job_config, f=folder: train(c, f))  # fmt: skip
         stage(f"eval {folder_name}", (folder / "eval" / "metrics.json").exists(),
-              lambda f=folder: evaluate_run(f))  # fmt: skip
+              lambda f=folder: evaluate_run(f, with_peers=False))  # fmt: skip
 
 
 def separate_fold(design: Any, separate_net: Any, multi_net: Any, k: int) -> str:

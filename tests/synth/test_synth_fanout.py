@@ -25,6 +25,7 @@ from bitwave.synth.eda.netlist import (
     Instance,
     MacroInstance,
     Port,
+    clock_tree_nets,
     load_netlist,
 )
 from bitwave.synth.eda.timing import analyze
@@ -238,7 +239,7 @@ def test_synth_cli_repairs_fanout_and_checks_the_repaired_netlist(tmp_path, libr
     repaired, again = repair_fanout(netlist, library, 4)
     assert again.buffers == repair["buffers"]
     loads = loads_per_net(repaired, library)
-    clock = set(repaired.ports["clk"].nets)
+    clock = clock_tree_nets(repaired, library)  # the clock and its gated clocks stay ideal
     assert max(n for net, n in loads.items() if net > CONST1 and net not in clock) <= 4
     if shutil.which("sta"):  # OpenSTA read the repaired netlist (repaired_flat.v)
         assert (out / "repaired_flat.v").is_file()
@@ -320,4 +321,7 @@ def test_a_broken_repair_fails_the_golden_check(tmp_path, monkeypatch, capsys, b
 
     monkeypatch.setattr(fanout, "repair_fanout", broken)
     assert main(["synth", str(design), "--max-fanout", "4"]) == 2
-    assert "differ from the golden model" in capsys.readouterr().err
+    # caught as wrong outputs, or as none at all when the breakage hits a stream handshake or a
+    # clock gate's enable
+    err = capsys.readouterr().err
+    assert "differ from the golden model" in err or "produced no output frame" in err
