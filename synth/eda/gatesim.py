@@ -177,6 +177,7 @@ class GateSimulator:
         self.cycles = 0
         self.clock_nets = set(netlist.ports[clock_port].nets)
         self.gates = clock_gates(netlist, library, clock_port)
+        self.gated_nets = np.array([gate.gated for gate in self.gates], dtype=np.int64)
         # Padding lanes of the last word are simulated but never counted.
         bits = np.zeros(self.words * 64, dtype=bool)
         bits[:lanes] = True
@@ -185,6 +186,7 @@ class GateSimulator:
         self.clock_edges = 0
         self.marks: dict[str, ActivityCounts] = {}
         self._build()
+        self.enables = self._gate_enables()  # until the first evaluate()
 
     # -- construction ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -380,6 +382,8 @@ class GateSimulator:
         values = self.values
         for group in self.groups:
             values[group.output] = group.function(*(values[idx] for idx in group.inputs))
+        # the gates' latched enables: counted below, and what the next edge loads by
+        self.enables = self._gate_enables()
         if self.previous is not None:
             self.toggles += np.bitwise_count((values ^ self.previous) & self.lane_mask).sum(
                 axis=1, dtype=np.int64
@@ -391,9 +395,9 @@ class GateSimulator:
     def _count_gated_clocks(self) -> None:
         """A gated clock pulses (two transitions) in the lanes whose gate is enabled."""
         if self.gates:
-            enabled = self._gate_enables()[:-1] & self.lane_mask
+            enabled = self.enables[:-1] & self.lane_mask
             counts = np.bitwise_count(enabled).sum(axis=1, dtype=np.int64)
-            self.toggles[[gate.gated for gate in self.gates]] += 2 * counts
+            self.toggles[self.gated_nets] += 2 * counts
 
     def clock(self) -> None:
         """A rising clock edge: every flip-flop takes its next state, every macro reads and
@@ -402,11 +406,11 @@ class GateSimulator:
         for state in self.macros:
             self._clock_macro(state)
         self.clock_edges += 1
-        enables = self._gate_enables()
         for group in self.flop_groups:
-            enable = enables[group.gates]
             new = group.next_state(*(values[idx] for idx in group.next_inputs))
-            new = (new & enable) | (self.state[group.state] & ~enable)
+            if self.gates:
+                enable = self.enables[group.gates]
+                new = (new & enable) | (self.state[group.state] & ~enable)
             if group.clear is not None:
                 new = new & ~group.clear(*(values[idx] for idx in group.clear_inputs))
             if group.preset is not None:
