@@ -166,18 +166,22 @@ def audio_front(
     return spec, audio.front_end(pcm, spec, thresholds, net.coding.bits)
 
 
-def run_audio(net: Network, pcm: np.ndarray, spec: AudioSpec | None = None) -> np.ndarray:
+def run_audio(
+    net: Network, pcm: np.ndarray, spec: AudioSpec | None = None, exit: int | None = None
+) -> np.ndarray:
     """Audio in, audio out, bit for bit as the chip: int16 PCM (16 kHz mono) -> the fixed-point
-    front end (``bitwave.core.audio``) -> ``run`` (the final exit; a recurrent network sees the
-    frames as one sequence) -> the back end with the IR's mask floor -> int16 PCM of the same
-    length. ``spec``: the widths (default: the IR's ``audio`` section, else AudioSpec())."""
+    front end (``bitwave.core.audio``) -> ``run`` (a recurrent network sees the frames as one
+    sequence) -> the back end with the IR's mask floor -> int16 PCM of the same length.
+    ``spec``: the widths (default: the IR's ``audio`` section, else AudioSpec()); ``exit``:
+    the exit of a multi-exit network for every frame (None: the final one). One call is one
+    utterance: the chip restarts its framing (and a GRU its state) at each utterance."""
     spec, front = audio_front(net, pcm, spec)
     if net.output_type != ValueType("bipolar") or net.output_width != audio.N_BINS:
         raise BitwaveError(
             f"network {net.name!r} cannot make audio: it needs one mask bit per bin "
             f"({audio.N_BINS} x bipolar out), it outputs {net.output_width} x {net.output_type}"
         )
-    mask = run(net, front.codes)
+    mask = run(net, front.codes, exits=exit)
     return audio.back_end(front.re, front.im, mask, np.asarray(pcm).size, net.mask_floor_gain, spec)
 
 
