@@ -11,9 +11,9 @@ from scipy.io import wavfile
 from bitwave.app import enhance
 from bitwave.app.cli import main
 from bitwave.core import golden, ir
+from bitwave.core import wav as audio_module
 from bitwave.core.random_ir import random_network
 from bitwave.models import features
-from bitwave.models.data import audio as audio_module
 
 RATE = 16_000
 
