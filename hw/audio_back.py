@@ -15,7 +15,8 @@ Per frame (bins 0..512 with their mask bits, in bin order, on ``i``):
 4. the end of an utterance: the frame sent with ``end`` = 1 is its last; after it the unit
    flushes the 256 + ``extra`` positions that no later frame completes (``extra`` = the
    utterance's length mod 256, sampled with the frame's first bin) with the tail
-   normalisation, and the next frame starts a new utterance.
+   normalisation, and the next frame starts a new utterance; ``last`` (valid with ``o``) marks
+   the utterance's last PCM sample, the flush's last.
 The last-frame normalisation assumes at least 4 frames (768 samples) per utterance.
 """
 
@@ -44,7 +45,8 @@ def bin_layout(bits: int) -> data.StructLayout:
 
 class AudioBack(wiring.Component):
     """Masked spectrum in (``i``: bins 0..512 per frame, ``end`` and ``extra`` sampled with
-    bin 0), PCM out (``o``). ``floor_gain``: the IR's floor (0: a bit 0 zeroes its bin)."""
+    bin 0), PCM out (``o``, with ``last`` on an utterance's last sample). ``floor_gain``: the
+    IR's floor (0: a bit 0 zeroes its bin)."""
 
     def __init__(
         self, spec: AudioSpec, floor_gain: float, table: AudioTables | None = None
@@ -65,6 +67,7 @@ class AudioBack(wiring.Component):
                 "end": In(1),
                 "extra": In(8),
                 "o": Out(stream.Signature(signed(audio.PCM_BITS))),
+                "last": Out(1),
             }
         )
 
@@ -165,10 +168,11 @@ class AudioBack(wiring.Component):
         ]
         # stage 2 registers
         v2, out2, fresh2, add2 = Signal(), Signal(), Signal(), Signal()
-        pos2, y2 = Signal(range(N)), Signal(signed(spec.fft_bits))
+        pos2, y2, last2 = Signal(range(N)), Signal(signed(spec.fft_bits)), Signal()
         m.d.sync += [
             v2.eq(step),
             out2.eq(flushing | ((n < HOP) & (frame >= 2))),
+            last2.eq(flushing & (flush_left == 0)),
             fresh2.eq((frame == 0) | (n >= N - HOP)),
             add2.eq(~flushing),
             pos2.eq(base + n),
@@ -190,9 +194,9 @@ class AudioBack(wiring.Component):
         total = Signal(signed(acc_bits))
         m.d.comb += total.eq(Mux(add2, Mux(fresh2, 0, ring_r.data) + product, ring_r.data))
         m.d.comb += [ring_w.addr.eq(pos2), ring_w.data.eq(total), ring_w.en.eq(v2 & add2)]
-        self._pcm_out(m, v2 & out2, total, norm.data)
+        self._pcm_out(m, v2 & out2, total, norm.data, last2)
 
-    def _pcm_out(self, m: Module, valid: Signal, total: Signal, r: Signal) -> None:
+    def _pcm_out(self, m: Module, valid: Signal, total: Signal, r: Signal, last: Signal) -> None:
         """``sat16(rs(rs(acc, W) * r, out_shift))`` into the output register."""
         w, shift = self.spec.window_bits, self.spec.output_shift
         scaled = ((total + (1 << (w - 1))) >> w) * r
@@ -200,6 +204,6 @@ class AudioBack(wiring.Component):
         top = (1 << (audio.PCM_BITS - 1)) - 1
         sample = Mux(rounded > top, top, Mux(rounded < -top - 1, -top - 1, rounded))
         with m.If(valid):
-            m.d.sync += [self.o.payload.eq(sample), self.o.valid.eq(1)]
+            m.d.sync += [self.o.payload.eq(sample), self.last.eq(last), self.o.valid.eq(1)]
         with m.Elif(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -14,27 +14,42 @@ Per frame (1024 samples, hop 256, frame t centred on sample 256 t):
    the frame is bit (bits - 1 - b) of bin f's level, the IR's ``bitplanes`` order and the
    network's input frame (``bitwave.core.codec``).
 
-Ports: ``i`` (stream of signed 16-bit samples), ``o`` (stream of whole frames, 513 * bits bits,
-the first layer's input). The samples after the end of a signal are the caller's zeros (the
-golden model pads 512 of them). Backpressure runs all the way back: a frame not taken holds
-the FFT's read-out, which holds the next frame's load, which holds the samples.
+Ports: ``i`` (stream of signed 16-bit samples) with ``last`` (1 on an utterance's last sample)
+and, with ``exit_bits``, ``exit`` (sampled with an utterance's first sample); ``o`` (stream of
+whole frames, 513 * bits bits, the first layer's input) with its sideband ``side`` (``first``:
+frame 0 of an utterance, ``end``: its last frame, ``extra``: its length mod 256, ``exit``),
+valid from the frame's first bin read-out until the next frame's; ``spectrum`` (stream of the
+FFT's bins 0..512, re and im, in bin order, for the back end). After a ``last`` sample the unit
+feeds 512 - (length mod 256) zero samples into its framing itself (the golden model's padding),
+so the utterance's last frame is the golden model's last, then restarts as after reset: the
+next utterance's first frame sees zeros before it. Backpressure runs all the way back: a frame
+or a bin not taken holds the FFT's read-out, which holds the next frame's load, which holds
+the samples.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bitwave.core import audio
 from bitwave.core.audio import AudioSpec, AudioTables
 from bitwave.core.errors import BitwaveError
-from bitwave.hw.fft import FFT, frame_cycles
+from bitwave.hw.fft import FFT, complex_layout, frame_cycles
 from bitwave.hw.weights import WeightStore
 
 # the cycles from a history read to the windowed sample at the FFT's input
 WINDOW_PIPELINE = 2
+EXTRA_BITS = (audio.HOP - 1).bit_length()  # an utterance's length mod 256
+
+
+def side_layout(exit_bits: int) -> data.StructLayout:
+    """A frame's sideband: frame 0 of its utterance, the utterance's last frame, the
+    utterance's length mod 256, and (with ``exit_bits``) the utterance's exit."""
+    fields = {"first": 1, "end": 1, "extra": EXTRA_BITS}
+    return data.StructLayout({**fields, "exit": exit_bits} if exit_bits else fields)
 
 
 class AudioFront(wiring.Component):
@@ -48,8 +63,9 @@ class AudioFront(wiring.Component):
         thresholds: np.ndarray,
         bits: int,
         table: AudioTables | None = None,
+        exit_bits: int = 0,
     ) -> None:
-        self.spec, self.bits = spec, bits
+        self.spec, self.bits, self.exit_bits = spec, bits, exit_bits
         self.table = table or audio.tables(spec)
         self.thresholds = np.asarray(thresholds)
         try:
@@ -60,12 +76,16 @@ class AudioFront(wiring.Component):
         self.levels = self.thresholds.shape[1]
         self.power_bits = 2 * spec.fft_bits  # P <= 2^(2D - 1); thresholds capped at that + 1
         self.frame_bits = audio.N_BINS * bits
-        super().__init__(
-            {
-                "i": In(stream.Signature(signed(audio.PCM_BITS))),
-                "o": Out(stream.Signature(self.frame_bits)),
-            }
-        )
+        signature = {
+            "i": In(stream.Signature(signed(audio.PCM_BITS))),
+            "last": In(1),
+            "o": Out(stream.Signature(self.frame_bits)),
+            "side": Out(side_layout(exit_bits)),
+            "spectrum": Out(stream.Signature(complex_layout(spec.fft_bits))),
+        }
+        if exit_bits:
+            signature["exit"] = In(exit_bits)
+        super().__init__(signature)
 
     def _check(self) -> None:
         thr = self.thresholds
@@ -107,7 +127,8 @@ class AudioFront(wiring.Component):
         return m
 
     def _framing(self, m: Module, fft: FFT) -> None:
-        """History ring, frame trigger, and the window pass into the FFT."""
+        """History ring, frame trigger (with the utterance's padding), and the window pass
+        into the FFT."""
         n, spec = audio.N_FFT, self.spec
         m.submodules.history = history = memory.Memory(shape=signed(16), depth=n, init=[])
         write, read = history.write_port(), history.read_port()
@@ -115,32 +136,77 @@ class AudioFront(wiring.Component):
             [int(v) for v in self.table.window], spec.window_bits, writable=False
         )
         head = Signal(range(n), init=n // 2)  # next write; the oldest sample of a frame
-        real = Signal(range(n + 1))  # samples since reset (saturating): older ones read 0
+        real = Signal(range(n + 1))  # samples of the utterance (saturating): older ones read 0
         index = Signal(range(n + 1), init=n)  # the window pass's sample; n: no pass
-        m.d.comb += [write.addr.eq(head), write.data.eq(self.i.payload)]
+        padding = Signal()  # feeding the zeros after an utterance's last sample
+        sample = Mux(padding, 0, self.i.payload)
+        m.d.comb += [write.addr.eq(head), write.data.eq(sample)]
         m.d.comb += [read.addr.eq(head + index), window.addr.eq(index), window.en.eq(1)]
+        restart = self._utterance(m, fft, write.en, head, real, index, padding)
+        with m.If(restart):  # the next utterance's first frame sees zeros before it
+            m.d.sync += real.eq(0)
+        # the pipeline: read (index), multiply and round (registered), the FFT's input
+        issued, zero = Signal(), Signal()
+        m.d.sync += [issued.eq(index < n), zero.eq(index < n - real)]
+        self._window(m, fft, read.data, window.data, issued, zero)
+
+    def _utterance(self, m: Module, fft: FFT, write_en: Signal, head: Signal, real: Signal,
+                   index: Signal, padding: Signal) -> Signal:  # fmt: skip
+        """The framing FSM: take samples (or pad zeros), trigger frames at hop boundaries,
+        run the window pass; the frame's sideband follows it into the FFT. Returns the signal
+        that restarts the framing (the end of an utterance's last window pass)."""
+        n, hop_bits = audio.N_FFT, audio.HOP.bit_length() - 1
+        pad_left = Signal(range(n // 2))
+        ending = Signal()  # the frame being filled is the utterance's last
+        first = Signal(init=1)  # the next frame is an utterance's first
+        starting = Signal(init=1)  # the next sample is an utterance's first
+        extra = Signal(EXTRA_BITS)
+        utterance_exit = Signal(max(1, self.exit_bits))
+        in_fft = Signal(side_layout(self.exit_bits))  # the sideband of the frame in the FFT
+        restart = Signal()
+        length = (head + 1)[:hop_bits]  # samples of the utterance mod 256 (frames hop-aligned)
         with m.FSM(name="framing"):
             with m.State("FILL"):
-                m.d.comb += [self.i.ready.eq(1), write.en.eq(self.i.valid)]
-                with m.If(self.i.valid):
+                m.d.comb += [self.i.ready.eq(~padding), write_en.eq(padding | self.i.valid)]
+                with m.If(padding | self.i.valid):
                     m.d.sync += [head.eq(head + 1), real.eq(Mux(real == n, n, real + 1))]
-                    # a frame ends here: a hop boundary, at least 512 real samples
-                    hop_bits = audio.HOP.bit_length() - 1
-                    with m.If(((head + 1)[:hop_bits] == 0) & (real + 1 >= n // 2)):
+                    with m.If(padding):
+                        m.d.sync += pad_left.eq(pad_left - 1)
+                        with m.If(pad_left == 0):
+                            m.d.sync += [padding.eq(0), ending.eq(1)]
+                    with m.Else():
+                        if self.exit_bits:
+                            with m.If(starting):
+                                m.d.sync += utterance_exit.eq(self.exit)
+                        m.d.sync += starting.eq(0)
+                        with m.If(self.last):
+                            m.d.sync += [padding.eq(1), pad_left.eq(n // 2 - 1 - length),
+                                         extra.eq(length)]  # fmt: skip
+                    # a frame ends here: a hop boundary, at least 512 samples of the utterance
+                    with m.If((length == 0) & (real + 1 >= n // 2)):
                         m.next = "WAIT"
             with m.State("WAIT"):  # the FFT takes N samples back to back once it is ready
                 with m.If(fft.i.ready):
-                    m.d.sync += index.eq(0)
+                    m.d.sync += [index.eq(0), in_fft.first.eq(first), in_fft.end.eq(ending),
+                                 in_fft.extra.eq(extra), first.eq(0), ending.eq(0)]  # fmt: skip
+                    if self.exit_bits:
+                        m.d.sync += in_fft.exit.eq(utterance_exit)
                     m.next = "WINDOW"
             with m.State("WINDOW"):
                 m.d.sync += index.eq(index + 1)
                 with m.If(index == n - 1):
+                    m.d.comb += restart.eq(in_fft.end)
                     m.next = "FILL"
-        # the pipeline: read (index), multiply and round (registered), the FFT's input
-        issued, zero = Signal(), Signal()
-        m.d.sync += [issued.eq(index < n), zero.eq(index < n - real)]
-        sample = Mux(zero, 0, read.data)
-        product = sample * window.data
+        with m.If(restart):
+            m.d.sync += [first.eq(1), starting.eq(1)]
+        self._in_fft = in_fft
+        return restart
+
+    def _window(self, m: Module, fft: FFT, sample: Signal, weight: Signal, issued: Signal,
+                zero: Signal) -> None:  # fmt: skip
+        """``rs(x * w, W - g)`` into the FFT, one cycle after the history read."""
+        spec = self.spec
+        product = Mux(zero, 0, sample) * weight
         windowed = Signal(signed(spec.fft_bits))
         valid = Signal()
         shift = spec.window_bits - spec.input_shift
@@ -159,7 +225,14 @@ class AudioFront(wiring.Component):
         frame = Signal(self.frame_bits)
         bin_index = Signal(range(audio.N_BINS + 1))
         take = fft.o.valid & fft.o.ready
-        m.d.comb += [fft.o.ready.eq(~self.o.valid), self.o.payload.eq(frame)]
+        m.d.comb += [
+            fft.o.ready.eq(~self.o.valid & self.spectrum.ready),
+            self.o.payload.eq(frame),
+            self.spectrum.valid.eq(fft.o.valid & ~self.o.valid),
+            self.spectrum.payload.eq(fft.o.payload),
+        ]
+        with m.If(take & (bin_index == 0)):  # the frame's sideband, until the next frame's
+            m.d.sync += self.side.eq(self._in_fft)
         with m.If(take):
             m.d.sync += bin_index.eq(Mux(bin_index == audio.N_BINS - 1, 0, bin_index + 1))
         power = Signal(unsigned(width))

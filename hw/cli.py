@@ -13,8 +13,9 @@ MAX_BEAT_BITS = 1 << 16  # a stream wider than any frame bitwave builds; bounds 
 def _generate(args: argparse.Namespace) -> int:
     """lower an IR to Verilog, manifest.json and a FuseSoC core
 
-    Build the streaming XNOR-popcount hardware for an IR and write DIR/rtl/<top>.v,
-    DIR/manifest.json, DIR/<top>.core and a copy of the IR. The folding (PE/SIMD per layer) is
+    Build the streaming XNOR-popcount hardware for an IR (with --audio the whole chip, audio
+    samples in and enhanced samples out) and write DIR/rtl/<top>.v, DIR/manifest.json,
+    DIR/<top>.core and a copy of the IR. The folding (PE/SIMD per layer) is
     chosen to meet --fps at --clock-mhz with the least estimated area, or given explicitly with
     --fold.
     """
@@ -32,6 +33,7 @@ def _generate(args: argparse.Namespace) -> int:
         fold_spec=args.fold,
         weight_storage=args.weights,
         beat_bits=args.beat_bits,
+        audio=args.audio,
     )
     manifest = result.manifest
     print(f"wrote {result.out_dir}: top {result.top}, {manifest['rtl']['verilog_bytes'] / 1e6:.2f} MB Verilog "
@@ -39,6 +41,11 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"  folding ({manifest['folding']['source']}): {manifest['folding']['spec']}")
     print(f"  {manifest['cycles_per_frame']} cycles/frame, latency {manifest['latency_cycles']} cycles, "
           f"{manifest['targets']['achieved_fps']:.6g} frames/s at {manifest['targets']['clock_mhz']:g} MHz")  # fmt: skip
+    if "audio" in manifest:
+        chip = manifest["audio"]
+        print(f"  full chip: PCM in/out at {chip['sample_rate_hz']} Hz, {chip['cycles_per_frame']} "
+              f"cycles/frame = {100 * chip['realtime_load']:.2g}% of the clock at real time; "
+              f"parts {', '.join(chip['parts'].values())}")  # fmt: skip
     if "exits" in manifest:
         spec = manifest["exits"]
         print(f"  {spec['count']} exits on {spec['port']} ({spec['width']} bits; "
@@ -75,6 +82,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=32,
         help="stream data width in bits (default 32)",
     )
+    parser.add_argument(
+        "--audio", action="store_true",
+        help="the full chip: PCM in, front end, network, back end, enhanced PCM out (needs an "
+        "IR with a 513-bin bit-plane coding and a 513-bit mask output)",
+    )  # fmt: skip
     parser.add_argument(
         "--lint", action="store_true", help="run verilator --lint-only -Wall afterwards"
     )

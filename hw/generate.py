@@ -21,7 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from amaranth.hdl import Shape, Value
 
+from bitwave.core import audio as audio_path
 from bitwave.core import contract, inputs, ir
 from bitwave.core.contract import (
     Clock,
@@ -47,6 +49,8 @@ from bitwave.core.paths import (
     sanitize_identifier,
     write_text,
 )
+from bitwave.hw import audio_chip
+from bitwave.hw.audio_chip import AudioChip
 from bitwave.hw.exits import EXIT_PORT
 from bitwave.hw.folding import (
     DEFAULT_CLOCK_MHZ,
@@ -97,7 +101,11 @@ def ports_of(top: object) -> list[dict]:
     for path, member, value in top.signature.flatten(top):
         direction = "input" if member.flow.name == "In" else "output"
         ports.append(
-            {"name": "__".join(map(str, path)), "direction": direction, "width": len(value)}
+            {
+                "name": "__".join(map(str, path)),
+                "direction": direction,
+                "width": len(Value.cast(value)),
+            }
         )
     return ports
 
@@ -170,18 +178,25 @@ def generate(
     fold_spec: str | None = None,
     weight_storage: str = "const",
     beat_bits: int = 32,
+    audio: bool = False,
 ) -> Generated:
-    """Build the network top for ``model`` and write the contract's files under ``out_dir``."""
+    """Build the network top for ``model`` (with ``audio``: the full chip, PCM in and out,
+    ``bitwave.hw.audio_chip``) and write the contract's files under ``out_dir``."""
     start = time.perf_counter()
     model = _check_request(model, weight_storage)
     out = design_output(out_dir)
     net = ir.load(model)
     require_supported(net, "generate")
+    if audio:
+        audio_chip.require_audio_network(net)
     clock = DEFAULT_CLOCK_MHZ if clock_mhz is None else clock_mhz
     target_fps = fps if fps is not None else DEFAULT_FPS
     cycle_budget(clock, target_fps)  # validates both numbers
     folds, folding = choose_folding(net, clock, fps, fold_spec, weight_storage)
-    top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits)
+    if audio:
+        top = build_audio_chip(net, folds, weight_storage)
+    else:
+        top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits)
     if fold_spec is None or fps is not None:
         _require_frame_rate(top, clock, target_fps)
 
@@ -192,18 +207,33 @@ def generate(
                      manifest.to_json(), time.perf_counter() - start)  # fmt: skip
 
 
+def build_audio_chip(
+    net: ir.Network, folds: dict[str, LayerFold], weight_storage: str
+) -> AudioChip:
+    """The full chip of ``net`` as the IR defines it: its ``audio`` widths (else AudioSpec()),
+    the integer thresholds of its coding boundaries, its coding's bit-planes, its mask floor."""
+    spec = net.audio or audio_path.AudioSpec()
+    thresholds = audio_path.coding_thresholds(net.coding.boundaries, spec)
+    return AudioChip(net, folds, spec, thresholds, net.mask_floor_gain, weight_storage)
+
+
 def _write_design(
-    top: NetworkTop, out: Path, model: Path, name: str, clock: float, target_fps: float,
-    folding: dict,
+    top: NetworkTop | AudioChip, out: Path, model: Path, name: str, clock: float,
+    target_fps: float, folding: dict,
 ) -> Manifest:  # fmt: skip
     """Write every file of the design folder into ``out``; returns the manifest."""
     text = write_verilog(top, out, name)
     write_text(inside(out, "rtl", f"{name}.vlt"), waiver_text())
     copy_ir(model, out)
     rtl = RtlFiles(f"rtl/{name}.v", f"rtl/{name}.vlt", len(text))
-    manifest = network_manifest(top, name, clock, target_fps, folding, rtl)
-    if top.weight_storage == "memory":
-        manifest = replace(manifest, weight_memory=_write_weight_memory(top, out, name))
+    if isinstance(top, AudioChip):
+        manifest = chip_manifest(top, name, clock, target_fps, folding, rtl)
+        network = top.network
+    else:
+        manifest = network_manifest(top, name, clock, target_fps, folding, rtl)
+        network = top
+    if network.weight_storage == "memory":
+        manifest = replace(manifest, weight_memory=_write_weight_memory(network, out, name))
     contract.write(manifest, out)
     write_text(inside(out, f"{name}.core"), _core_text(name))
     return manifest
@@ -254,10 +284,15 @@ def _check_request(model: str | Path, weight_storage: str) -> Path:
     return model
 
 
-def _require_frame_rate(top: NetworkTop, clock: float, target_fps: float) -> None:
-    """The solver ignores the stream beats: refuse a design slower than the rate asked for
-    (at its slowest exit)."""
-    cycles = top.slowest_cycles_per_frame
+def _require_frame_rate(top: NetworkTop | AudioChip, clock: float, target_fps: float) -> None:
+    """The solver ignores the stream beats (and a chip's audio path): refuse a design slower
+    than the rate asked for (at its slowest exit)."""
+    if isinstance(top, AudioChip):
+        cycles = top.cycles_per_frame
+        beats = "one input / one output beat (the full chip)"
+    else:
+        cycles = top.slowest_cycles_per_frame
+        beats = f"{top.in_beats} input / {top.out_beats} output beats"
     achieved = clock * 1e6 / cycles
     if achieved < target_fps:
         top.discard()
@@ -265,7 +300,7 @@ def _require_frame_rate(top: NetworkTop, clock: float, target_fps: float) -> Non
             f"the design runs at {achieved:.6g} frames/s at {clock:g} MHz ({cycles} cycles "
             f"per frame), below the {target_fps:g} frames/s asked for: fold less (larger pe/simd), "
             f"raise --clock-mhz to at least {cycles * target_fps / 1e6:.6g}, or widen "
-            f"--beat-bits if the stream is the bottleneck ({top.in_beats} input / {top.out_beats} output beats)"
+            f"--beat-bits if the stream is the bottleneck ({beats})"
         )
 
 
@@ -289,6 +324,77 @@ def network_manifest(
         sequence_start=SequenceStart(START_PORT) if top.recurrent else None,
         exits=exits_entry(top, name) if net.exits else None,
     )  # fmt: skip
+
+
+def chip_manifest(
+    chip: AudioChip, name: str, clock: float, target_fps: float, folding: dict, rtl: RtlFiles
+) -> Manifest:
+    """The contract of a full chip: the network's layers under ``<top>__network``, the PCM
+    streams as the design's input and output streams (one sample per frame: a beat), the
+    chip's timing, and the ``audio`` object (docs/hw.md, "The full chip")."""
+    base = network_manifest(chip.network, f"{name}__network", clock, target_fps, folding, rtl)
+    streams = [pcm_stream("pcm_in", chip.pcm_in), pcm_stream("pcm_out", chip.pcm_out)]
+    pcm_in, pcm_out = (
+        Stream.carrying(_stream_ports(port), entry["width"], entry["width"], 1)
+        for port, entry in zip(("pcm_in", "pcm_out"), streams, strict=True)
+    )
+    cycles = chip.cycles_per_frame
+    return replace(
+        base, top=name, ports=contract_ports(chip), input_stream=pcm_in, output_stream=pcm_out,
+        cycles_per_frame=cycles, latency_cycles=chip.latency_cycles,
+        targets=Targets(clock, target_fps, clock * 1e6 / cycles), sequence_start=None, exits=None,
+        audio=audio_entry(chip, name, clock, streams),
+    )  # fmt: skip
+
+
+def _stream_ports(name: str) -> tuple[str, str, str]:
+    return (f"{name}__payload", f"{name}__valid", f"{name}__ready")
+
+
+def pcm_stream(name: str, port: object) -> dict:
+    """A PCM stream member's ports and payload fields (offset, width, signedness), LSB first."""
+    data_port, valid, ready = _stream_ports(name)
+    layout = port.payload.shape()
+    fields = {
+        key: {
+            "offset": field.offset,
+            "width": field.width,
+            "signed": Shape.cast(field.shape).signed,
+        }
+        for key, field in layout
+    }
+    return {"data": data_port, "valid": valid, "ready": ready, "width": layout.size,
+            "fields": fields}  # fmt: skip
+
+
+def audio_entry(chip: AudioChip, name: str, clock: float, streams: list[dict]) -> dict:
+    """The manifest's ``audio`` object: what a testbench, synth and enhance need of the chip."""
+    fps = DEFAULT_FPS
+    entry = {
+        "spec": chip.spec.to_json(),
+        "bits": chip.front.bits,
+        "floor_gain_code": chip.back.gain,
+        "min_utterance_samples": audio_chip.MIN_UTTERANCE_SAMPLES,
+        "sample_rate_hz": round(fps * audio_path.HOP),
+        "hop": audio_path.HOP,
+        "frame": audio_path.N_FFT,
+        "pcm_in": streams[0],
+        "pcm_out": streams[1],
+        "cycles_per_frame": chip.cycles_per_frame,
+        "clock_mhz": clock,
+        "frames_per_second": fps,
+        # the share of the clock's cycles the chip is busy at real time (<= 1: it keeps up)
+        "realtime_load": chip.cycles_per_frame * fps / (clock * 1e6),
+        "parts": {part: f"{name}__{part}" for part in audio_chip.PARTS},
+        "utterances": "back to back on pcm_in, last = 1 on an utterance's last sample, at least "
+        "min_utterance_samples each; exit (multi-exit networks) is sampled with an utterance's "
+        "first sample; pcm_out carries as many samples, last = 1 on the last",
+    }
+    if chip.net.exits:
+        entry["exits"] = chip.net.n_exits
+    if chip.network.recurrent:
+        entry["recurrent"] = "the chip restarts every recurrent layer's state per utterance"
+    return entry
 
 
 def layer_entry(block: object, module: str) -> Layer:

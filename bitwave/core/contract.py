@@ -218,6 +218,8 @@ class Manifest:
     rtl: RtlFiles | None = None
     # the weight write bus (ports, regions, layout), read by bitwave.core.weight_loading
     weight_memory: Mapping[str, Any] | None = field(default=None, hash=False)
+    # the full chip (bitwave generate --audio): PCM ports, spec, timing, parts (docs/hw.md)
+    audio: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def to_json(self) -> dict:
         data = {"contract": CONTRACT}
@@ -431,6 +433,12 @@ def _check_ports(manifest: Manifest, source: str) -> None:
     if manifest.exits is not None:
         _check_exits(manifest, source)
         expected.append(("exits.port", manifest.exits.port, "input", manifest.exits.width))
+    if manifest.audio is not None:
+        for key, towards, back in (("pcm_in", "input", "output"), ("pcm_out", "output", "input")):
+            pcm = manifest.audio[key]
+            expected += [(f"audio.{key}.data", pcm["data"], towards, pcm["width"]),
+                         (f"audio.{key}.valid", pcm["valid"], towards, 1),
+                         (f"audio.{key}.ready", pcm["ready"], back, 1)]  # fmt: skip
     for key, name, direction, width in expected:
         if name not in ports:
             raise BitwaveError(f"{source}: {key} names port {name!r}, which is not in ports")
@@ -507,6 +515,7 @@ def _manifest_fields(data: dict) -> dict[str, Any]:
         "exits": _exits_record(data["exits"]) if "exits" in data else None,
         "rtl": _record(RtlFiles, data["rtl"]) if "rtl" in data else None,
         "weight_memory": data.get("weight_memory"),
+        "audio": data.get("audio"),
     }  # fmt: skip
 
 
