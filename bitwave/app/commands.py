@@ -161,13 +161,15 @@ def _flow(args: argparse.Namespace) -> int:
 
 
 def _enhance(args: argparse.Namespace) -> int:
-    """enhance noisy WAV files through a model (the golden engine)
+    """enhance noisy WAV files through the SE chip (golden model, RTL or gates)
 
     Read each NOISY.wav (any WAV: PCM or float, any rate, mixed down to mono, resampled to 16
-    kHz), estimate the mask with the golden model through the IR's input coding (exactly as
-    bitwave eval measures it), apply it with the model's gain floor (or --mask-floor) and write
-    DIR/<stem>_enhanced.wav (16 kHz mono 16-bit PCM) atomically. With --clean, print SI-SDR,
-    STOI and PESQ of the noisy and the enhanced audio against the clean references.
+    kHz, as 16-bit samples) and run it through the full chip: the fixed-point STFT front end,
+    the network's mask, the back end with the model's gain floor (or --mask-floor), 16-bit PCM
+    out, written to DIR/<stem>_enhanced.wav atomically. --engine golden runs the chip's golden
+    model (fast), rtl the generated chip in Verilator, gates its synthesized netlist; all three
+    give the same samples. With --clean, print SI-SDR, STOI and PESQ of the noisy and the
+    enhanced audio against the clean references.
     """
     from bitwave.app import enhance
 
@@ -178,6 +180,8 @@ def _enhance(args: argparse.Namespace) -> int:
         floor_db=vars(args).get("mask_floor", enhance.evaluate.MODEL_FLOOR),
         clean=args.clean,
         progress=not args.quiet,
+        engine=args.engine,
+        design=args.design,
     )
     return 0
 
@@ -191,8 +195,12 @@ def _add_enhance(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("noisy", metavar="NOISY.wav", nargs="+", type=cli_args.input_path(),
                    help="noisy WAV file(s)")  # fmt: skip
     cli_args.add_out(p, "output folder for <stem>_enhanced.wav", required=True)
-    p.add_argument("--engine", default="golden", help="golden (the only engine so far)",
-                   type=cli_args.parser_type(_engine, "engine"))  # fmt: skip
+    p.add_argument("--engine", default="golden", type=cli_args.parser_type(_engine, "engine"),
+                   help="golden (the chip's golden model, default), rtl (the generated chip in "
+                   "Verilator) or gates (its synthesized netlist)")  # fmt: skip
+    p.add_argument("--design", metavar="DIR", type=cli_args.input_path(), default=None,
+                   help="rtl/gates: the chip (bitwave generate --audio; gates: after bitwave "
+                   "synth); default RUN/chip, or for rtl one generated on the fly")  # fmt: skip
     p.add_argument(
         "--mask-floor", metavar="DB", default=argparse.SUPPRESS,
         type=cli_args.parser_type(ir.parse_mask_floor, "mask floor"),
@@ -205,10 +213,11 @@ def _add_enhance(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _engine(name: str) -> str:
-    """--engine: only engines that exist (the full chip's rtl and gates come later)."""
-    engines = ("golden",)
-    if name not in engines:
-        raise BitwaveError(f"engine {name!r} is not available; allowed: {', '.join(engines)}")
+    """--engine: golden, rtl or gates (bitwave.app.enhance.ENGINES)."""
+    from bitwave.app.enhance import ENGINES
+
+    if name not in ENGINES:
+        raise BitwaveError(f"engine {name!r} is not available; allowed: {', '.join(ENGINES)}")
     return name
 
 

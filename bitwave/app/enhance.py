@@ -1,41 +1,42 @@
-"""``bitwave enhance RUN|MODEL.bwir NOISY.wav ... --out DIR``: noisy WAV files in, enhanced WAV
-files out, through the golden model.
+"""``bitwave enhance RUN|MODEL.bwir NOISY.wav ... --out DIR [--engine golden|rtl|gates]``:
+noisy WAV files in, enhanced WAV files out, through the chip's arithmetic.
 
-The enhancement is eval's bitwise path, reused and not re-implemented: STFT, the IR's input
-coding, ``golden.run`` for the mask bits, the gain floor (the model's ``mask_floor_db`` or
-``--mask-floor``), inverse STFT (``features.enhance`` with ``evaluate.network_mask_function``).
-Inputs are read with the data folders' WAV reader (``read_wav``: PCM or float, resampled to
-16 kHz); a multichannel file is mixed down to mono first. Every input is read and checked
-before any output is written; each output, ``DIR/<sanitized stem>_enhanced.wav`` (16 kHz mono
-16-bit PCM), is written to a temporary name and renamed.
-
-Only the ``golden`` engine exists; the command refuses ``rtl`` and ``gates`` (the full chip in
-simulation, issue 16) by name until they land.
+Every engine computes the full chip (docs/hw.md, "The full chip"): 16-bit PCM in, the
+fixed-point front end (window, FFT, the IR's input coding), the network's mask bits, the back
+end (gains with the mask floor, inverse FFT, overlap-add), 16-bit PCM out.
+- ``golden``: the golden model of that chip (``golden.run_audio``), in numpy; fast.
+- ``rtl``: the generated chip (``bitwave generate --audio``) simulated in Verilator: the
+  design of ``--design DIR``, else RUN/chip (the flow's chip) when it was built from this IR,
+  else one generated into a temporary folder.
+- ``gates``: the synthesized netlist of that design (``bitwave synth DIR`` first).
+The three give the same samples (the tests check it). Inputs are read with
+``bitwave.core.wav`` (PCM or float, any rate, resampled to 16 kHz, channels mixed down) and
+turned into int16 samples; every input is read and checked before any output is written; each
+output, ``DIR/<sanitized stem>_enhanced.wav`` (16 kHz mono 16-bit PCM: the chip's samples
+unchanged), is written to a temporary name and renamed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from bitwave.core import ir
+from bitwave.core import golden, ir
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import inside, sanitize_identifier
+from bitwave.core.wav import SAMPLE_RATE, AudioFileError, pcm16, read_wav, write_pcm16
 from bitwave.models import evaluate, features
-from bitwave.models.data.audio import (
-    SAMPLE_RATE,
-    AudioFileError,
-    read_wav,
-    write_wav,
-)
 
-PROGRESS_FRAMES = 2_000  # a progress bar from 32 s of audio on (62.5 frames/s)
-BLOCK_FRAMES = 500  # frames per golden call of a feed-forward network (8 s of audio)
+ENGINES = ("golden", "rtl", "gates")
 ALLOWED_AUDIO = "a WAV file (PCM 8/16/24/32-bit or float, any channels, 4..384 kHz)"
+Engine = Callable[[list[np.ndarray]], list[np.ndarray]]  # int16 utterances -> int16 outputs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def read_audio(path: str | Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# The model and the enhancement
+# The model and the engines
 # ---------------------------------------------------------------------------------------------
 def load_model(model: str | Path) -> ir.Network:
     """The IR of a run folder (RUN/model.bwir) or an IR file, with an input coding."""
@@ -71,7 +72,7 @@ def load_model(model: str | Path) -> ir.Network:
         if not (path / "model.bwir").is_file():
             raise BitwaveError(
                 f"{path}: no model.bwir (a float run has none); allowed: a bitwise or k-bit "
-                "run folder or a .bwir file with an input coding (the golden engine runs IR)"
+                "run folder or a .bwir file with an input coding (the chip runs IR)"
             )
         path = path / "model.bwir"
     net = evaluate.load_coded_network(path)
@@ -83,34 +84,98 @@ def load_model(model: str | Path) -> ir.Network:
     return net
 
 
-def golden_mask_function(net: ir.Network, progress: bool = True) -> evaluate.MaskFn:
-    """eval's golden mask function, run in blocks of frames with a progress bar for long
-    files. Only a feed-forward network is split (each frame's mask depends on that frame
-    alone, so the blocks give the same bits); a recurrent one runs as one sequence."""
-    mask_fn = evaluate.network_mask_function(net)
+def golden_engine(net: ir.Network, progress: bool) -> Engine:
+    """The chip's golden model, utterance by utterance."""
 
-    def masks(magnitudes: np.ndarray) -> np.ndarray:
-        frames = magnitudes.shape[0]
-        block = frames if net.is_recurrent else BLOCK_FRAMES
-        out = []
-        with tqdm(total=frames, unit="frame", desc="golden",
-                  disable=not progress or frames < PROGRESS_FRAMES) as bar:  # fmt: skip
-            for start in range(0, frames, max(block, 1)):
-                out.append(mask_fn(magnitudes[start : start + block]))
-                bar.update(out[-1].shape[0])
-        return np.concatenate(out)
+    def run(utterances: list[np.ndarray]) -> list[np.ndarray]:
+        bar = tqdm(
+            utterances, desc="golden", unit="file", disable=not progress or len(utterances) < 2
+        )
+        return [golden.run_audio(net, pcm) for pcm in bar]
 
-    return masks
+    return run
 
 
-def enhance_audio(
-    net: ir.Network, audio: np.ndarray, floor_db: float | None, progress: bool = True
-) -> np.ndarray:
-    """16 kHz mono audio enhanced by ``net`` through the golden model, gain floor in dB."""
-    enhanced, _ = features.enhance(
-        audio, golden_mask_function(net, progress), ir.floor_gain(floor_db)
-    )
-    return enhanced
+def chip_engine(design: Path, gates: bool, progress: bool) -> Engine:
+    """The chip of ``design`` in Verilator (its RTL, or with ``gates`` its synthesized
+    netlist): every utterance back to back in one simulation."""
+    from bitwave.core import contract
+    from bitwave.sim.chip import run_chip
+    from bitwave.sim.verify import gate_level_sources
+
+    netlist = gate_level_sources(contract.load(design))[1] if gates else None
+
+    def run(utterances: list[np.ndarray]) -> list[np.ndarray]:
+        total = sum(pcm.size for pcm in utterances)
+        with tqdm(total=total, unit="sample", desc="gates" if gates else "rtl",
+                  disable=not progress) as bar:  # fmt: skip
+
+            def moved(done: int, _total: int) -> None:
+                bar.update(done - bar.n)
+
+            result = run_chip(design, utterances, netlist=netlist, progress=moved)
+        if result.timed_out or len(result.outputs) < len(utterances):
+            raise BitwaveError(
+                f"the chip in {design} did not finish every utterance (see {result.log})"
+            )
+        return result.outputs[: len(utterances)]
+
+    return run
+
+
+def chip_design(model: str | Path, net: ir.Network, design: str | Path | None) -> Path | None:
+    """The chip design the rtl and gates engines simulate: ``design``, else RUN/chip of a run
+    folder if it was built from this IR; None: generate one. A design of another IR (another
+    network or mask floor) is refused: its samples would differ."""
+    from bitwave.core import contract
+
+    if design is None:
+        candidate = Path(model) / "chip"
+        if not (Path(model).is_dir() and (candidate / "manifest.json").is_file()):
+            return None
+        design = candidate
+    built = ir.load(contract.load(design).ir_path)
+    if built.sha256 != net.sha256:
+        raise BitwaveError(
+            f"{design} was built from another IR ({built.name}, sha256 {built.sha256[:12]}; "
+            f"this model with its mask floor: {net.sha256[:12]}); allowed: a chip generated "
+            "from this model (bitwave generate MODEL.bwir --audio --out DIR), or no --design"
+        )
+    return Path(design)
+
+
+@contextmanager
+def engine_for(
+    engine: str, model: str | Path, net: ir.Network, design: str | Path | None, progress: bool
+) -> Iterator[Engine]:
+    """The engine; for rtl without a design, a chip generated into a temporary folder."""
+    if engine not in ENGINES:
+        raise BitwaveError(f"engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine == "golden":
+        yield golden_engine(net, progress)
+        return
+    found = chip_design(model, net, design)
+    if found is not None:
+        yield chip_engine(found, engine == "gates", progress)
+        return
+    if engine == "gates":
+        raise BitwaveError(
+            "--engine gates needs a synthesized chip: bitwave generate MODEL.bwir --audio --out "
+            "DIR, then bitwave synth DIR, then --design DIR (or a flow run folder with chip/)"
+        )
+    from bitwave.hw.generate import generate
+
+    with tempfile.TemporaryDirectory(prefix="bitwave-enhance-") as scratch:
+        ir.save(net, Path(scratch) / "model.bwir")
+        generate(Path(scratch) / "model.bwir", Path(scratch) / "chip", audio=True)
+        yield chip_engine(Path(scratch) / "chip", False, progress)
+
+
+def with_floor(net: ir.Network, floor_db: float | str | None) -> ir.Network:
+    """The model with ``floor_db`` as its mask floor (``MODEL_FLOOR``: its own)."""
+    if floor_db == evaluate.MODEL_FLOOR or floor_db == net.mask_floor_db:
+        return net
+    return dataclasses.replace(net, mask_floor_db=floor_db)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,7 +184,7 @@ def enhance_audio(
 @dataclass
 class Job:
     noisy: Path
-    audio: np.ndarray
+    audio: np.ndarray  # int16, the chip's samples
     out: Path
     clean: np.ndarray | None = None
 
@@ -149,7 +214,7 @@ def prepare(
         )
     jobs = []
     for index, (path, target) in enumerate(zip(noisy, output_names(noisy, out), strict=True)):
-        job = Job(Path(path), read_audio(path), target)
+        job = Job(Path(path), pcm16(read_audio(path)), target)
         if clean is not None:
             job.clean = read_audio(clean[index])
             if job.clean.size != job.audio.size:
@@ -164,29 +229,30 @@ def prepare(
 def run(
     model: str | Path, noisy: Sequence[str | Path], out: str | Path,
     floor_db: float | str | None = evaluate.MODEL_FLOOR, clean: Sequence[str | Path] | None = None,
-    progress: bool = True, report: Callable[[str], None] = print,
+    progress: bool = True, report: Callable[[str], None] = print, engine: str = "golden",
+    design: str | Path | None = None,
 ) -> list[Path]:  # fmt: skip
-    """Enhance every noisy file into ``out``; returns the written files. ``floor_db``: the
-    model's own floor (default), None for none, or dB."""
-    net = load_model(model)
-    if floor_db == evaluate.MODEL_FLOOR:
-        floor_db = net.mask_floor_db
+    """Enhance every noisy file into ``out`` through ``engine``; returns the written files.
+    ``floor_db``: the model's own floor (default), None for none, or dB."""
+    net = with_floor(load_model(model), floor_db)
     jobs = prepare(noisy, out, clean)
-    floor_text = "none" if floor_db is None else f"{floor_db:g} dB"
-    for job in tqdm(jobs, desc="enhance", unit="file", disable=not progress or len(jobs) < 2):
-        enhanced = enhance_audio(net, job.audio, floor_db, progress)
-        write_wav(job.out, enhanced)
+    floor_text = "none" if net.mask_floor_db is None else f"{net.mask_floor_db:g} dB"
+    with engine_for(engine, model, net, design, progress) as enhance:
+        outputs = enhance([job.audio for job in jobs])
+    for job, enhanced in zip(jobs, outputs, strict=True):
+        write_pcm16(job.out, enhanced)
         seconds = job.audio.size / SAMPLE_RATE
-        report(f"wrote {job.out} ({seconds:.1f} s, mask floor {floor_text})")
+        report(f"wrote {job.out} ({seconds:.1f} s, {engine} engine, mask floor {floor_text})")
         if job.clean is not None:
             report(_quality(job.audio, enhanced, job.clean))
     return [job.out for job in jobs]
 
 
 def _quality(noisy: np.ndarray, enhanced: np.ndarray, clean: np.ndarray) -> str:
-    """SI-SDR, STOI and PESQ of the noisy input and the enhanced output against the clean one:
-    eval's figures (``evaluate.scores``)."""
+    """SI-SDR, STOI and PESQ of the noisy input and the enhanced output (int16 samples)
+    against the clean one: eval's figures (``evaluate.scores``)."""
     lines = []
+    noisy, enhanced = noisy / 32768.0, enhanced / 32768.0
     for label, audio in (("noisy   ", noisy), ("enhanced", enhanced)):
         s = evaluate.scores(audio, noisy, clean)
         lines.append(

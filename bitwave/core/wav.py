@@ -107,3 +107,12 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
 def read_pcm16(path: str | os.PathLike) -> np.ndarray:
     """Any usable WAV file (channels mixed down, resampled to 16 kHz) as int16 samples."""
     return pcm16(read_wav(path, mix_channels=True))
+
+
+def write_pcm16(path: str | os.PathLike, pcm: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """int16 samples (the chip's output) as a 16-bit PCM WAV, unchanged, written atomically."""
+    pcm = np.asarray(pcm)
+    if pcm.dtype != np.int16 or pcm.ndim != 1:
+        raise BitwaveError(f"PCM samples must be 1-D int16, got {pcm.dtype} {pcm.shape}")
+    with atomic_write(path, "wb") as handle:
+        wavfile.write(handle, int(rate), pcm)

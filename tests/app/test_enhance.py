@@ -1,6 +1,7 @@
-"""``bitwave enhance``: noisy WAV in, enhanced WAV out through the golden model, identical to
-the golden path computed directly; unusable files and engines refused with exit 2; outputs
-written atomically."""
+"""``bitwave enhance``: noisy WAV in, enhanced WAV out through the chip's golden model,
+identical to ``golden.run_audio`` computed directly; unusable files, engines and designs
+refused with exit 2; outputs written atomically. (The rtl and gates engines against the golden
+one: tests/sim/test_sim_chip.py, which has a chip built.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from bitwave.app.cli import main
 from bitwave.core import golden, ir
 from bitwave.core import wav as audio_module
 from bitwave.core.random_ir import random_network
-from bitwave.models import features
 
 RATE = 16_000
 
@@ -43,14 +43,10 @@ def noisy(tmp_path_factory):
 
 
 def direct(model, pcm, floor_db):
-    """The golden path written out: STFT, coding, golden.run, floor, inverse STFT, 16-bit PCM."""
+    """The chip's golden model on the file's samples, with the floor ``floor_db``."""
     net = ir.load(model)
-    audio = pcm.astype(np.float32) / 32768.0
-    spec = features.stft(audio)
-    bits = golden.run(net, features.bitplane_input(np.abs(spec).astype(np.float32), net.coding))
-    gain = np.where(bits == 1, 1.0, ir.floor_gain(floor_db)).astype(np.float32)
-    out = features.istft(spec * gain, audio.size)
-    return np.round(np.clip(out.astype(np.float64), -1, 1) * 32767).astype(np.int16)
+    net.mask_floor_db = floor_db
+    return golden.run_audio(net, pcm)
 
 
 def run_cli(*args):
@@ -61,9 +57,8 @@ def run_cli(*args):
         return error.code
 
 
-def test_enhance_equals_the_golden_path(tmp_path, model, noisy, monkeypatch):
+def test_enhance_equals_the_golden_path(tmp_path, model, noisy):
     path, pcm = noisy
-    monkeypatch.setattr(enhance, "BLOCK_FRAMES", 7)  # split into blocks: still the same bits
     assert run_cli(model, path, "--out", tmp_path, "--engine", "golden") == 0
     rate, out = wavfile.read(tmp_path / "my_noisy_file_enhanced.wav")
     assert rate == RATE and out.dtype == np.int16
@@ -124,8 +119,10 @@ def test_unusable_files_exit_2_naming_the_file(tmp_path, model, noisy, capsys):
 
 def test_refusals_exit_2(tmp_path, model, noisy, capsys):
     path, _ = noisy
-    assert run_cli(model, path, "--out", tmp_path, "--engine", "rtl") == 2
-    assert "engine 'rtl' is not available; allowed: golden" in capsys.readouterr().err
+    assert run_cli(model, path, "--out", tmp_path, "--engine", "fpga") == 2
+    assert "engine 'fpga' is not available; allowed: golden, rtl, gates" in capsys.readouterr().err
+    assert run_cli(model, path, "--out", tmp_path, "--engine", "gates") == 2
+    assert "--engine gates needs a synthesized chip" in capsys.readouterr().err
     assert run_cli(model, path, "--out", tmp_path, "--mask-floor", "3") == 2
     assert "allowed: 'none' or a number of dB" in capsys.readouterr().err
     assert run_cli(tmp_path, path, "--out", tmp_path / "o") == 2  # a folder without model.bwir

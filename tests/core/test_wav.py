@@ -18,3 +18,11 @@ def test_a_16_bit_file_comes_back_sample_for_sample(tmp_path):
     from scipy.io import wavfile
 
     assert np.array_equal(back, wavfile.read(tmp_path / "x.wav")[1])
+
+
+def test_write_pcm16_keeps_every_sample(tmp_path):
+    from bitwave.core.wav import write_pcm16
+
+    pcm = np.array([0, 1, -1, 32767, -32768], np.int16)
+    write_pcm16(tmp_path / "y.wav", pcm)
+    assert np.array_equal(read_pcm16(tmp_path / "y.wav"), pcm)
