@@ -26,11 +26,17 @@ def _handle_verify(args: argparse.Namespace) -> int:
     A multi-exit design gets an exit selector with every frame: one timing run per exit (its
     cycles per frame and latency against the manifest), then frames whose exit changes from
     frame to frame (--exits), each checked at its own exit; the result counts per exit.
+
+    A full chip (bitwave generate --audio) is driven with speech: each --inputs file (a WAV
+    file, resampled to 16 kHz, or a 1-D int16 .npy) is one utterance, else a few seeded
+    synthetic speech-like utterances; every output sample is compared with the golden model
+    and the claimed cycles per frame with the first (unstalled) utterance's.
     """
     from bitwave.sim.verify import RANDOM_EXITS, VerifyOptions, summary, verify
 
     for path in args.inputs or ():
-        inputs.npy_header(path, "--inputs")
+        if path.suffix.lower() != ".wav":  # WAV files are for a chip, read when it runs
+            inputs.npy_header(path, "--inputs")
 
     options = VerifyOptions(
         sim=args.sim,
@@ -83,10 +89,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=cli_args.input_path(Path),
         action="append",
         default=None,
-        metavar="X.npy",
+        metavar="X.npy|U.wav",
         help=".npy input frames (frames, width): integer codes, or float features for an IR "
         "with a coding. Repeat it for several utterances: each file is one, and a recurrent "
-        "(GRU) design restarts its state at each file's first frame",
+        "(GRU) design restarts its state at each file's first frame. A full chip takes "
+        "utterances: WAV files (any rate, resampled to 16 kHz) or 1-D int16 .npy samples",
     )
     parser.add_argument(
         "--waves",
@@ -117,7 +124,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="(multi-exit designs) the exit selector values mixed from frame to frame: 'random' "
         "(default: every value the port carries, those past the last exit meaning the final "
         "one, in seeded runs and switches) or a list such as 0,2 (one value: every frame at "
-        "that exit); each exit's timing run comes first either way",
+        "that exit); each exit's timing run comes first either way. A multi-exit chip takes "
+        "one exit per utterance: every exit in a seeded order, or these values in turn",
     )
 
 

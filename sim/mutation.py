@@ -14,6 +14,16 @@ layers of an exit's block.
 input is cut off inside (tied to 0), so its state is never reset between sequences.
 ``exit_swap_twin`` copies a multi-exit design and swaps two selector values before they reach
 it, so those frames leave at each other's exit.
+
+The full chip's twins (``ChipTwin``) change its fixed-point audio path instead of the network:
+``twiddle_twin`` an FFT twiddle one LSB off, ``threshold_twin`` one integer coding threshold
+one off. Both are searched, like ``effective_mutation``, until the golden model's output
+samples on the verification's utterances change. A threshold one off changes a code only where
+a frame's power equals it exactly, so ``threshold_twin`` first moves one of the IR's coding
+boundaries onto a power the utterances reach (the chip is then built from that IR). A twin is
+used both ways: as the golden model's ROMs against the true chip (``VerifyOptions.twin``), and
+as the ROMs a chip is built with (``bitwave.hw.audio_chip.AudioChip``'s ``table`` and
+``thresholds``) against the true golden model; either must fail.
 """
 
 from __future__ import annotations
@@ -21,18 +31,22 @@ from __future__ import annotations
 import copy
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bitwave.core import contract, golden, ir
+from bitwave.core import audio, contract, golden, ir
+from bitwave.core.audio import AudioSpec, AudioTables
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ops.binary_gru import GATES, BinaryGRU
 from bitwave.core.paths import write_text
+from bitwave.sim.chip import expected_outputs
 from bitwave.sim.verify import GATE_NETLISTS
 
 KINDS = ("weight", "threshold", "recurrent_weight")
+CHIP_TWINS = ("twiddle", "threshold")
 
 
 @dataclass(frozen=True)
@@ -247,3 +261,124 @@ def _wrap(verilog: str, design: contract.Design, suffix: str, rewired: dict) -> 
         "endmodule",
     ]
     return text + "\n" + "\n".join(wrapper) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The full chip's twins
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChipTwin:
+    """One change of the chip's audio path that changes ``changed`` output samples on the
+    utterances it was searched on: the twiddle ROMs (``table``) or the integer coding
+    thresholds (``thresholds``, (513, levels - 1)) to build or compare with."""
+
+    kind: str  # "twiddle" | "threshold"
+    description: str
+    changed: int
+    table: AudioTables | None = None
+    thresholds: np.ndarray | None = None
+
+
+def _outputs(
+    net: ir.Network,
+    utterances: Sequence[np.ndarray],
+    exits: Sequence[int] | None,
+    table: AudioTables | None = None,
+    thresholds: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    return expected_outputs(net, utterances, exits, None, table, thresholds)
+
+
+def _changed(a: list[np.ndarray], b: list[np.ndarray]) -> int:
+    return int(sum((x != y).sum() for x, y in zip(a, b, strict=True)))
+
+
+def twiddle_twin(
+    net: ir.Network,
+    utterances: list[np.ndarray],
+    exits: Sequence[int] | None = None,
+    max_tries: int = 24,
+) -> ChipTwin:
+    """The first twiddle (cos or sin) one LSB off that changes the golden output samples of
+    ``utterances``. Indices shared by many FFT stages come first (most trailing zeros); 0 and
+    N/4 (the exact +-1.0 a hardware FFT may bypass) are left out."""
+    spec = net.audio or AudioSpec()
+    table = audio.tables(spec)
+    reference = _outputs(net, utterances, exits)
+    half = audio.N_FFT // 2
+    order = sorted(set(range(1, half)) - {half // 2}, key=lambda k: (-(k & -k), k))
+    candidates = [(k, part, delta) for k in order for part in ("cos", "sin") for delta in (1, -1)]
+    for index, part, delta in candidates[:max_tries]:
+        twin = audio.mutate_twiddle(table, index, delta, part)
+        changed = _changed(reference, _outputs(net, utterances, exits, table=twin))
+        if changed:
+            return ChipTwin(
+                "twiddle", f"twiddle {part}[{index}] {delta:+d} LSB", changed, table=twin
+            )
+    raise BitwaveError(
+        f"no twiddle off by one LSB among {max_tries} candidates changes the output samples of "
+        "these utterances; give longer or louder ones"
+    )
+
+
+def threshold_twin(
+    net: ir.Network,
+    utterances: list[np.ndarray],
+    exits: Sequence[int] | None = None,
+    seed: int = 0,
+    max_tries: int = 200,
+) -> tuple[ir.Network, ChipTwin]:
+    """(a copy of ``net`` whose coding boundary of one (bin, level) makes its integer threshold
+    exactly a power some frame of ``utterances`` reaches, the twin: that threshold one higher)
+    such that the twin changes the golden output samples. Build the chip from the copy."""
+    if net.coding is None or net.coding.features != audio.N_BINS:
+        raise BitwaveError(f"network {net.name!r} has no {audio.N_BINS}-bin input coding")
+    spec = net.audio or AudioSpec()
+    bounds = np.array(np.broadcast_to(net.coding.boundaries,
+                                      (audio.N_BINS, net.coding.boundaries.shape[1])))  # fmt: skip
+    base = audio.coding_thresholds(bounds, spec)
+    rng = np.random.default_rng(seed)
+    picks = list(exits) if exits is not None else [None] * len(utterances)
+    for _ in range(max_tries):
+        u = int(rng.integers(len(utterances)))
+        power = audio.front_end(utterances[u], spec, base, net.coding.bits).power
+        frame, b = int(rng.integers(power.shape[0])), int(rng.integers(audio.N_BINS))
+        level = int((power[frame, b] >= base[b]).sum()) - 1
+        bound = _boundary_on(int(power[frame, b]), spec)
+        if level < 0 or bound is None:
+            continue
+        if level and bound <= bounds[b, level - 1]:
+            continue
+        placed = bounds.copy()
+        placed[b, level] = bound
+        moved = copy.deepcopy(net)
+        moved.coding = ir.BitplaneCodingSpec(audio.N_BINS, net.coding.bits, placed,
+                                             net.coding.levels)  # fmt: skip
+        thresholds = audio.coding_thresholds(placed, spec)
+        twin = audio.mutate_threshold(thresholds, b, level, +1)
+        one = [utterances[u]]
+        changed = _changed(_outputs(moved, one, picks[u : u + 1]),
+                           _outputs(moved, one, picks[u : u + 1], thresholds=twin))  # fmt: skip
+        if changed:
+            ir.validate(moved)
+            what = (
+                f"coding threshold [bin {b}, level {level}] +1 (on frame {frame} of utterance {u})"
+            )
+            return moved, ChipTwin("threshold", what, changed, thresholds=twin)
+    raise BitwaveError(
+        f"no coding threshold off by one among {max_tries} candidates changes the output "
+        "samples of these utterances"
+    )
+
+
+def _boundary_on(power: int, spec: AudioSpec) -> float | None:
+    """A float boundary whose integer threshold (``audio.coding_thresholds``) is ``power``."""
+    if power <= 0:
+        return None
+    bound = float(np.sqrt(power) / float(spec.magnitude_scale))
+    for _ in range(64):
+        got = int(audio.coding_thresholds(np.array([[bound]]), spec)[0, 0])
+        if got == power:
+            return bound
+        bound = float(np.nextafter(bound, 0.0 if got > power else np.inf))
+    return None

@@ -62,6 +62,9 @@ class VerifyOptions:
     # multi-exit designs: the selector values mixed from frame to frame ("random": all of
     # them, past the last exit included; one value: every mixed frame at that exit)
     exits: str | tuple[int, ...] = RANDOM_EXITS
+    # full-chip designs: a bitwave.sim.mutation.ChipTwin whose ROMs or coding thresholds the
+    # golden model uses instead of the IR's (the chip must then fail)
+    twin: object | None = None
 
 
 def random_inputs(net: ir.Network, count: int, seed: int) -> np.ndarray:
@@ -194,8 +197,15 @@ def gate_level_sources(design: Design) -> list[Path]:
 
 
 def verify(design_dir: str | Path, options: VerifyOptions) -> dict:
-    """Run the check and write DIR/verify/result.json; returns that result."""
+    """Run the check and write DIR/verify/result.json; returns that result. A full-chip design
+    (a manifest with ``audio``) is checked by ``bitwave.sim.chip_verify``."""
     design = contract.load(design_dir)
+    if design.audio is not None:
+        from bitwave.sim.chip_verify import verify_chip  # it builds on this module
+
+        return verify_chip(design_dir, options)
+    if options.twin is not None:
+        raise BitwaveError("a chip twin is for full-chip designs (generate --audio)")
     runner.check_simulator(options.sim)
     built_from, reference = _networks(design, options)
     _check_options(options)
@@ -596,6 +606,10 @@ def _run_costs(built: runner.Build, tb: dict, run_seconds: float) -> dict:
 
 def summary(result: dict) -> list[str]:
     """Human-readable lines for the CLI."""
+    if result.get("kind") == "chip":
+        from bitwave.sim.chip_verify import chip_summary
+
+        return chip_summary(result)
     cpf = result["cycles_per_frame"]
     lines = [
         f"{result['level']} {result['top']} on {result['simulator_version']}: {result['vectors']} vectors"
