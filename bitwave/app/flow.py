@@ -9,6 +9,8 @@ deletes only a run folder flow made, which it marks with RUN/.bitwave-run):
 
 A config with early exits (``model.exits``) adds the scalable stages (``bitwave.app.scalable``):
 the other training strategy and each exit's separate network, and the quality/energy curve.
+``flow.chip`` adds the full chip (``bitwave.app.chip``): generate --audio (RUN/chip), verify
+on real noisy test clips, synth per part, and the quality of the audio the verified RTL made.
 
 The orchestrator only calls each stage's public API; it computes no figure of its own except
 the report's ratios of figures the stages measured.
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bitwave.app import scalable
+from bitwave.app import chip, scalable
 from bitwave.app.compare import compared_summary, load_compared, parameters, report_lines
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write, inside, write_text
@@ -36,6 +38,7 @@ REPORT_FILES = (
     "report.md",
     "flow.json",
     "quality.png",
+    "chip_spectrogram.png",
     "breakdown.png",
     "area.png",
     "scalable.png",
@@ -243,6 +246,8 @@ def _report_md(summary: dict) -> str:
             "![area](area.png)",
             "",
         ]
+    if summary.get("chip"):
+        lines += chip.report_lines(summary["chip"]) + [""]
     if summary.get("scalable"):
         lines += scalable.report_lines(summary["scalable"])
     if summary.get("compared"):
@@ -280,6 +285,8 @@ def run_flow(
     )
     if compared is not None:
         summary["compared"] = compared_summary(compared)
+    if config["flow"].get("chip"):
+        summary["chip"] = chip.run_chip_stages(config, run, stage)
     if scalable.has_exits(config):
         summary["scalable"] = _scalable(config, run, hardware, stage)
         scalable.plot(run / "scalable.png", summary["scalable"], summary.get("compared"))

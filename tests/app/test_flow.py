@@ -16,7 +16,7 @@ TINY = {
     "features": {"bits": 1},
     "model": {"hidden": [8]},
     "train": {"epochs": 1, "relaxed_epochs": 0, "batch_size": 64, "lr": 0.01},
-    "flow": {"verify_vectors": 6},
+    "flow": {"verify_vectors": 6, "chip": None},  # the chip stage: tests/app/test_flow_chip.py
     "hw": {"fold": None},  # the solver's folding for this shape
 }  # fmt: skip
 

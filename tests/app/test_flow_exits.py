@@ -19,7 +19,7 @@ TINY_EXITS = {
     "features": {"bits": 1},
     "model": {"hidden": [8, 8], "exits": [0]},
     "train": {"epochs": 1, "relaxed_epochs": 0, "batch_size": 64, "lr": 0.01, "exits": "joint"},
-    "flow": {"verify_vectors": 6, "baseline": False, "simulator": "icarus"},
+    "flow": {"verify_vectors": 6, "baseline": False, "simulator": "icarus", "chip": None},
     # shallow folds: few cycles per frame, so the gate-level power runs (one per exit and one
     # switching) stay short; fc0 513 -> 8, exit0 and fc2 8 -> 513, fc1 8 -> 8
     "hw": {"fold": "fc0:pe=8,simd=57;exit0:pe=27,simd=8;fc1:pe=8,simd=8;fc2:pe=27,simd=8"},
