@@ -28,7 +28,8 @@ def _handle_synth(args: argparse.Namespace) -> int:
             "--memories applies to the ASIC flow only (FPGA synthesis maps memories to block RAM itself)"
         )
     for path in args.inputs or ():
-        inputs.npy_header(path, "--inputs")
+        if not str(path).lower().endswith(".wav"):  # a full chip's WAV is read by the flow
+            inputs.npy_header(path, "--inputs")
     if args.target in FPGA_TARGETS:
         return _fpga(args)
     from bitwave.synth.flows.design import synthesize_design
@@ -133,10 +134,12 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
         "--inputs",
         type=cli_args.input_path(),
         action="append",
-        metavar="X.npy",
+        metavar="X.npy|U.wav",
         help=".npy of input frames (n_frames, bits_per_frame), 0/1 or -1/+1; default random. "
         "Repeat it for several utterances: each file is one, and a recurrent (GRU) design gets "
-        "the sequence-start flag with each file's first frame",
+        "the sequence-start flag with each file's first frame. A full chip (generate --audio) "
+        "takes utterances: WAV files (any rate, mixed to mono) or 1-d int16 .npy samples, each "
+        "at least the manifest's min_utterance_samples; default two synthetic speech-like ones",
     )
     parser.add_argument(
         "--memories",
