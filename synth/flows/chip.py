@@ -46,6 +46,7 @@ from bitwave.core import audio, golden, inputs, ir
 from bitwave.core.contract import Design
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import write_text
+from bitwave.core.synthetic import speech_like
 from bitwave.core.wav import SAMPLE_RATE, read_pcm16
 from bitwave.core.weight_loading import weight_writes
 from bitwave.synth.eda.gatesim import GateSimulator, pack_lanes, unpack_lanes
@@ -136,25 +137,10 @@ def _pcm_stream(entry: Mapping[str, Any]) -> PcmStream:
 def synthetic_utterances(
     count: int = DEFAULT_UTTERANCES, lengths: Sequence[int] | None = None, seed: int = 0
 ) -> list[np.ndarray]:
-    """Deterministic speech-like int16 utterances at 16 kHz: harmonics of a pitch gliding
-    between 90 and 260 Hz, weighted by three formant-like resonances, a syllable envelope and
-    noise, peaks near -6 dBFS. ``lengths``: samples of each (default 768 + 100 k)."""
-    rng = np.random.default_rng([seed, 16])
+    """The default stimulus: ``bitwave.core.synthetic.speech_like`` utterances of ``lengths``
+    samples (default 768 + 100 k, the shortest the chip takes and a little more)."""
     lengths = list(lengths or [768 + DEFAULT_EXTRA_SAMPLES * k for k in range(count)])
-    out = []
-    for n in lengths:
-        t = np.arange(n) / 16_000
-        f0 = rng.uniform(90, 260) * (1 + 0.25 * np.sin(2 * np.pi * rng.uniform(1, 4) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / 16_000
-        formants = rng.uniform([300, 900, 2200], [900, 2200, 3500])
-        voiced = np.zeros(n)
-        for h in range(1, 40):
-            gain = sum(1 / (1 + ((h * f0 - f) / 120) ** 2) for f in formants) / h**0.5
-            voiced += np.where(h * f0 < 4000, gain, 0) * np.sin(h * phase + rng.uniform(0, 6))
-        envelope = np.sin(np.pi * t * rng.uniform(3, 6)) ** 2 + 0.05
-        signal = voiced * envelope + 0.03 * np.abs(voiced).max() * rng.standard_normal(n)
-        out.append(np.round(signal / max(np.abs(signal).max(), 1e-9) * 16_000).astype(np.int16))
-    return out
+    return speech_like(lengths, seed)
 
 
 def load_utterances(files: Sequence[str | Path]) -> list[np.ndarray]:
