@@ -107,9 +107,8 @@ class AudioBack(wiring.Component):
             write.data.eq(Cat(gained(self.i.payload.re), gained(self.i.payload.im))),
             read.addr.eq(Mux(k <= BINS - 1, k, N - k)),
         ]
-        with m.FSM(name="spectrum_in"):
+        with m.FSM(name="spectrum_in") as fsm:
             with m.State("GATHER"):
-                m.d.comb += [self.i.ready.eq(1), write.en.eq(self.i.valid)]
                 with m.If(self.i.valid):
                     m.d.sync += count.eq(count + 1)
                     with m.If(count == 0):
@@ -125,6 +124,8 @@ class AudioBack(wiring.Component):
                 m.d.sync += k.eq(k + 1)
                 with m.If(k == N - 1):
                     m.next = "GATHER"
+        gathering = fsm.ongoing("GATHER")  # outside the cases: defined from time 0 (Icarus)
+        m.d.comb += [self.i.ready.eq(gathering), write.en.eq(gathering & self.i.valid)]
         # one cycle to read, then the conjugate: -im below bin 512 (0 at bins 0 and 512)
         valid, point = Signal(), Signal.like(k)
         m.d.sync += [valid.eq(k < N), point.eq(k)]

@@ -15,7 +15,8 @@ utterance.
   then streams bins and mask bits into ``back``; the front end's read-out of the next frame
   waits until then. One frame in flight bounds the buffer to 513 words and keeps frames,
   masks and the sideband in order without tags; the two FFTs still overlap with the network
-  and with each other, and the chip's rate is the back end's (``cycles_per_frame``).
+  and with each other. The chip's rate is the back end's, or, for a slow network, the loop's
+  (read-out, coding, network latency, hand-over: ``loop_cycles``, ``cycles_per_frame``).
 - ``back`` gains, inverse-transforms and overlap-adds; ``end``/``extra`` come with the frame
   from the front end's sideband (stable until the front end reads out the next frame, which
   the buffer holds back until this frame is in the back end).
@@ -162,6 +163,7 @@ class AudioChip(wiring.Component):
             raise
         self.buffer = SpectrumBuffer(spec.fft_bits)
         self.weight_storage = weight_storage
+        self.twin = False  # the generator marks a chip built with a twin's ROMs or thresholds
         signature = {
             "pcm_in": In(stream.Signature(pcm_in_layout(self.exit_bits))),
             "pcm_out": Out(stream.Signature(pcm_out_layout())),
@@ -178,28 +180,40 @@ class AudioChip(wiring.Component):
             part._MustUse__silence = True
 
     @property
-    def cycles_per_frame(self) -> int:
-        """Steady-state cycles between frames when samples arrive at once and PCM is taken at
-        once: the slowest part's period. The back end's (its FFT's loads and run plus the
-        overlap-add read-out, ``AudioBack.frame_cycles``) is the largest for any network the
-        folding solver makes; the front end's FFT overlaps it, and the buffer hands a frame
-        over in 513 cycles while the back end's FFT runs the frame before (measured in
-        tests/hw/test_hw_audio_chip.py). A slow network bounds it by the one-frame loop
-        instead (an estimate: read-out, network latency, hand-over)."""
+    def loop_cycles(self) -> int:
+        """The one-frame loop (docs/hw.md, "The full chip"): the front end reads frame t + 1
+        out only once the buffer has handed frame t to the back end, so one frame is in
+        flight at a time and a frame costs, first bin read out to the next frame's:
+        513 bins read out + 2 (the coding pipeline: the frame is valid 514 cycles after its
+        first bin), the network's latency + 1 (frame valid to mask valid), 1 (the buffer
+        issues its first read) + 513 bins into the back end, 1 (the buffer frees). At the
+        slowest exit (a multi-exit chip's loop is shorter at an earlier exit)."""
         network = self.network
         latency = max(map(network.exit_latency_cycles, range(network.exit_plan.n_exits)))
-        # one frame in flight: a read-out, the coding, the network, the hand-over, in a loop
-        loop = 2 * (BINS + 2) + latency
-        return max(self.front.cycles_per_frame, self.back.frame_cycles(), loop)
+        return (BINS + 1) + (latency + 1) + (BINS + 1)
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Steady-state cycles between frames when samples arrive at once and PCM is taken at
+        once: ``max(front, back, loop)``, the largest of the front end's own period
+        (``AudioFront.cycles_per_frame``, always below the back end's), the back end's
+        (``AudioBack.frame_cycles``: its FFT's loads, run and the overlap-add read-out) and
+        the one-frame loop (``loop_cycles``). Every other cycle through the parts (e.g. the
+        back end's feed, then the loop) is shorter than one of these, so the largest is the
+        period exactly (measured in tests/sim/test_sim_chip.py and on several foldings)."""
+        return max(self.front.cycles_per_frame, self.back.frame_cycles(), self.loop_cycles)
 
     @property
     def latency_cycles(self) -> int:
         """Cycles from the start of a frame's window pass to its first PCM sample when no part
-        is busy with another frame: the front end's window, FFT and read-out, the network,
-        the buffer's hand-over (one cycle to issue, 513 bins), and the back end's loads, run
-        and first sample (``AudioBack.frame_cycles`` without its read-out)."""
+        is busy with another frame, derived as ``loop_cycles`` is (not measured): the front
+        end's window, FFT and read-out up to the coded frame (its ``cycles_per_frame`` + 1),
+        the network (latency + 1), the buffer's first bin (2) and its 513 bins, and the back
+        end's loads, run and first sample (``AudioBack.frame_cycles`` without the
+        overlap-add's read-out)."""
         back = self.back.frame_cycles(0) - 2 * (audio.N_FFT - 1)
-        return self.front.cycles_per_frame + self.network.latency_cycles + BINS + 1 + back
+        front = self.front.cycles_per_frame + 1
+        return front + self.network.latency_cycles + 1 + 2 + BINS + back
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

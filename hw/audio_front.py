@@ -165,9 +165,8 @@ class AudioFront(wiring.Component):
         in_fft = Signal(side_layout(self.exit_bits))  # the sideband of the frame in the FFT
         restart = Signal()
         length = (head + 1)[:hop_bits]  # samples of the utterance mod 256 (frames hop-aligned)
-        with m.FSM(name="framing"):
+        with m.FSM(name="framing") as fsm:
             with m.State("FILL"):
-                m.d.comb += [self.i.ready.eq(~padding), write_en.eq(padding | self.i.valid)]
                 with m.If(padding | self.i.valid):
                     m.d.sync += [head.eq(head + 1), real.eq(Mux(real == n, n, real + 1))]
                     with m.If(padding):
@@ -197,6 +196,11 @@ class AudioFront(wiring.Component):
                 with m.If(index == n - 1):
                     m.d.comb += restart.eq(in_fft.end)
                     m.next = "FILL"
+        # outside the FSM's cases: a continuous assignment, defined from time 0 in every
+        # simulator (an ``always @*`` case of a state that has not changed yet is X in Icarus)
+        filling = fsm.ongoing("FILL")
+        m.d.comb += [self.i.ready.eq(filling & ~padding),
+                     write_en.eq(filling & (padding | self.i.valid))]  # fmt: skip
         with m.If(restart):
             m.d.sync += [first.eq(1), starting.eq(1)]
         self._in_fft = in_fft

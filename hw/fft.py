@@ -141,9 +141,8 @@ class FFT(wiring.Component):
         # reads hold their data unless enabled (a stalled output keeps its bin)
         m.d.comb += [read.en.eq(0) for read, _ in banks]
 
-        with m.FSM(name="phase"):
+        with m.FSM(name="phase") as fsm:
             with m.State("LOAD"):
-                m.d.comb += self.i.ready.eq(1)
                 self._load(m, banks, count, inverse)
                 with m.If(self.i.valid & (count == n - 1)):
                     m.d.sync += [count.eq(0), stage.eq(0), step.eq(0)]
@@ -166,6 +165,9 @@ class FFT(wiring.Component):
                     with m.Else():
                         m.d.sync += [self.o.valid.eq(0), count.eq(0)]
                         m.next = "LOAD"
+        # outside the cases: a continuous assignment, defined from time 0 in every simulator
+        # (Icarus leaves an ``always @*`` whose inputs have not changed yet at X)
+        m.d.comb += self.i.ready.eq(fsm.ongoing("LOAD"))
         self._butterflies(m, banks, rom, stage, step, issue, inverse)
         return m
 
@@ -200,12 +202,12 @@ class FFT(wiring.Component):
         j = step[: max(1, k - 1)] if k > 1 else Const(0, 1)
         index_a = Signal(k)  # the butterfly's points: bit ``stage`` is 0 (a) or 1 (b)
         twiddle = Signal(max(1, k - 1))
-        with m.Switch(stage):
-            for s in range(k):
-                with m.Case(s):
-                    m.d.comb += index_a.eq(Cat(j[:s], Const(0, 1), j[s : k - 1]))
-                    if s:
-                        m.d.comb += twiddle.eq(j[:s] << (k - 1 - s))
+        # multiplexers, not a Switch: step 0 of stage 0 changes no input of an ``always @*``,
+        # which Icarus would leave at X
+        m.d.comb += [
+            index_a.eq(_select(stage, [Cat(j[:s], Const(0, 1), j[s : k - 1]) for s in range(k)])),
+            twiddle.eq(_select(stage, [j[:s] << (k - 1 - s) if s else 0 for s in range(k)])),
+        ]
         index_b = index_a | (Const(1, k) << stage)
         bank_a = parity(index_a)
         for b, (read, _) in enumerate(banks):
@@ -256,28 +258,39 @@ class FFT(wiring.Component):
     def _stage_shift(self, m: Module, stage: Signal, inverse: Signal) -> Signal:
         """The current stage's shift s from the (forward or inverse) schedule: constants."""
         shift = Signal(range(9))
-        for which, shifts in enumerate(self.shift_sets):
-            with m.If(inverse == which):
-                with m.Switch(stage):
-                    for s, value in enumerate(shifts):
-                        with m.Case(s):
-                            m.d.comb += shift.eq(value)
+        forward = _select(stage, list(self.shift_sets[0]))
+        if len(self.shift_sets) > 1:  # multiplexers: defined from time 0 (see _butterflies)
+            forward = Mux(inverse, _select(stage, list(self.shift_sets[1])), forward)
+        m.d.comb += shift.eq(forward)
         return shift
 
     def _round_sat(self, m: Module, value: object, shift: Signal) -> Signal:
         """``sat_D(rs(value, T - 1 + shift))``: round half up, arithmetic shift, clamp."""
         d = self.fft_bits
         rounded = Signal(signed(d + self.twiddle_bits + 2))
-        with m.Switch(shift):
-            for s in sorted({s for shifts in self.shift_sets for s in shifts}):
-                total = self.twiddle_bits - 1 + s
-                with m.Case(s):
-                    bias = (1 << (total - 1)) if total else 0
-                    m.d.comb += rounded.eq((value + bias) >> total)
+        used = sorted({s for shifts in self.shift_sets for s in shifts})
+        options = []
+        for s in used:
+            total = self.twiddle_bits - 1 + s
+            options.append((value + ((1 << (total - 1)) if total else 0)) >> total)
+        # multiplexers (defined from time 0, see _butterflies) keyed by the shift's value
+        choice = options[-1]
+        for s, option in zip(reversed(used[:-1]), reversed(options[:-1]), strict=True):
+            choice = Mux(shift == s, option, choice)
+        m.d.comb += rounded.eq(choice)
         top, bottom = (1 << (d - 1)) - 1, -(1 << (d - 1))
         out = Signal(signed(d))
         m.d.comb += out.eq(Mux(rounded > top, top, Mux(rounded < bottom, bottom, rounded)))
         return out
+
+
+def _select(index: Signal, values: list) -> object:
+    """``values[index]`` as a chain of multiplexers (a pure expression: a continuous
+    assignment in Verilog); an index past the end gives the last value."""
+    out = values[-1]
+    for position in reversed(range(len(values) - 1)):
+        out = Mux(index == position, values[position], out)
+    return out
 
 
 def pack_complex(re: np.ndarray, im: np.ndarray, bits: int) -> list[int]:

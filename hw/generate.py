@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import yaml
 from amaranth.hdl import Shape, Value
 
@@ -179,9 +180,15 @@ def generate(
     weight_storage: str = "const",
     beat_bits: int = 32,
     audio: bool = False,
+    *,
+    audio_table: audio_path.AudioTables | None = None,
+    audio_thresholds: np.ndarray | None = None,
 ) -> Generated:
     """Build the network top for ``model`` (with ``audio``: the full chip, PCM in and out,
-    ``bitwave.hw.audio_chip``) and write the contract's files under ``out_dir``."""
+    ``bitwave.hw.audio_chip``) and write the contract's files under ``out_dir``.
+    ``audio_table`` / ``audio_thresholds``: a verification twin's mutated ROMs or integer
+    coding thresholds (``bitwave.sim.mutation.ChipTwin``) to build the chip with instead of
+    the IR's; the manifest's ``audio.twin`` then says so."""
     start = time.perf_counter()
     model = _check_request(model, weight_storage)
     out = design_output(out_dir)
@@ -189,12 +196,14 @@ def generate(
     require_supported(net, "generate")
     if audio:
         audio_chip.require_audio_network(net)
+    elif audio_table is not None or audio_thresholds is not None:
+        raise BitwaveError("audio ROMs or coding thresholds are for the full chip (audio=True)")
     clock = DEFAULT_CLOCK_MHZ if clock_mhz is None else clock_mhz
     target_fps = fps if fps is not None else DEFAULT_FPS
     cycle_budget(clock, target_fps)  # validates both numbers
     folds, folding = choose_folding(net, clock, fps, fold_spec, weight_storage)
     if audio:
-        top = build_audio_chip(net, folds, weight_storage)
+        top = build_audio_chip(net, folds, weight_storage, audio_table, audio_thresholds)
     else:
         top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits)
     if fold_spec is None or fps is not None:
@@ -208,13 +217,21 @@ def generate(
 
 
 def build_audio_chip(
-    net: ir.Network, folds: dict[str, LayerFold], weight_storage: str
+    net: ir.Network,
+    folds: dict[str, LayerFold],
+    weight_storage: str,
+    table: audio_path.AudioTables | None = None,
+    thresholds: np.ndarray | None = None,
 ) -> AudioChip:
     """The full chip of ``net`` as the IR defines it: its ``audio`` widths (else AudioSpec()),
-    the integer thresholds of its coding boundaries, its coding's bit-planes, its mask floor."""
+    the integer thresholds of its coding boundaries, its coding's bit-planes, its mask floor;
+    ``table`` / ``thresholds`` replace the ROMs / thresholds (a verification twin's)."""
     spec = net.audio or audio_path.AudioSpec()
-    thresholds = audio_path.coding_thresholds(net.coding.boundaries, spec)
-    return AudioChip(net, folds, spec, thresholds, net.mask_floor_gain, weight_storage)
+    own = audio_path.coding_thresholds(net.coding.boundaries, spec)
+    chosen = own if thresholds is None else np.asarray(thresholds)
+    chip = AudioChip(net, folds, spec, chosen, net.mask_floor_gain, weight_storage, table)
+    chip.twin = table is not None or not np.array_equal(chosen, own)
+    return chip
 
 
 def _write_design(
@@ -390,6 +407,8 @@ def audio_entry(chip: AudioChip, name: str, clock: float, streams: list[dict]) -
         "min_utterance_samples each; exit (multi-exit networks) is sampled with an utterance's "
         "first sample; pcm_out carries as many samples, last = 1 on the last",
     }
+    if chip.twin:  # built with mutated ROMs or thresholds: not the IR's
+        entry["twin"] = "built with a verification twin's ROMs or coding thresholds"
     if chip.net.exits:
         entry["exits"] = chip.net.n_exits
     if chip.network.recurrent:

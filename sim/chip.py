@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,73 +39,26 @@ Progress = Callable[[int, int], None]  # (output samples so far, output samples 
 # ---------------------------------------------------------------------------------------------
 # The chip's interface, from the contract
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ChipStream:
-    """A PCM stream's ports and payload fields ((offset, width) per field; ``exit`` only on a
-    multi-exit chip's pcm_in)."""
-
-    data: str
-    valid: str
-    ready: str
-    sample: tuple[int, int]
-    last: tuple[int, int]
-    exit: tuple[int, int] | None = None
-
-    def params(self) -> dict:
-        return {"sample": self.sample, "last": self.last, "exit": self.exit}
-
-
-@dataclass(frozen=True)
-class ChipInterface:
-    """What a testbench needs of a chip design: its streams, the shortest utterance, the
-    claimed steady-state cycles per frame, the AudioSpec it was built with."""
-
-    pcm_in: ChipStream
-    pcm_out: ChipStream
-    min_utterance_samples: int
-    cycles_per_frame: int
-    spec: AudioSpec
-    exits: int  # exits of the network (1: no exit field)
+# the contract's typed audio section is the chip's interface: its PCM streams (ports, payload
+# fields), the shortest utterance, the claimed cycles per frame, the AudioSpec, the exits
+ChipStream = contract.PcmStream
+ChipInterface = contract.AudioSection
 
 
 def chip_interface(design: Design) -> ChipInterface:
     """The chip facts of a design folder; a BitwaveError for a design without ``audio``."""
-    section = getattr(design, "audio", None)
+    section = design.audio_section
     if section is None:
         raise BitwaveError(
             f"{design.root} is not a full-chip design (its manifest has no audio section); "
             "generate one with bitwave generate --audio"
         )
-    return _interface_of(section, design)
+    return section
 
 
-def _field(fields: Any, name: str) -> tuple[int, int] | None:
-    entry = _get(fields, name)
-    if entry is None:
-        return None
-    return int(_get(entry, "offset")), int(_get(entry, "width"))
-
-
-def _get(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
-def _stream(entry: Any) -> ChipStream:
-    fields = _get(entry, "fields")
-    return ChipStream(_get(entry, "data"), _get(entry, "valid"), _get(entry, "ready"),
-                      _field(fields, "sample"), _field(fields, "last"), _field(fields, "exit"))  # fmt: skip
-
-
-def _interface_of(section: Any, design: Design) -> ChipInterface:
-    spec = _get(section, "spec")
-    return ChipInterface(
-        pcm_in=_stream(_get(section, "pcm_in")),
-        pcm_out=_stream(_get(section, "pcm_out")),
-        min_utterance_samples=int(_get(section, "min_utterance_samples")),
-        cycles_per_frame=int(_get(section, "cycles_per_frame")),
-        spec=spec if isinstance(spec, AudioSpec) else AudioSpec.from_json(spec),
-        exits=int(_get(section, "exits") or 1),
-    )
+def stream_fields(stream: ChipStream) -> dict:
+    """A PCM stream's payload fields for the testbench: (offset, width) per field."""
+    return {"sample": stream.sample, "last": stream.last, "exit": stream.exit}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,7 +294,7 @@ def _params(
         "in_data": chip.pcm_in.data, "in_valid": chip.pcm_in.valid,
         "in_ready": chip.pcm_in.ready, "out_data": chip.pcm_out.data,
         "out_valid": chip.pcm_out.valid, "out_ready": chip.pcm_out.ready,
-        "pcm_in": chip.pcm_in.params(), "pcm_out": chip.pcm_out.params(),
+        "pcm_in": stream_fields(chip.pcm_in), "pcm_out": stream_fields(chip.pcm_out),
         "lengths": lengths, "exits": exits,
         "seed": 0 if stalls is None else stalls, "stalls": stalls is not None,
         "p_valid": P_VALID, "p_ready": P_READY, "calm": calm,

@@ -278,6 +278,11 @@ class ChipTwin:
     table: AudioTables | None = None
     thresholds: np.ndarray | None = None
 
+    def build_args(self) -> dict:
+        """The keyword arguments of ``bitwave.hw.generate.generate`` (with ``audio=True``)
+        that build the twin as a real chip: its ROMs or its thresholds."""
+        return {"audio_table": self.table, "audio_thresholds": self.thresholds}
+
 
 def _outputs(
     net: ir.Network,

@@ -35,9 +35,9 @@ import numpy as np
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from bitwave.sim.tb_network import _port, _Ports, _read_int, _reset_and_load_weights, load_params
+from bitwave.sim.tb_network import Ports, load_params, port, read_int, reset_and_load_weights
 
-PERIOD_NS = 10  # the clock _reset_and_load_weights starts
+PERIOD_NS = 10  # the clock reset_and_load_weights starts
 HOP = 256  # samples per frame boundary on pcm_out (bitwave.core.audio.HOP)
 PROGRESS_EVERY = 4096  # output samples between progress notes
 X_PAYLOAD = -1  # a payload with X/Z bits (Icarus)
@@ -89,11 +89,11 @@ async def drive_utterances(dut: object, params: dict) -> dict:
     """Reset (and load weights), stream every utterance, drain; the findings as a dict."""
     pcm = np.load(params["inputs_npy"])
     payloads = input_payloads(params, pcm)
-    ports = _Ports(*(_port(dut, params[key]) for key in
+    ports = Ports(*(port(dut, params[key]) for key in
                      ("clock", "reset", "in_data", "in_valid", "in_ready",
                       "out_data", "out_valid", "out_ready")))  # fmt: skip
     wall = time.perf_counter()
-    await _reset_and_load_weights(dut, params, ports, [])
+    await reset_and_load_weights(dut, params, ports, [])
     await FallingEdge(ports.clk)
     start = _now()
     run = await _stream(ports, params, payloads, start)
@@ -135,7 +135,7 @@ class _Stalls:
         return not self.on or utterance < self.calm_utterances or self.rng.random() < self.p_ready
 
 
-async def _stream(ports: _Ports, params: dict, payloads: list[int], start: int) -> _Run:
+async def _stream(ports: Ports, params: dict, payloads: list[int], start: int) -> _Run:
     """The loop the module docstring describes, until every utterance's last sample came out
     (or as many samples as went in, should ``last`` never come) or the budget ran out."""
     run, stalls = _Run(), _Stalls(params)
@@ -180,7 +180,7 @@ async def _stream(ports: _Ports, params: dict, payloads: list[int], start: int) 
     return run
 
 
-async def _sleep(ports: _Ports, holding: bool, cycles: int) -> None:
+async def _sleep(ports: Ports, holding: bool, cycles: int) -> None:
     """Wait until the chip raises in_ready (while a sample is offered) or out_valid, or the
     budget's cycles pass."""
     edges = [RisingEdge(ports.out_valid), Timer(max(cycles, 1) * PERIOD_NS, "ns")]
@@ -189,10 +189,10 @@ async def _sleep(ports: _Ports, holding: bool, cycles: int) -> None:
     await First(*edges)
 
 
-def _take(ports: _Ports, params: dict, run: _Run) -> None:
+def _take(ports: Ports, params: dict, run: _Run) -> None:
     """A pcm_out transfer: keep the payload, note the cycle of every 256th sample of an
     utterance (the frame boundaries), and split at ``last``."""
-    payload = _read_int(ports.out_data)
+    payload = read_int(ports.out_data)
     run.payloads.append(X_PAYLOAD if payload is None else payload)
     if run.at % HOP == 0:
         run.out_hops[-1].append(run.cycle)
@@ -204,7 +204,7 @@ def _take(ports: _Ports, params: dict, run: _Run) -> None:
         run.out_hops.append([])
 
 
-async def _drain(ports: _Ports, params: dict) -> int:
+async def _drain(ports: Ports, params: dict) -> int:
     """After the last utterance no output may appear: count those that do within the drain
     cycles (ready held high, the input idle)."""
     await FallingEdge(ports.clk)

@@ -46,19 +46,24 @@ from bitwave.sim.runner import PARAMS_ENV
 RESET_CYCLES = 4
 
 
-def _port(dut: object, name: str) -> object:
+def port(dut: object, name: str) -> object:
+    """The handle of port ``name`` (escaped Verilog names through the simulator's lookup)."""
     try:
         return getattr(dut, name)
     except AttributeError:
         return dut._id(name, extended=False)
 
 
-def _read_int(handle: object) -> int | None:
+def read_int(handle: object) -> int | None:
     """Integer value of a port, or None when any bit is X/Z."""
     try:
         return int(handle.value)
     except ValueError:
         return None
+
+
+# the former private names, still imported by sim/tb_neuron.py
+_port, _read_int = port, read_int
 
 
 def load_params() -> dict:
@@ -88,7 +93,7 @@ async def network_stream(dut: object) -> None:
 
 
 @dataclass
-class _Ports:
+class Ports:
     """The design's handles the testbench drives and samples."""
 
     clk: object
@@ -101,10 +106,10 @@ class _Ports:
     out_ready: object
 
     @classmethod
-    def of(cls, dut: object, params: dict, fmt_in: Stream, fmt_out: Stream) -> _Ports:
+    def of(cls, dut: object, params: dict, fmt_in: Stream, fmt_out: Stream) -> Ports:
         names = (params["clock"], params["reset"], fmt_in.data, fmt_in.valid, fmt_in.ready,
                  fmt_out.data, fmt_out.valid, fmt_out.ready)  # fmt: skip
-        return cls(*(_port(dut, name) for name in names))
+        return cls(*(port(dut, name) for name in names))
 
 
 @dataclass(frozen=True)
@@ -141,12 +146,12 @@ class _Run:
 async def drive_frames(dut: object, params: dict, inputs: np.ndarray, expected: np.ndarray) -> dict:
     """Stream ``inputs`` through the design as described above and compare with ``expected``."""
     fmt_in, fmt_out = Stream(**params["input_stream"]), Stream(**params["output_stream"])
-    ports = _Ports.of(dut, params, fmt_in, fmt_out)
+    ports = Ports.of(dut, params, fmt_in, fmt_out)
     sides = [_side_input(dut, spec, len(inputs), fmt_in.beats_per_frame)
              for spec in params.get("side_inputs", [])]  # fmt: skip
     segments = [Segment(**segment) for segment in params["segments"]]
     wall = time.perf_counter()
-    await _reset_and_load_weights(dut, params, ports, sides)
+    await reset_and_load_weights(dut, params, ports, sides)
     run = await _stream(ports, params, fmt_in, fmt_out, inputs, segments, sides)
     extra_beats = await _drain(ports, params["drain_cycles"])
     got = np.stack(run.received) if run.received else np.zeros((0, fmt_out.elements), np.int64)
@@ -159,13 +164,13 @@ async def drive_frames(dut: object, params: dict, inputs: np.ndarray, expected: 
     }
 
 
-async def _reset_and_load_weights(
-    dut: object, params: dict, ports: _Ports, sides: list[_SideInput]
+async def reset_and_load_weights(
+    dut: object, params: dict, ports: Ports, sides: list[_SideInput]
 ) -> None:
     """Hold the idle inputs at 0, reset, and (--weights memory) load every weight word
     through the write port."""
     for name, _width in params["idle_inputs"]:
-        _port(dut, name).value = 0
+        port(dut, name).value = 0
     active, inactive = (1, 0) if params["reset_active_high"] else (0, 1)
     Clock(ports.clk, 10, unit="ns").start()
     ports.in_valid.value, ports.out_ready.value, ports.in_data.value = 0, 0, 0
@@ -177,7 +182,7 @@ async def _reset_and_load_weights(
     ports.rst.value = inactive
     loads = params.get("weight_writes")
     if loads:
-        en, addr, data = (_port(dut, loads[k]) for k in ("en", "addr", "data"))
+        en, addr, data = (port(dut, loads[k]) for k in ("en", "addr", "data"))
         for address, word in loads["writes"]:
             await FallingEdge(ports.clk)
             en.value, addr.value, data.value = 1, address, word
@@ -212,11 +217,11 @@ def _side_input(dut: object, spec: dict, frames: int, beats_per_frame: int) -> _
         for value in values
         for beat in range(beats_per_frame)
     ]
-    return _SideInput(_port(dut, spec["port"]), spec["width"], per_beat, rng)
+    return _SideInput(port(dut, spec["port"]), spec["width"], per_beat, rng)
 
 
 async def _stream(
-    ports: _Ports,
+    ports: Ports,
     params: dict,
     fmt_in: Stream,
     fmt_out: Stream,
@@ -260,7 +265,7 @@ async def _stream(
 
 
 def _take_output_beat(
-    ports: _Ports, fmt_out: Stream, run: _Run, current: list[int | None], ready: bool
+    ports: Ports, fmt_out: Stream, run: _Run, current: list[int | None], ready: bool
 ) -> list[int | None]:
     """A valid output beat: note when frame 0 completes, and take it if ready was high;
     returns the beats of the frame still being received."""
@@ -269,7 +274,7 @@ def _take_output_beat(
         run.last_valid.append(run.cycle)
     if not ready:
         return current
-    current = [*current, _read_int(ports.out_data)]
+    current = [*current, read_int(ports.out_data)]
     if not last_beat:
         return current
     if any(beat is None for beat in current):
@@ -280,7 +285,7 @@ def _take_output_beat(
     return []
 
 
-async def _drain(ports: _Ports, cycles: int) -> int:
+async def _drain(ports: Ports, cycles: int) -> int:
     """After the last frame no further output beat may appear: count those that do."""
     extra_beats = 0
     await FallingEdge(ports.clk)

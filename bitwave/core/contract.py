@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import jsonschema
 import numpy as np
 
 from bitwave.core import codec
+from bitwave.core.audio import AudioSpec
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import inside, write_text
 
@@ -196,6 +197,79 @@ class RtlFiles:
     verilog_bytes: int
 
 
+@dataclass(frozen=True)
+class PcmStream:
+    """A full chip's PCM stream (``audio.pcm_in`` / ``audio.pcm_out``): its ports and its
+    payload fields, (offset, width) LSB first; ``exit`` only on a multi-exit chip's input."""
+
+    data: str
+    valid: str
+    ready: str
+    width: int
+    sample: tuple[int, int]
+    last: tuple[int, int]
+    exit: tuple[int, int] | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PcmStream:
+        fields_ = data["fields"]
+        place = {key: (int(f["offset"]), int(f["width"])) for key, f in fields_.items()}
+        return cls(data["data"], data["valid"], data["ready"], int(data["width"]),
+                   place["sample"], place["last"], place.get("exit"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AudioSection:
+    """The manifest's ``audio`` object of a full chip (docs/hw.md, "The full chip"), typed:
+    what a testbench, synth and enhance need (``Manifest.audio_section``)."""
+
+    spec: AudioSpec
+    bits: int
+    floor_gain_code: int
+    min_utterance_samples: int
+    sample_rate_hz: int
+    hop: int
+    pcm_in: PcmStream
+    pcm_out: PcmStream
+    cycles_per_frame: int  # the claimed steady state: samples at once, outputs taken at once
+    clock_mhz: float
+    frames_per_second: float
+    realtime_load: float
+    parts: Mapping[str, str] = field(hash=False)  # front/network/back/buffer -> module prefix
+    exits: int = 1  # the network's exits (1: no exit field on pcm_in)
+    recurrent: bool = False
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: str = MANIFEST) -> AudioSection:
+        """The section of a schema-checked manifest; stream fields the chip cannot lack are
+        checked here (``sample`` and ``last`` on both streams, ``exit`` with exits)."""
+        for key in ("pcm_in", "pcm_out"):
+            missing = {"sample", "last"} - set(data[key]["fields"])
+            if missing:
+                raise BitwaveError(f"{source}: audio.{key}.fields lacks {sorted(missing)}")
+        exits = int(data.get("exits", 1))
+        if (exits > 1) != ("exit" in data["pcm_in"]["fields"]):
+            raise BitwaveError(
+                f"{source}: audio.pcm_in has {'no ' if exits > 1 else 'an '}exit field but the "
+                f"chip has {exits} exit(s); {REGENERATE}"
+            )
+        try:
+            spec = AudioSpec.from_json(data["spec"])
+        except (BitwaveError, TypeError, KeyError, ValueError) as exc:
+            raise BitwaveError(f"{source}: audio.spec: {exc}") from None
+        return cls(
+            spec=spec, bits=int(data["bits"]), floor_gain_code=int(data["floor_gain_code"]),
+            min_utterance_samples=int(data["min_utterance_samples"]),
+            sample_rate_hz=int(data["sample_rate_hz"]), hop=int(data["hop"]),
+            pcm_in=PcmStream.from_json(data["pcm_in"]),
+            pcm_out=PcmStream.from_json(data["pcm_out"]),
+            cycles_per_frame=int(data["cycles_per_frame"]), clock_mhz=float(data["clock_mhz"]),
+            frames_per_second=float(data["frames_per_second"]),
+            realtime_load=float(data["realtime_load"]), parts=dict(data["parts"]),
+            exits=exits, recurrent="recurrent" in data,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True, kw_only=True)
 class Manifest:
     """The contents of DIR/manifest.json (``to_json`` gives the JSON, keys in this order)."""
@@ -220,6 +294,11 @@ class Manifest:
     weight_memory: Mapping[str, Any] | None = field(default=None, hash=False)
     # the full chip (bitwave generate --audio): PCM ports, spec, timing, parts (docs/hw.md)
     audio: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    @cached_property
+    def audio_section(self) -> AudioSection | None:
+        """The ``audio`` object typed (None: not a full chip), parsed once per manifest."""
+        return None if self.audio is None else AudioSection.from_json(self.audio)
 
     def to_json(self) -> dict:
         data = {"contract": CONTRACT}
@@ -434,11 +513,12 @@ def _check_ports(manifest: Manifest, source: str) -> None:
         _check_exits(manifest, source)
         expected.append(("exits.port", manifest.exits.port, "input", manifest.exits.width))
     if manifest.audio is not None:
+        section = AudioSection.from_json(manifest.audio, source)
         for key, towards, back in (("pcm_in", "input", "output"), ("pcm_out", "output", "input")):
-            pcm = manifest.audio[key]
-            expected += [(f"audio.{key}.data", pcm["data"], towards, pcm["width"]),
-                         (f"audio.{key}.valid", pcm["valid"], towards, 1),
-                         (f"audio.{key}.ready", pcm["ready"], back, 1)]  # fmt: skip
+            pcm = getattr(section, key)
+            expected += [(f"audio.{key}.data", pcm.data, towards, pcm.width),
+                         (f"audio.{key}.valid", pcm.valid, towards, 1),
+                         (f"audio.{key}.ready", pcm.ready, back, 1)]  # fmt: skip
     for key, name, direction, width in expected:
         if name not in ports:
             raise BitwaveError(f"{source}: {key} names port {name!r}, which is not in ports")

@@ -125,6 +125,11 @@ def test_generate_audio_manifest_and_lint(tmp_path) -> None:  # noqa: ANN001
     assert chip["min_utterance_samples"] == 768 and chip["bits"] == 4
     assert chip["floor_gain_code"] == audio.gain_code(10 ** (-20 / 20), SPEC)
     assert design.cycles_per_frame == chip["cycles_per_frame"] == 8470  # the back end's
+    section = design.audio_section  # the typed section sim reads
+    assert section.pcm_in.last == (16, 1) and section.pcm_out.sample == (0, 16)
+    assert section.pcm_in.exit is None and section.exits == 1 and not section.recurrent
+    assert section.cycles_per_frame == 8470 and section.spec == SPEC
+    assert "twin" not in chip
     assert design.input_stream.data == "pcm_in__payload" and design.sequence_start is None
     verilog = design.verilog.read_text()
     for part in chip["parts"].values():
@@ -135,6 +140,10 @@ def test_generate_audio_manifest_and_lint(tmp_path) -> None:  # noqa: ANN001
     data = json.loads((out / "manifest.json").read_text())
     data["audio"]["pcm_out"]["valid"] = "pcm_out__strobe"
     with pytest.raises(Exception, match="pcm_out__strobe"):
+        contract.Manifest.from_json(data)
+    data["audio"]["pcm_out"]["valid"] = "pcm_out__valid"
+    data["audio"]["exits"] = 3  # a multi-exit chip's pcm_in must carry the exit field
+    with pytest.raises(Exception, match="no exit field but the chip has 3 exit"):
         contract.Manifest.from_json(data)
     lint = lint_verilog(design.verilog, design.top, out / "rtl" / "bitwave_chip.vlt")
     assert lint.ok, lint.output
@@ -168,3 +177,27 @@ def test_chip_matches_run_audio_per_utterance() -> None:
     assert np.flatnonzero([v >> 16 for v in out]).tolist() == [799, 1829]
     assert np.abs(expected).max() > 3000
     del log
+
+
+def test_cycles_per_frame_is_the_back_end_or_the_one_frame_loop() -> None:
+    """The claim against the periods measured on Icarus (docs/hw.md, "The full chip"): the
+    back end's 8470 with a fast network, else the loop, 1029 + the network's latency."""
+    net = audio_net()
+    thresholds = audio.coding_thresholds(net.coding.boundaries, SPEC)
+    measured = {FOLD: 8470, "fc0:pe=2,simd=2;fc1:pe=3,simd=2": 10610,
+                "fc0:pe=1,simd=1;fc1:pe=1,simd=1": 42074}  # fmt: skip
+    for fold, cycles in measured.items():
+        chip = AudioChip(net, parse_fold_spec(fold, net), SPEC, thresholds, net.mask_floor_gain)
+        assert chip.cycles_per_frame == cycles, fold
+        assert chip.loop_cycles == 2 * (BINS + 1) + chip.network.latency_cycles + 1
+        chip.discard()
+
+
+def test_generate_refuses_twin_tables_without_audio(tmp_path) -> None:  # noqa: ANN001
+    from bitwave.core.errors import BitwaveError
+    from bitwave.hw.generate import generate
+
+    model = tmp_path / "chip.bwir"
+    ir.save(audio_net(), model)
+    with pytest.raises(BitwaveError, match="for the full chip"):
+        generate(model, tmp_path / "d", audio_table=audio.tables(SPEC))
