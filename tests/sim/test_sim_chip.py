@@ -188,3 +188,72 @@ def test_progress_watcher_reports_the_count(tmp_path):
         path.write_text("40")
         time.sleep(0.6)
     assert (40, 100) in calls and calls[-1] == (100, 100)
+
+
+@pytest.mark.slow
+def test_enhance_rtl_gives_the_golden_engines_samples(chip_design, verified, tmp_path):
+    """``bitwave enhance --engine rtl --design DIR``: the chip in Verilator (the build the
+    verification made) writes the golden engine's samples; a design of another IR (another
+    mask floor) is refused, since its samples would differ."""
+    from scipy.io import wavfile
+
+    from bitwave.app.cli import main
+    from bitwave.core.wav import write_pcm16
+
+    design, net, utterances, _files = chip_design
+    write_pcm16(tmp_path / "noisy.wav", utterances[0])
+    model = design / "model.bwir"
+    for engine in ("golden", "rtl"):
+        args = ["enhance", str(model), str(tmp_path / "noisy.wav"), "--out",
+                str(tmp_path / engine), "--engine", engine, "--design", str(design), "--quiet"]  # fmt: skip
+        assert main(args) == 0
+    _, rtl = wavfile.read(tmp_path / "rtl" / "noisy_enhanced.wav")
+    _, gold = wavfile.read(tmp_path / "golden" / "noisy_enhanced.wav")
+    assert rtl.dtype == np.int16 and np.array_equal(rtl, gold)
+    assert np.array_equal(gold, golden_run(net, utterances[0]))
+    args = ["enhance", str(model), str(tmp_path / "noisy.wav"), "--out", str(tmp_path / "x"),
+            "--engine", "rtl", "--design", str(design), "--mask-floor", "-12", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+
+
+def golden_run(net: ir.Network, pcm: np.ndarray) -> np.ndarray:
+    from bitwave.core import golden
+
+    return golden.run_audio(net, pcm)
+
+
+@pytest.mark.slow
+def test_the_flows_chip_stage_scores_the_verified_rtls_audio(chip_design, verified, tmp_path):
+    """bitwave.app.chip on a run folder holding this chip (generate kept, verify on real
+    test clips with the build the fixture made, no synth): the clips' chip output equals the
+    golden model, the quality rows and the spectrogram are written."""
+    import yaml
+
+    from bitwave.app import chip as flow_chip
+    from bitwave.core import config, golden
+    from bitwave.models.data import build_dataset
+
+    design, net, _utterances, _files = chip_design
+    run = tmp_path / "run"
+    (run / "bitwise").mkdir(parents=True)
+    shutil.copyfile(design / "model.bwir", run / "bitwise" / "model.bwir")
+    shutil.copytree(design, run / "chip", ignore=shutil.ignore_patterns("verify"))
+    data = {"train_utterances": 2, "valid_utterances": 1, "test_utterances": 1,
+            "max_seconds": 1.0, "train_speakers": 1, "test_speakers": 1,
+            "cache_dir": str(tmp_path / "cache")}  # fmt: skip
+    user = {"data": data, "flow": {"synth": False, "chip": {"utterances": 1, "seconds": 0.3}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(user))
+    cfg = config.load(tmp_path / "c.yaml")
+    stages = []
+    section = flow_chip.run_chip_stages(cfg, run, lambda name, done, work: stages.append(
+        (name, done)) or (None if done else work()))  # fmt: skip
+    assert stages == [("chip generate", True), ("chip verify", False)]
+    assert section["verify_mismatches"] == 0 and section["clips"] == 1
+    clip = flow_chip.test_clips(build_dataset(data, progress=False).test, 1, 0.3)[0]
+    outputs = np.load(json.loads((run / "chip" / "verify" / "result.json").read_text())["outputs"])
+    assert np.array_equal(outputs["out_0"], golden.run_audio(net, clip.noisy))
+    assert set(section["quality"]) == {"noisy", "chip", "numpy float pipeline"}
+    assert section["quality"]["noisy"]["si_sdri"] == pytest.approx(0.0, abs=1e-6)
+    assert (run / "chip_spectrogram.png").stat().st_size > 10_000
+    report = "\n".join(flow_chip.report_lines(section))
+    assert "chip output (verified RTL)" in report and "0 output samples differ" in report
