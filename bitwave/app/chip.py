@@ -25,6 +25,10 @@ from bitwave.core.paths import atomic_write
 from bitwave.core.wav import SAMPLE_RATE, pcm16
 
 MIN_SAMPLES = 768  # the chip's shortest utterance (manifest audio.min_utterance_samples)
+# Synthesis drives the first 1,280 samples of each clip (6 frames, one gate-level lane each):
+# the gate-level simulation runs a few hundred cycles a second and the chip ~10^4 cycles a
+# frame, so whole clips would take most of an hour; 6 frames of real speech give the activity.
+SYNTH_SAMPLES = 1280
 
 
 @dataclass
@@ -155,7 +159,9 @@ def run_chip_stages(config: dict, run: Path, stage: Any) -> dict:
         "quality": quality,
     }
     if config["flow"]["synth"]:
-        section.update(_synthesize_chip(chip_dir, inputs, config["hw"]["clock_mhz"], stage))
+        cut = [Clip(c.id, c.noisy[:SYNTH_SAMPLES], c.clean[:SYNTH_SAMPLES]) for c in clips]
+        synth_inputs = _write_clips(run / "chip_audio" / "synth", cut)
+        section.update(_synthesize_chip(chip_dir, synth_inputs, config["hw"]["clock_mhz"], stage))
     spectrogram_plot(run / "chip_spectrogram.png", clips[0], outputs[0])
     return section
 
