@@ -179,29 +179,43 @@ class AudioChip(wiring.Component):
         for part in (self, self.front, self.back, self.buffer):
             part._MustUse__silence = True
 
+    def exit_loop_cycles(self, k: int) -> int:
+        """The one-frame loop (docs/hw.md, "The full chip") for frames at exit ``k``: the
+        front end reads frame t + 1 out only once the buffer has handed frame t to the back
+        end, so one frame is in flight at a time and a frame costs, first bin read out to the
+        next frame's: 513 bins read out + 2 (the coding pipeline: the frame is valid 514
+        cycles after its first bin), the network's latency at exit ``k`` + 1 (frame valid to
+        mask valid), 1 (the buffer issues its first read) + 513 bins into the back end, 1
+        (the buffer frees). A multi-exit chip's loop is shorter at an earlier exit."""
+        return (BINS + 1) + (self.network.exit_latency_cycles(k) + 1) + (BINS + 1)
+
     @property
     def loop_cycles(self) -> int:
-        """The one-frame loop (docs/hw.md, "The full chip"): the front end reads frame t + 1
-        out only once the buffer has handed frame t to the back end, so one frame is in
-        flight at a time and a frame costs, first bin read out to the next frame's:
-        513 bins read out + 2 (the coding pipeline: the frame is valid 514 cycles after its
-        first bin), the network's latency + 1 (frame valid to mask valid), 1 (the buffer
-        issues its first read) + 513 bins into the back end, 1 (the buffer frees). At the
-        slowest exit (a multi-exit chip's loop is shorter at an earlier exit)."""
-        network = self.network
-        latency = max(map(network.exit_latency_cycles, range(network.exit_plan.n_exits)))
-        return (BINS + 1) + (latency + 1) + (BINS + 1)
+        """``exit_loop_cycles`` at the slowest exit (the only one of a single-exit chip)."""
+        return max(map(self.exit_loop_cycles, range(self.network.exit_plan.n_exits)))
+
+    def exit_cycles_per_frame(self, k: int) -> int:
+        """Steady-state cycles between frames of an utterance at exit ``k`` when samples
+        arrive at once and PCM is taken at once: ``max(front, back, loop)``, the largest of
+        the front end's own period (``AudioFront.cycles_per_frame``, always below the back
+        end's), the back end's (``AudioBack.frame_cycles``: its FFT's loads, run and the
+        overlap-add read-out) and the one-frame loop at that exit (``exit_loop_cycles``).
+        Every other cycle through the parts (e.g. the back end's feed, then the loop) is
+        shorter than one of these, so the largest is the period exactly (measured in
+        tests/sim/test_sim_chip.py, tests/sim/test_sim_chip_networks.py, several foldings)."""
+        own = max(self.front.cycles_per_frame, self.back.frame_cycles())
+        return max(own, self.exit_loop_cycles(k))
+
+    @property
+    def exits_cycles_per_frame(self) -> list[int]:
+        """``exit_cycles_per_frame`` of every exit (index = exit; one entry without exits)."""
+        return [self.exit_cycles_per_frame(k) for k in range(self.network.exit_plan.n_exits)]
 
     @property
     def cycles_per_frame(self) -> int:
-        """Steady-state cycles between frames when samples arrive at once and PCM is taken at
-        once: ``max(front, back, loop)``, the largest of the front end's own period
-        (``AudioFront.cycles_per_frame``, always below the back end's), the back end's
-        (``AudioBack.frame_cycles``: its FFT's loads, run and the overlap-add read-out) and
-        the one-frame loop (``loop_cycles``). Every other cycle through the parts (e.g. the
-        back end's feed, then the loop) is shorter than one of these, so the largest is the
-        period exactly (measured in tests/sim/test_sim_chip.py and on several foldings)."""
-        return max(self.front.cycles_per_frame, self.back.frame_cycles(), self.loop_cycles)
+        """The claimed steady state at the slowest exit (``exit_cycles_per_frame``): the rate
+        every utterance sustains, whatever its exit."""
+        return max(self.exits_cycles_per_frame)
 
     @property
     def latency_cycles(self) -> int:

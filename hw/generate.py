@@ -411,6 +411,10 @@ def audio_entry(chip: AudioChip, name: str, clock: float, streams: list[dict]) -
         entry["twin"] = "built with a verification twin's ROMs or coding thresholds"
     if chip.net.exits:
         entry["exits"] = chip.net.n_exits
+        # an utterance at an earlier exit may run faster (a shorter one-frame loop): the claim
+        # per exit (index = exit), as the network manifest's exits.per_exit; cycles_per_frame
+        # above is the slowest of them
+        entry["cycles_per_frame_per_exit"] = chip.exits_cycles_per_frame
     if chip.network.recurrent:
         entry["recurrent"] = "the chip restarts every recurrent layer's state per utterance"
     return entry

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitwave.core import audio, contract, golden, ir, weight_loading
+from bitwave.core import audio, contract, golden, ir, synthetic, weight_loading
 from bitwave.core.audio import AudioSpec, AudioTables
 from bitwave.core.contract import Design
 from bitwave.core.errors import BitwaveError
@@ -54,6 +54,23 @@ def chip_interface(design: Design) -> ChipInterface:
             "generate one with bitwave generate --audio"
         )
     return section
+
+
+def exit_claims(design: Design) -> list[int]:
+    """The claimed cycles per frame of an utterance at each exit (index = exit): the manifest's
+    ``audio.cycles_per_frame_per_exit`` (multi-exit chips), else its one ``cycles_per_frame``
+    (read from the raw section until contract.AudioSection types the per-exit list)."""
+    chip = chip_interface(design)
+    claims = design.audio.get("cycles_per_frame_per_exit")
+    if claims is None:
+        return [chip.cycles_per_frame] * chip.exits
+    if (not isinstance(claims, list) or len(claims) != chip.exits
+            or any(not isinstance(c, int) or c < 1 for c in claims)):  # fmt: skip
+        raise BitwaveError(
+            f"{design.root}: audio.cycles_per_frame_per_exit must list one positive integer per "
+            f"exit ({chip.exits}), got {claims!r}; regenerate with bitwave generate --audio"
+        )
+    return claims
 
 
 def stream_fields(stream: ChipStream) -> dict:
@@ -107,12 +124,18 @@ def expected_outputs(
     spec: AudioSpec | None = None,
     table: AudioTables | None = None,
     thresholds: np.ndarray | None = None,
+    *,
+    restart: bool = True,
 ) -> list[np.ndarray]:
     """The golden model's output samples of every utterance (``golden.run_audio``). ``table``
     or ``thresholds`` (a mutated ROM or coding threshold: the twins of bitwave.sim.mutation)
-    compose the same front end, network and back end from ``bitwave.core.audio`` with them."""
+    compose the same front end, network and back end from ``bitwave.core.audio`` with them.
+    ``restart=False`` (a recurrent network only) is the twin of a chip that never restarts its
+    recurrent state: the utterances' frames run as ONE sequence (the framing still restarts)."""
     picks = list(exits) if exits is not None else [None] * len(utterances)
-    if table is None and thresholds is None:
+    if not restart and not net.is_recurrent:
+        raise BitwaveError(f"restart=False is a twin for recurrent networks; {net.name!r} has none")
+    if table is None and thresholds is None and restart:
         return [
             golden.run_audio(net, pcm, spec, exit=k)
             for pcm, k in zip(utterances, picks, strict=True)
@@ -121,13 +144,14 @@ def expected_outputs(
     if thresholds is None:
         thresholds = audio.coding_thresholds(net.coding.boundaries, spec)
     table = table or audio.tables(spec)
-    outs = []
-    for pcm, k in zip(utterances, picks, strict=True):
-        front = audio.front_end(pcm, spec, thresholds, net.coding.bits, table)
-        mask = golden.run(net, front.codes, exits=k)
-        outs.append(audio.back_end(front.re, front.im, mask, pcm.size, net.mask_floor_gain,
-                                   spec, table))  # fmt: skip
-    return outs
+    fronts = [audio.front_end(pcm, spec, thresholds, net.coding.bits, table) for pcm in utterances]
+    if restart:
+        masks = [golden.run(net, f.codes, exits=k) for f, k in zip(fronts, picks, strict=True)]
+    else:
+        ends = np.cumsum([f.codes.shape[0] for f in fronts])[:-1]
+        masks = np.split(golden.run(net, np.concatenate([f.codes for f in fronts])), ends)
+    return [audio.back_end(f.re, f.im, mask, pcm.size, net.mask_floor_gain, spec, table)
+            for f, mask, pcm in zip(fronts, masks, utterances, strict=True)]  # fmt: skip
 
 
 def compare_utterances(expected: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> dict:
@@ -155,26 +179,12 @@ def compare_utterances(expected: Sequence[np.ndarray], got: Sequence[np.ndarray]
 
 def synthetic_speech(count: int = 3, seed: int = 0) -> list[np.ndarray]:
     """Deterministic speech-like utterances of 0.1 to 0.3 s (``count`` of them, int16 at
-    16 kHz): a voiced source (harmonics up to 4 kHz with a pitch gliding between 90 and 260
-    Hz), a syllable envelope, a few formant-like resonances, and noise; peaks near -6 dBFS."""
-    rng = np.random.default_rng([seed, 16])
-    rate = 16_000
-    out = []
-    for _ in range(count):
-        n = int(rng.integers(int(0.1 * rate), int(0.3 * rate) + 1))
-        t = np.arange(n) / rate
-        f0 = rng.uniform(90, 260) * (1 + 0.25 * np.sin(2 * np.pi * rng.uniform(1, 4) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / rate
-        formants = rng.uniform([300, 900, 2200], [900, 2200, 3500])
-        voiced = np.zeros(n)
-        for h in range(1, 40):
-            freq = h * f0
-            gain = sum(1 / (1 + ((freq - f) / 120) ** 2) for f in formants) / h**0.5
-            voiced += np.where(freq < 4000, gain, 0) * np.sin(h * phase + rng.uniform(0, 6))
-        envelope = np.sin(np.pi * t * rng.uniform(3, 6)) ** 2 + 0.05
-        signal = voiced * envelope + 0.03 * np.abs(voiced).max() * rng.standard_normal(n)
-        out.append(np.round(signal / np.abs(signal).max() * 16_000).astype(np.int16))
-    return out
+    16 kHz): ``bitwave.core.synthetic.speech_like`` (the one generator verify and synth share)
+    at seeded lengths."""
+    rng = np.random.default_rng([seed, 17])  # the lengths' own stream
+    rate = synthetic.RATE
+    lengths = rng.integers(int(0.1 * rate), int(0.3 * rate) + 1, count)
+    return synthetic.speech_like(lengths.tolist(), seed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +202,7 @@ class ChipRun:
     timed_out: bool
     cycles: int  # from the first streaming cycle to the last output sample
     frame_intervals: list[int]  # cycles between frame outputs of the unstalled utterances
+    utterance_intervals: list[list[int]]  # the same, one list per unstalled utterance
     cycles_per_frame: int | None  # the steady state: the last of those intervals
     settled: bool  # the last intervals agree (a steady state was reached)
     sim_seconds: float  # the testbench's own wall time inside the simulator
@@ -391,6 +402,7 @@ def _chip_run(
         timed_out=tb["timed_out"],
         cycles=tb["cycles"],
         frame_intervals=[i for each in per_utterance for i in each],
+        utterance_intervals=per_utterance,
         cycles_per_frame=longest[-1] if longest else None,
         settled=len(longest) >= 2 and longest[-1] == longest[-2],
         sim_seconds=tb["sim_seconds"],

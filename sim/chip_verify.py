@@ -28,10 +28,10 @@ from bitwave.sim import runner
 from bitwave.sim.chip import (
     P_READY,
     P_VALID,
-    ChipInterface,
     ChipRun,
     chip_interface,
     compare_utterances,
+    exit_claims,
     expected_outputs,
     run_chip,
     synthetic_speech,
@@ -83,7 +83,7 @@ def verify_chip(design_dir: str | Path, options: VerifyOptions) -> dict:
         ],  # fmt: skip
         "samples": int(sum(u.size for u in utterances)),
         **found,
-        **_run_findings(chip, run),
+        **_run_findings(run, exit_claims(design), None if exits is None else exits[0]),
         **_costs(run, seconds, len(utterances)),
         "outputs": str(work / OUTPUTS),
         "log": str(run.log),
@@ -162,19 +162,22 @@ def load_chip_inputs(options: VerifyOptions, minimum: int) -> tuple[list[np.ndar
 
 def chip_exits(design: Design, options: VerifyOptions, count: int) -> list[int] | None:
     """A multi-exit chip's exit per utterance: every exit in a seeded order, repeated
-    (--exits random), or the --exits values in turn (values past the last exit: the final)."""
-    if design.exits is None:
+    (--exits random), or the --exits values in turn (values past the last exit: the final).
+    The chip's exits come from its ``audio`` section (a chip's manifest has no ``exits``
+    entry: the selector is inside, on ``pcm_in``)."""
+    chip = chip_interface(design)
+    n = chip.exits
+    if n == 1:
         if options.exits != RANDOM_EXITS:
             raise BitwaveError(f"--exits is for multi-exit designs; {design.root} has one exit")
         return None
-    n = design.n_exits
     if options.exits == RANDOM_EXITS:
         order = np.random.default_rng([options.seed, 4]).permutation(n).tolist()
     else:
-        span = 1 << design.exits.width
+        span = 1 << chip.pcm_in.exit[1]
         if not options.exits or any(not 0 <= v < span for v in options.exits):
             raise BitwaveError(f"--exits values must lie in 0..{span - 1}, got {options.exits}")
-        order = [design.exits.exit_of(v) for v in options.exits]
+        order = [min(int(v), n - 1) for v in options.exits]
     return [int(order[k % len(order)]) for k in range(count)]
 
 
@@ -199,20 +202,25 @@ def _facts(
     }
 
 
-def _run_findings(chip: ChipInterface, run: ChipRun) -> dict:
+def _run_findings(run: ChipRun, claims: list[int], timed_exit: int | None) -> dict:
+    """The run's counts and its timing: the unstalled utterance 0's steady state against the
+    claim of ITS exit (an utterance at an earlier exit may run faster than the slowest)."""
     measured = run.cycles_per_frame
+    claim = claims[timed_exit or 0]
     return {
         "x_samples": run.x_samples,
         "extra_output_samples": run.extra_output_samples,
         "timed_out": run.timed_out,
         "cycles_per_frame": {
             "measured": measured,
-            "manifest": chip.cycles_per_frame,
+            "manifest": claim,
+            "exit": timed_exit,  # the timed utterance's (None: a chip without exits)
+            "manifest_per_exit": claims,
             "settled": run.settled,
             "intervals": run.frame_intervals,
             # too short a first utterance shows no steady state: reported, not failed
             "measurable": run.settled,
-            "match": measured == chip.cycles_per_frame and run.settled,
+            "match": measured == claim and run.settled,
         },
     }
 
@@ -253,6 +261,7 @@ def chip_summary(result: dict) -> list[str]:
         f"{result['mismatching_samples']} mismatching output samples"
         + (f" in utterance(s) {result['mismatched_utterances']}" if result["mismatching_samples"] else ""),
         f"cycles per frame: measured {cpf['measured']}, manifest {cpf['manifest']}"
+        + ("" if cpf.get("exit") is None else f" (utterance 0's exit {cpf['exit']})")
         + ("" if cpf["match"] else "  <-- MISMATCH" if cpf["measurable"]
            else f"  (no steady state in utterance 0: intervals {cpf['intervals']})"),
         f"{result['cycles_simulated']} cycles in {result['testbench_seconds']} s "

@@ -62,10 +62,6 @@ def read_int(handle: object) -> int | None:
         return None
 
 
-# the former private names, still imported by sim/tb_neuron.py
-_port, _read_int = port, read_int
-
-
 def load_params() -> dict:
     return json.loads(Path(os.environ[PARAMS_ENV]).read_text())
 

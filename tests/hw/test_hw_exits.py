@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 
 import amaranth
 import numpy as np
@@ -252,10 +253,19 @@ def model(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def generated(model, tmp_path_factory):
+    """{storage: what generate returned}: each design generated once for the module (the
+    contract test edits a copy of the const one)."""
+    root = tmp_path_factory.mktemp("exits_designs")
+    return {storage: generate(model, root / storage, fold_spec=SPEC, weight_storage=storage,
+                              beat_bits=16) for storage in ("const", "memory")}  # fmt: skip
+
+
 @pytest.mark.parametrize("storage", ["const", "memory"])
-def test_generate_writes_the_exits_contract_and_lints_clean(model, tmp_path, storage):
-    result = generate(model, tmp_path / "d", fold_spec=SPEC, weight_storage=storage, beat_bits=16)
-    design = contract.load(tmp_path / "d")
+def test_generate_writes_the_exits_contract_and_lints_clean(generated, storage):
+    result = generated[storage]
+    design = contract.load(result.out_dir)
     net = ir.load(design.ir_path)
     design.require_exits(net.n_exits)
     with pytest.raises(BitwaveError, match="has 1 exit"):
@@ -297,8 +307,8 @@ def test_solver_folds_the_heads_and_explicit_folds_must_name_them(model, tmp_pat
         generate(model, tmp_path / "d", fold_spec=slow, fps=1e6)
 
 
-def test_the_contract_refuses_inconsistent_exits(model, tmp_path):
-    generate(model, tmp_path / "d", fold_spec=SPEC)
+def test_the_contract_refuses_inconsistent_exits(generated, tmp_path):
+    shutil.copytree(generated["const"].out_dir, tmp_path / "d")
     path = tmp_path / "d" / "manifest.json"
     good = json.loads(path.read_text())
     cases = [

@@ -6,7 +6,9 @@ sample must equal golden.run_audio, with a twin that must fail that check."""
 from __future__ import annotations
 
 import copy
+import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -178,9 +180,16 @@ def test_short_or_bad_utterances_are_refused_before_synthesis(chip_design, tmp_p
     with pytest.raises(BitwaveError, match="767 samples; allowed: at least 768"):
         synthesize_design(design, inputs=[tmp_path / "short.npy"])
     assert not (design / "synth").exists()  # refused before Yosys ran
-    facts = chip.chip_facts(contract.load(design))
-    assert facts.min_samples == 768 and facts.pcm_in.sample == (0, 16) and facts.pcm_in.exit is None
-    assert set(facts.parts) == set(chip.PARTS) and facts.fps == 62.5
+    facts = chip.chip_facts(contract.load(design))  # the contract's typed audio section
+    assert facts.min_utterance_samples == 768 and facts.pcm_in.sample == (0, 16)
+    assert facts.pcm_in.exit is None and facts.exits == 1
+    assert set(facts.parts) == set(chip.PARTS) and facts.frames_per_second == 62.5
+    plain = shutil.copytree(design, tmp_path / "plain", ignore=shutil.ignore_patterns("synth"))
+    manifest = json.loads((plain / "manifest.json").read_text())
+    del manifest["audio"]
+    (plain / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BitwaveError, match="not a full-chip design"):
+        chip.chip_facts(contract.load(plain))
 
 
 @pytest.fixture(scope="module")
