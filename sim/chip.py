@@ -57,20 +57,8 @@ def chip_interface(design: Design) -> ChipInterface:
 
 
 def exit_claims(design: Design) -> list[int]:
-    """The claimed cycles per frame of an utterance at each exit (index = exit): the manifest's
-    ``audio.cycles_per_frame_per_exit`` (multi-exit chips), else its one ``cycles_per_frame``
-    (read from the raw section until contract.AudioSection types the per-exit list)."""
-    chip = chip_interface(design)
-    claims = design.audio.get("cycles_per_frame_per_exit")
-    if claims is None:
-        return [chip.cycles_per_frame] * chip.exits
-    if (not isinstance(claims, list) or len(claims) != chip.exits
-            or any(not isinstance(c, int) or c < 1 for c in claims)):  # fmt: skip
-        raise BitwaveError(
-            f"{design.root}: audio.cycles_per_frame_per_exit must list one positive integer per "
-            f"exit ({chip.exits}), got {claims!r}; regenerate with bitwave generate --audio"
-        )
-    return claims
+    """The claimed cycles per frame of an utterance at each exit (index = exit)."""
+    return list(chip_interface(design).exit_claims())
 
 
 def stream_fields(stream: ChipStream) -> dict:

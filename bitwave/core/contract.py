@@ -238,6 +238,12 @@ class AudioSection:
     parts: Mapping[str, str] = field(hash=False)  # front/network/back/buffer -> module prefix
     exits: int = 1  # the network's exits (1: no exit field on pcm_in)
     recurrent: bool = False
+    # the claim of an utterance at each exit (index = exit); one entry without exits
+    cycles_per_frame_per_exit: tuple[int, ...] = ()
+
+    def exit_claims(self) -> tuple[int, ...]:
+        """Claimed cycles per frame at each exit (the one claim for a single-exit chip)."""
+        return self.cycles_per_frame_per_exit or (self.cycles_per_frame,) * self.exits
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: str = MANIFEST) -> AudioSection:
@@ -253,6 +259,15 @@ class AudioSection:
                 f"{source}: audio.pcm_in has {'no ' if exits > 1 else 'an '}exit field but the "
                 f"chip has {exits} exit(s); {REGENERATE}"
             )
+        claims = data.get("cycles_per_frame_per_exit")
+        if claims is not None and (
+            not isinstance(claims, list) or len(claims) != exits
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in claims)
+        ):  # fmt: skip
+            raise BitwaveError(
+                f"{source}: audio.cycles_per_frame_per_exit must list one positive integer per "
+                f"exit ({exits}), got {claims!r}; {REGENERATE}"
+            )
         try:
             spec = AudioSpec.from_json(data["spec"])
         except (BitwaveError, TypeError, KeyError, ValueError) as exc:
@@ -267,6 +282,7 @@ class AudioSection:
             frames_per_second=float(data["frames_per_second"]),
             realtime_load=float(data["realtime_load"]), parts=dict(data["parts"]),
             exits=exits, recurrent="recurrent" in data,
+            cycles_per_frame_per_exit=tuple(claims or ()),
         )  # fmt: skip
 
 
