@@ -157,3 +157,22 @@ def test_exit_choices_and_claims_of_a_chip(exit_chip, tmp_path):
     del manifest["audio"]["cycles_per_frame_per_exit"]  # an older chip: its one claim
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert chip.exit_claims(contract.load(copy)) == [9308, 9308]
+
+
+def test_a_chip_built_with_a_coding_threshold_off_by_one_fails_verify(tmp_path):
+    """The issue's second twin in hardware: one integer coding threshold of the front end one
+    higher (placed where a frame's power equals it, so the level changes), the chip built with
+    it, verified against the true golden model on Icarus: exactly the samples that twin
+    changes differ. (The twiddle twin: tests/sim/test_sim_chip.py.)"""
+    from bitwave.hw.generate import generate
+    from bitwave.sim.mutation import threshold_twin
+
+    pcm = speech_like([768], seed=4)
+    net, twin = threshold_twin(_audio_network([2052, 16, 513], "thr"), pcm)
+    ir.save(net, tmp_path / "model.bwir")
+    generate(tmp_path / "model.bwir", tmp_path / "twin", audio=True,
+             fold_spec="fc0:pe=4,simd=36;fc1:pe=27,simd=4", **twin.build_args())  # fmt: skip
+    np.save(tmp_path / "u.npy", pcm[0])
+    result = verify(tmp_path / "twin", VerifyOptions(sim="icarus", inputs=(tmp_path / "u.npy",)))
+    assert not result["passed"] and result["mismatching_samples"] == twin.changed > 0
+    assert result["x_samples"] == 0 and not result["timed_out"]
