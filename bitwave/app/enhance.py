@@ -8,7 +8,8 @@ end (gains with the mask floor, inverse FFT, overlap-add), 16-bit PCM out.
 - ``rtl``: the generated chip (``bitwave generate --audio``) simulated in Verilator: the
   design of ``--design DIR``, else RUN/chip (the flow's chip) when it was built from this IR,
   else one generated into a temporary folder.
-- ``gates``: the synthesized netlist of that design (``bitwave synth DIR`` first).
+- ``gates``: the synthesized netlist of that design (``bitwave synth DIR`` first) in synth's
+  compiled gate-level simulator (a few hundred cycles a second: minutes for a second of audio).
 The three give the same samples (the tests check it). Inputs are read with
 ``bitwave.core.wav`` (PCM or float, any rate, resampled to 16 kHz, channels mixed down) and
 turned into int16 samples; every input is read and checked before any output is written; each
@@ -97,23 +98,24 @@ def golden_engine(net: ir.Network, progress: bool) -> Engine:
 
 
 def chip_engine(design: Path, gates: bool, progress: bool) -> Engine:
-    """The chip of ``design`` in Verilator (its RTL, or with ``gates`` its synthesized
-    netlist): every utterance back to back in one simulation."""
-    from bitwave.core import contract
-    from bitwave.sim.chip import run_chip
-    from bitwave.sim.verify import gate_level_sources
+    """The chip of ``design``: its RTL in Verilator (every utterance back to back in one
+    simulation), or with ``gates`` its synthesized netlist in synth's compiled gate-level
+    simulator (one lane per utterance; a Verilator build of a whole chip's netlist would take
+    hours)."""
+    if gates:
+        from bitwave.synth.flows.chip import run_netlist
 
-    netlist = gate_level_sources(contract.load(design))[1] if gates else None
+        return lambda utterances: run_netlist(design, utterances)
+    from bitwave.sim.chip import run_chip
 
     def run(utterances: list[np.ndarray]) -> list[np.ndarray]:
         total = sum(pcm.size for pcm in utterances)
-        with tqdm(total=total, unit="sample", desc="gates" if gates else "rtl",
-                  disable=not progress) as bar:  # fmt: skip
+        with tqdm(total=total, unit="sample", desc="rtl", disable=not progress) as bar:
 
             def moved(done: int, _total: int) -> None:
                 bar.update(done - bar.n)
 
-            result = run_chip(design, utterances, netlist=netlist, progress=moved)
+            result = run_chip(design, utterances, progress=moved)
         if result.timed_out or len(result.outputs) < len(utterances):
             raise BitwaveError(
                 f"the chip in {design} did not finish every utterance (see {result.log})"

@@ -535,3 +535,42 @@ def chip_report(design: Design, result: AsicResult, facts: AudioSection, parts: 
     lines += [*flows._block_table(result, labels), *flows._macro_table(result),
               *flows._cell_table(result), *flows._opensta_section(result), ""]  # fmt: skip
     return lines
+
+
+def run_netlist(
+    design_dir: str | Path, utterances: Sequence[np.ndarray], exits: Sequence[int] | None = None
+) -> list[np.ndarray]:
+    """The synthesized chip's mapped netlist (DIR/synth/mapped.json on the liberty synth used)
+    on ``utterances``, one gate-level lane each, as synth's golden check drives it: each
+    utterance's int16 output samples. ``exits``: one per utterance (multi-exit chips; default
+    the final exit). The gates engine of ``bitwave enhance``: the compiled gate-level
+    simulator runs a few hundred cycles a second, where a Verilator build of a whole chip's
+    netlist (hundreds of C++ files) takes hours."""
+    import json
+
+    from bitwave.core import contract
+    from bitwave.synth.eda.liberty import load_library
+    from bitwave.synth.eda.netlist import load_netlist
+
+    design = contract.load(design_dir)
+    facts = chip_facts(design)
+    synth_dir = design.root / "synth"
+    if not (synth_dir / "mapped.json").is_file() or not (synth_dir / "area.json").is_file():
+        raise BitwaveError(f"{design.root} has no synthesized netlist: run bitwave synth "
+                           f"{design.root} first")  # fmt: skip
+    library = load_library(json.loads((synth_dir / "area.json").read_text())["liberty"])
+    netlist = load_netlist(synth_dir / "mapped.json", design.top, library)
+    net = ir.load(design.ir_path)
+    check_lengths(utterances, facts.min_utterance_samples,
+                  [f"utterance {k}" for k in range(len(utterances))])  # fmt: skip
+    stimulus = ChipStimulus([np.asarray(u, np.int16) for u in utterances], [])
+    if facts.pcm_in.exit is not None:  # the selector value k picks exit k
+        stimulus.selectors = list(exits) if exits else [net.n_exits - 1] * len(utterances)
+    drive, run = chip_drive(design, net, facts, stimulus)
+    drive(GateSimulator(netlist, library, len(utterances), design.clock.port))
+    pcm: PcmRun = run["pcm"]
+    outputs = [np.asarray(o, np.int64).astype(np.int16) for o in pcm.outputs]
+    short = [k for k, (o, u) in enumerate(zip(outputs, utterances, strict=True)) if o.size < u.size]
+    if short:
+        raise BitwaveError(f"the netlist of {design.root} did not finish utterance(s) {short}")
+    return outputs

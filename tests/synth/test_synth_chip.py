@@ -261,3 +261,22 @@ def test_a_golden_run_with_thresholds_off_fails_the_check(chip_synth):
     assert found["mismatched_samples"] > 0 and found["first_mismatch"] is not None
     with pytest.raises(BitwaveError, match="differs from the golden model"):
         chip.require_pcm_match(found, contract.load(design), design / "synth")
+
+
+@needs_chip_synth
+def test_enhance_gates_engine_gives_the_golden_samples(chip_synth, tmp_path):
+    """``bitwave enhance --engine gates``: the synthesized netlist in the gate-level simulator
+    writes the golden engine's samples."""
+    from scipy.io import wavfile
+
+    from bitwave.app.cli import main
+    from bitwave.core import golden
+    from bitwave.core.wav import write_pcm16
+
+    design, net, utterances, _files = chip_synth
+    write_pcm16(tmp_path / "noisy.wav", utterances[0])
+    args = ["enhance", str(design / "model.bwir"), str(tmp_path / "noisy.wav"), "--out",
+            str(tmp_path / "g"), "--engine", "gates", "--design", str(design), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    _, out = wavfile.read(tmp_path / "g" / "noisy_enhanced.wav")
+    assert np.array_equal(out, golden.run_audio(net, utterances[0]))
