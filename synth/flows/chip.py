@@ -157,7 +157,8 @@ def stream_pcm(
     done: list[int | None] = [None] * lanes
     shifts = np.arange(width, dtype=np.int64)
     cycles = 0
-    with tqdm(total=budget, desc="gate-level chip", unit="cycle", leave=False) as bar:
+    # disable=None: a bar on a terminal only (logs of flows and CI stay readable)
+    with tqdm(total=budget, desc="gate-level chip", unit="cycle", leave=False, disable=None) as bar:
         while cycles < budget:
             valid = position < lengths
             words = np.array(
