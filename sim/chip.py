@@ -47,13 +47,7 @@ ChipInterface = contract.AudioSection
 
 def chip_interface(design: Design) -> ChipInterface:
     """The chip facts of a design folder; a BitwaveError for a design without ``audio``."""
-    section = design.audio_section
-    if section is None:
-        raise BitwaveError(
-            f"{design.root} is not a full-chip design (its manifest has no audio section); "
-            "generate one with bitwave generate --audio"
-        )
-    return section
+    return design.chip()
 
 
 def exit_claims(design: Design) -> list[int]:

@@ -396,6 +396,15 @@ class Design(Manifest):
     def ir_path(self) -> Path:
         return self.root / "model.bwir"
 
+    def chip(self) -> AudioSection:
+        """The full chip's audio section; a BitwaveError for a design that is not a chip."""
+        if self.audio_section is None:
+            raise BitwaveError(
+                f"{self.root} is not a full-chip design (its manifest has no audio section); "
+                "generate one with bitwave generate --audio"
+            )
+        return self.audio_section
+
     def require_recurrence(self, recurrent: bool) -> None:
         """The folder's IR is recurrent exactly when the manifest has the sequence-start port
         (``recurrent``: whether the IR in ``ir_path`` has a recurrent layer)."""

@@ -70,13 +70,7 @@ def chip_facts(design: Design) -> AudioSection:
     """The manifest's ``audio`` section as ``bitwave.core.contract`` types it (the PCM streams'
     ports and payload fields, min_utterance_samples, cycles_per_frame, frames_per_second,
     parts); a BitwaveError for a design without one."""
-    section = design.audio_section
-    if section is None:
-        raise BitwaveError(
-            f"{design.root} is not a full-chip design (its manifest has no audio section); "
-            "generate one with bitwave generate --audio"
-        )
-    return section
+    return design.chip()
 
 
 # ------------------------------------------------------------------------------ utterances
