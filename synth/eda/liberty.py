@@ -11,6 +11,7 @@ import gzip
 import os
 import re
 import tempfile
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,33 +52,80 @@ class Table:
     index: tuple[np.ndarray, ...]
     values: np.ndarray
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # Lookups read plain-float copies of the axes and values (``_points``); replacing
+        # them (``load_library`` rescales to SI) drops the copies and the remembered energies
+        # (``Library.internal_energy``). Tables are replaced, never edited in place.
+        global _TABLE_CHANGES
+        object.__setattr__(self, name, value)
+        self.__dict__.pop("_points", None)
+        _TABLE_CHANGES += 1
+
     def lookup(self, slew: float, load: float, related_slew: float | None = None) -> float:
         """Table value for an input slew (s) and output load (F)."""
-        if not self.variables:
-            return float(self.values.reshape(-1)[0])
-        coordinates = []
-        for variable in self.variables:
-            if "capacitance" in variable:
-                coordinates.append(load)
-            elif variable.startswith("related_pin"):
-                coordinates.append(slew if related_slew is None else related_slew)
-            else:
-                coordinates.append(slew)
-        if len(self.variables) == 1:
-            return _interp1(self.index[0], self.values.reshape(-1), coordinates[0])
-        rows = [_interp1(self.index[1], row, coordinates[1]) for row in self.values]
-        return _interp1(self.index[0], np.asarray(rows), coordinates[0])
+        points = self.__dict__.get("_points") or self._build_points()
+        roles, axes, values = points
+        if not roles:
+            return values
+        coordinates = [
+            load if role == _LOAD else slew if role == _SLEW or related_slew is None
+            else related_slew
+            for role in roles
+        ]  # fmt: skip
+        if len(roles) == 1:
+            return _interp1(axes[0], values, coordinates[0])
+        # Two variables: interpolate the two rows around the first coordinate along the second
+        # axis, then between them (the other rows do not contribute).
+        rows_axis, columns_axis = axes
+        if len(rows_axis) == 1:
+            return _interp1(columns_axis, values[0], coordinates[1])
+        i = _segment(rows_axis, coordinates[0])
+        low = _interp1(columns_axis, values[i], coordinates[1])
+        high = _interp1(columns_axis, values[i + 1], coordinates[1])
+        return _between(rows_axis, i, low, high, coordinates[0])
+
+    def _build_points(self) -> tuple:
+        """(role per variable, axes and values as Python floats): scalar arithmetic on them is
+        the same IEEE arithmetic as on numpy scalars, without numpy's per-call overhead."""
+        roles = tuple(
+            _LOAD if "capacitance" in v else _RELATED if v.startswith("related_pin") else _SLEW
+            for v in self.variables
+        )
+        if len(roles) > 2:
+            raise BitwaveError(
+                f"liberty table over {len(roles)} variables ({', '.join(self.variables)}): "
+                "only tables over slew and load (at most 2 variables) are supported"
+            )
+        if not roles:
+            points = ((), (), float(self.values.reshape(-1)[0]))
+        else:
+            points = (roles, tuple(axis.tolist() for axis in self.index), self.values.tolist())
+        self.__dict__["_points"] = points
+        return points
 
     def mean(self) -> float:
         return float(np.mean(self.values))
 
 
-def _interp1(xs: np.ndarray, ys: np.ndarray, x: float) -> float:
+_SLEW, _LOAD, _RELATED = 0, 1, 2
+_TABLE_CHANGES = 0  # how often any table's variables, axes or values were set
+
+
+def _segment(xs: list[float], x: float) -> int:
+    """The segment [xs[i], xs[i + 1]] that interpolates (or extrapolates) at x."""
+    return min(max(bisect_left(xs, x) - 1, 0), len(xs) - 2)
+
+
+def _between(xs: list[float], i: int, y0: float, y1: float, x: float) -> float:
+    x0 = xs[i]
+    return float(y0 + (y1 - y0) * (x - x0) / (xs[i + 1] - x0))
+
+
+def _interp1(xs: list[float], ys: list[float], x: float) -> float:
     if len(xs) == 1:
         return float(ys[0])
-    i = int(np.clip(np.searchsorted(xs, x) - 1, 0, len(xs) - 2))
-    x0, x1 = xs[i], xs[i + 1]
-    return float(ys[i] + (ys[i + 1] - ys[i]) * (x - x0) / (x1 - x0))
+    i = _segment(xs, x)
+    return _between(xs, i, ys[i], ys[i + 1], x)
 
 
 @dataclass
@@ -136,7 +184,10 @@ class InternalPower:
 
     def energy(self, slew: float, load: float) -> float:
         values = [t.lookup(slew, load) for t in (self.rise, self.fall) if t is not None]
-        return float(np.mean(values)) if values else 0.0
+        # The mean as np.mean computes it (sum, then divide), in plain floats.
+        if len(values) == 2:
+            return (values[0] + values[1]) / 2
+        return values[0] if values else 0.0
 
 
 @dataclass
@@ -181,6 +232,16 @@ class Cell:
     def outputs(self) -> list[str]:
         return [p.name for p in self.pins.values() if p.direction == "output"]
 
+    def internal_energy(self, pin: str, slew: float, load: float) -> float:
+        """Mean internal energy per transition of ``pin`` over its arcs and conditions."""
+        entries = [p for p in self.internal_power if p.pin == pin]
+        if not entries:
+            return 0.0
+        return float(np.mean([p.energy(slew, load) for p in entries]))
+
+
+ENERGY_MEMO_SIZE = 1 << 19
+
 
 @dataclass
 class Library:
@@ -193,6 +254,12 @@ class Library:
     cells: dict[str, Cell]
     default_input_slew_s: float
     header_simple: dict[str, str]
+    # (cell, pin, slew, load) -> internal energy, valid while no table changed since it was
+    # filled (_TABLE_CHANGES then); see internal_energy.
+    _energy_memo: dict[tuple[str, str, float, float], float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _energy_memo_tables: int = field(default=-1, init=False, repr=False, compare=False)
 
     @property
     def energy_unit_j(self) -> float:
@@ -204,6 +271,23 @@ class Library:
             return self.cells[name]
         except KeyError:
             raise BitwaveError(f"cell {name!r} is not in liberty {self.path}") from None
+
+    def internal_energy(self, cell: Cell, pin: str, slew: float, load: float) -> float:
+        """``cell.internal_energy`` remembered by value: a design's power is estimated for
+        several stimuli at the same loads and slews, and many pins share a (cell, pin, slew,
+        load). The memory is dropped when it holds ENERGY_MEMO_SIZE values (one large design)
+        and when a table was replaced since it was filled."""
+        key = (cell.name, pin, slew, load)
+        memo = self._energy_memo
+        if self._energy_memo_tables != _TABLE_CHANGES:
+            memo.clear()
+            self._energy_memo_tables = _TABLE_CHANGES
+        energy = memo.get(key)
+        if energy is None:
+            if len(memo) >= ENERGY_MEMO_SIZE:
+                memo.clear()
+            energy = memo[key] = cell.internal_energy(pin, slew, load)
+        return energy
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,14 +69,6 @@ class PowerReport:
         }
 
 
-def _internal_energies(cell: object, pin: str, slew: float, load: float) -> float:
-    """Mean internal energy per transition of ``pin`` over its arcs and conditions."""
-    entries = [p for p in cell.internal_power if p.pin == pin]
-    if not entries:
-        return 0.0
-    return float(np.mean([p.energy(slew, load) for p in entries]))
-
-
 def estimate_power(
     netlist: FlatNetlist,
     library: Library,
@@ -196,6 +188,7 @@ class _PowerSums:
     def add_cell_power(self, net_load_f: dict[int, float], slews: dict[int, float]) -> None:
         """Every cell's leakage and the internal energy of every toggling pin."""
         default_slew = self.library.default_input_slew_s
+        internal_energy = self.library.internal_energy
         for inst in self.netlist.instances:
             cell = self.library.cell(inst.cell)
             self.leakage += cell.leakage_w
@@ -205,7 +198,7 @@ class _PowerSums:
                     continue
                 direction = cell.pins[pin].direction
                 load = net_load_f.get(net, 0.0) if direction == "output" else 0.0
-                energy = _internal_energies(cell, pin, slews.get(net, default_slew), load)
+                energy = internal_energy(cell, pin, slews.get(net, default_slew), load)
                 watts = energy * self.rate[net] * self.clock_hz
                 self.blocks[inst.block]["internal_w"] += watts
                 if net in self.clock_nets:
