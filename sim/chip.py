@@ -337,11 +337,8 @@ def decode(payloads: np.ndarray, stream: ChipStream) -> tuple[np.ndarray, np.nda
     """(samples int16, last flags, X flags) of raw pcm_out payloads (-1: X/Z bits)."""
     payloads = np.asarray(payloads, np.int64)
     unknown = payloads < 0
-    words = np.where(unknown, 0, payloads)
-    (s_off, s_bits), (l_off, _) = stream.sample, stream.last
-    raw = (words >> s_off) & ((1 << s_bits) - 1)
-    samples = np.where(raw >= 1 << (s_bits - 1), raw - (1 << s_bits), raw).astype(np.int16)
-    return samples, ((words >> l_off) & 1).astype(bool), unknown
+    samples, lasts = stream.unpack(np.where(unknown, 0, payloads))
+    return samples, lasts, unknown
 
 
 def split_at_last(samples: np.ndarray, lasts: np.ndarray) -> list[np.ndarray]:

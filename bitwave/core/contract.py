@@ -210,6 +210,26 @@ class PcmStream:
     last: tuple[int, int]
     exit: tuple[int, int] | None = None
 
+    def pack(self, samples: np.ndarray, last: np.ndarray, exit: np.ndarray | None = None
+             ) -> np.ndarray:  # fmt: skip
+        """Payload words (int64) of int16 ``samples`` with their ``last`` flags and, for a
+        stream with an exit field, ``exit`` values (each masked to its field)."""
+        (s_off, s_bits), (l_off, _) = self.sample, self.last
+        words = (np.asarray(samples, np.int64) & ((1 << s_bits) - 1)) << s_off
+        words |= np.asarray(last, np.int64) << l_off
+        if exit is not None and self.exit is not None:
+            e_off, e_bits = self.exit
+            words |= (np.asarray(exit, np.int64) & ((1 << e_bits) - 1)) << e_off
+        return words
+
+    def unpack(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(int16 samples, bool last flags) of payload words (sign-extended samples)."""
+        words = np.asarray(words, np.int64)
+        (s_off, s_bits), (l_off, _) = self.sample, self.last
+        raw = (words >> s_off) & ((1 << s_bits) - 1)
+        samples = np.where(raw >= 1 << (s_bits - 1), raw - (1 << s_bits), raw).astype(np.int16)
+        return samples, ((words >> l_off) & 1).astype(bool)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PcmStream:
         fields_ = data["fields"]

@@ -176,32 +176,25 @@ def stream_pcm(
             bar.update(1)
             if all(d is not None for d in done) and np.all(position >= lengths):
                 break
-    samples, lasts = zip(*(_fields(np.array(o, np.int64), sink) for o in outputs), strict=True)
+    samples, lasts = zip(*(sink.unpack(np.array(o, np.int64)) for o in outputs), strict=True)
     return PcmRun(list(samples), list(lasts), cycles, done, int(position.sum()))
 
 
 def _payloads(pcm: np.ndarray, source: PcmStream, exit_value: int | None) -> np.ndarray:
     """Each sample's pcm_in payload word: the sample, last on the final one, the exit on the
     first (0 elsewhere: the chip samples it with the first sample only)."""
-    offset, bits = source.sample
-    words = (pcm.astype(np.int64) & ((1 << bits) - 1)) << offset
-    words[-1] |= 1 << source.last[0]
-    if exit_value is not None and source.exit is not None:
-        words[0] |= (int(exit_value) & ((1 << source.exit[1]) - 1)) << source.exit[0]
-    return words
+    last = np.zeros(pcm.size, np.int64)
+    last[-1] = 1
+    exits = None
+    if exit_value is not None:
+        exits = np.zeros(pcm.size, np.int64)
+        exits[0] = exit_value
+    return source.pack(pcm, last, exits)
 
 
 def _lane_words(sim: GateSimulator, port: str, lanes: int) -> np.ndarray:
     bits = unpack_lanes(sim.get_output(port), lanes).astype(np.int64)
     return bits @ (np.int64(1) << np.arange(bits.shape[1], dtype=np.int64))
-
-
-def _fields(words: np.ndarray, sink: PcmStream) -> tuple[np.ndarray, np.ndarray]:
-    """(int16 samples, last flags) of pcm_out payload words."""
-    offset, bits = sink.sample
-    raw = (words >> offset) & ((1 << bits) - 1)
-    samples = np.where(raw >= 1 << (bits - 1), raw - (1 << bits), raw).astype(np.int16)
-    return samples, ((words >> sink.last[0]) & 1).astype(bool)
 
 
 def _reset_inputs(sim: GateSimulator, reset_port: str, facts: AudioSection) -> None:

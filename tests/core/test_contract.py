@@ -127,3 +127,18 @@ def test_a_manifest_that_is_not_utf8_or_too_large_is_refused(folder):
     (folder / "manifest.json").write_bytes(b" " * (contract.MAX_MANIFEST_BYTES + 1))
     with pytest.raises(BitwaveError, match="a manifest has at most"):
         contract.load(folder)
+
+
+def test_pcm_stream_packs_and_unpacks_payload_words():
+    """The chip's PCM payload layout, owned by the contract: sample (sign-extended on the way
+    back), last flag, and an exit field masked to its width."""
+    import numpy as np
+
+    from bitwave.core.contract import PcmStream
+
+    stream = PcmStream("d", "v", "r", 19, (0, 16), (16, 1), (17, 2))
+    pcm = np.array([-1, 5, -32768, 7, 32767], np.int16)
+    words = stream.pack(pcm, np.array([0, 0, 0, 0, 1]), np.array([3, 0, 0, 0, 6]))
+    assert words.tolist() == [0xFFFF | 3 << 17, 5, 0x8000, 7, 0x7FFF | 1 << 16 | 2 << 17]
+    samples, lasts = stream.unpack(words)
+    assert np.array_equal(samples, pcm) and lasts.tolist() == [False] * 4 + [True]
