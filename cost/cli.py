@@ -56,7 +56,8 @@ def _cost_design(args: argparse.Namespace) -> int:
         )
     table = load_table(args.table) if args.table else None
     estimate = estimate_design(args.arch, table, frames_per_second=args.frames_per_second,
-                               off_leakage_fraction=_off_fraction(args))  # fmt: skip
+                               off_leakage_fraction=_off_fraction(args),
+                               sram=args.sram)  # fmt: skip
     print(design_text(estimate))
     if args.json:
         print(json.dumps(estimate.to_json()))
@@ -83,6 +84,11 @@ def _cost_one(args: argparse.Namespace) -> int:
     from bitwave.cost.report import arch_json, arch_text
     from bitwave.cost.tables import DEFAULT_TABLE, load_table
 
+    if args.sram is not None:
+        raise BitwaveError(
+            "--sram prices the RAMs of a design folder (bitwave generate --weights memory); "
+            "an ARCH file's estimate uses the cost table's register file"
+        )
     arch = _load_arch(Path(args.arch), args.frames_per_second)
     hardware, note = None, ""
     folding, fraction = Folding(args.pe, args.simd), _off_fraction(args)
@@ -225,6 +231,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"power-gating {WHAT_IF_LABEL}: the share of its leakage a design switched off "
         f"between frames keeps, 0..1 (default {DEFAULT_OFF_LEAKAGE_FRACTION:g}); offered for "
         "designs that hold no state between frames (feed-forward, constant weights)",
+    )
+    parser.add_argument(
+        "--sram",
+        type=cli_args.sram_source,
+        metavar="cells|openram|TABLE.yaml",
+        help="a design folder with memory weights: what prices its RAMs, as bitwave synth "
+        "--sram (default cells, the standard-cell macro model)",
     )
     parser.add_argument(
         "--seed-table", action="store_true", help="reproduce the published complexity table"

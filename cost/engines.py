@@ -913,19 +913,24 @@ def estimate_design(
     liberty: str | Path | None = None,
     frames_per_second: float | None = None,
     off_leakage_fraction: float = DEFAULT_OFF_LEAKAGE_FRACTION,
+    sram: str | Path | None = None,
 ) -> DesignEstimate:
     """Estimate a design folder (``bitwave generate`` output: manifest and model.bwir) at its
     foldings and clock; ``frames_per_second`` defaults to the manifest's target. A multi-exit
     design adds its heads, the exit tag of the trunk layers that carry it, the order FIFO and
     the top's demuxes and merge, and an energy per frame for every exit.
-    ``off_leakage_fraction`` parameterises the power-gating what-if."""
+    ``off_leakage_fraction`` parameterises the power-gating what-if; ``sram`` prices RAM
+    weights as synthesis does (``bitwave.synth.eda.sram_table.resolve_sram``)."""
     from bitwave.core import contract, ir
     from bitwave.core.ops.base import REAL_TIME_FPS
     from bitwave.cost.tables import load_table
     from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
     from bitwave.synth.eda.liberty import load_library
+    from bitwave.synth.eda.memory_macro import with_sram
+    from bitwave.synth.eda.sram_table import resolve_sram
 
     off_leakage_fraction = check_fraction(off_leakage_fraction)
+    sram_table = resolve_sram(sram)
     design = contract.load(design_dir)
     if not design.ir_path.is_file():
         raise BitwaveError(f"{design.ir_path} is missing: the estimate reads the design's IR")
@@ -933,7 +938,7 @@ def estimate_design(
     design.require_exits(net.n_exits)
     liberty = liberty or COMPACT_LIBRARY
     prices = Prices.from_library(liberty, table or load_table(), rom or load_rom_fit())
-    library = load_library(liberty)
+    library = with_sram(load_library(liberty), sram_table)
     source, sink = design.input_stream, design.output_stream
     tag_bits = design.exits.width if design.exits else 0
     blocks = [BlockEstimate("deserializer", f"{design.top}__deserializer", "framing",

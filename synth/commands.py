@@ -27,6 +27,8 @@ def _handle_synth(args: argparse.Namespace) -> int:
         raise BitwaveError(
             "--memories applies to the ASIC flow only (FPGA synthesis maps memories to block RAM itself)"
         )
+    if args.target != "asic45" and args.sram is not None:
+        raise BitwaveError("--sram applies to the ASIC flow only: drop it or use --target asic45")
     for path in args.inputs or ():
         if not str(path).lower().endswith(".wav"):  # a full chip's WAV is read by the flow
             inputs.npy_header(path, "--inputs")
@@ -41,6 +43,7 @@ def _handle_synth(args: argparse.Namespace) -> int:
         inputs=_inputs(args.inputs),
         memories=args.memories or "auto",
         max_fanout=args.max_fanout,
+        sram=args.sram,
     )
     print(
         json.dumps(
@@ -147,6 +150,14 @@ def _register_synth(subparsers: argparse._SubParsersAction) -> None:
         help="ASIC flow: auto (default) keeps RAMs as macros priced by bitwave's memory macro "
         "model and maps ROMs to logic; macro keeps every memory as a macro; cells maps all to "
         "flip-flops and logic",
+    )
+    parser.add_argument(
+        "--sram",
+        type=cli_args.sram_source,
+        metavar="cells|openram|TABLE.yaml",
+        help="ASIC flow: what prices the memory macros: cells (default) the standard-cell "
+        "model; openram the FreePDK45 macros OpenRAM compiled (shipped table); or a datasheet "
+        "table of your process's SRAM macros (YAML, synth/README.md 'SRAM macros')",
     )
     parser.add_argument(
         "--max-fanout",

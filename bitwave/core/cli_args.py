@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from bitwave.core import inputs
@@ -115,6 +116,21 @@ def _nonempty_path(text: str) -> str:
     if not text.strip():
         raise BitwaveError("the path is empty; allowed: a folder or file path")
     return text
+
+
+SRAM_SOURCES = ("cells", "openram")  # or the path of an SRAM datasheet table (YAML)
+
+
+def _sram_source(text: str) -> str:
+    if text in SRAM_SOURCES or Path(text).is_file():
+        return text
+    raise BitwaveError(
+        f"{text!r} is not a memory macro pricing: allowed cells (the standard-cell model), "
+        "openram (the shipped FreePDK45 OpenRAM macros) or an existing datasheet table file"
+    )
+
+
+sram_source = parser_type(_sram_source, "SRAM macro source")
 
 
 def input_path(convert: Callable[[str], T] = str) -> Callable[[str], T]:

@@ -254,6 +254,10 @@ class Library:
     cells: dict[str, Cell]
     default_input_slew_s: float
     header_simple: dict[str, str]
+    # The memory macros' datasheet (``bitwave.synth.eda.sram_table.SramTable``), read beside
+    # the cells as a flow reads a macro's .lib beside the standard cells; None: memory macros
+    # are priced by the standard-cell model (``memory_macro``). Set with ``memory_macro.with_sram``.
+    sram: object | None = field(default=None, compare=False)
     # (cell, pin, slew, load) -> internal energy, valid while no table changed since it was
     # filled (_TABLE_CHANGES then); see internal_energy.
     _energy_memo: dict[tuple[str, str, float, float], float] = field(

@@ -41,6 +41,7 @@ compiler's datasheet.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ import numpy as np
 
 from bitwave.core.errors import BitwaveError
 from bitwave.synth.eda.liberty import Cell, Library
+from bitwave.synth.eda.sram_table import SramTable, bank
 
 MACRO_KINDS = ("rom", "ram")
 # Truth table of S ? B : A over rows (A = bit 0, B = bit 1, S = bit 2).
@@ -99,6 +101,7 @@ class MacroModel:
     levels: int
     cells: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    min_period_s: float = 0.0  # the macro's own cycle limit (a datasheet's; 0: none)
 
     @property
     def shape(self) -> str:
@@ -118,6 +121,7 @@ class MacroModel:
             "access_ns": self.access_s * 1e9,
             "clock_to_q_ns": self.clock_to_q_s * 1e9,
             "mux_levels": self.levels,
+            "min_period_ns": self.min_period_s * 1e9,
             "cells": dict(self.cells),
             "notes": list(self.notes),
         }
@@ -265,12 +269,31 @@ def mux_levels(depth: int) -> int:
     return max(1, math.ceil(math.log2(max(depth, 1))))
 
 
+def with_sram(library: Library, table: SramTable | None) -> Library:
+    """``library`` whose memory macros are priced by the datasheet ``table`` (None: by the
+    standard-cell model); the library itself is left as it is (it may be shared)."""
+    if table is library.sram:
+        return library
+    return dataclasses.replace(library, sram=table)
+
+
+def macro_source(library: Library) -> str:
+    """What prices the memory macros of ``library``, for the reports."""
+    table = library.sram
+    if table is None:
+        return "standard-cell memory macro model (estimate; synth.eda.memory_macro)"
+    return f"SRAM datasheet: {table.label}, banked (estimate; synth.eda.sram_table)"
+
+
 def macro_model(library: Library, kind: str, depth: int, width: int) -> MacroModel:
-    """The model of a ``kind`` ("rom" or "ram") macro of ``depth`` x ``width`` bits."""
+    """The model of a ``kind`` ("rom" or "ram") macro of ``depth`` x ``width`` bits: banked
+    from the library's SRAM datasheet when it has one, else built of its standard cells."""
     if kind not in MACRO_KINDS:
         raise BitwaveError(f"memory macro kind must be one of {MACRO_KINDS}, got {kind!r}")
     if depth < 1 or width < 1:
         raise BitwaveError(f"memory macro shape must be positive, got {depth}x{width}")
+    if library.sram is not None:
+        return _banked_model(library, kind, depth, width)
     f = bit_figures(library)
     bits, levels = depth * width, mux_levels(depth)
     cells = {f.mux: (depth - 1) * width, f.flop: width}
@@ -315,4 +338,43 @@ def macro_model(library: Library, kind: str, depth: int, width: int) -> MacroMod
         levels=levels,
         cells=cells,
         notes=notes,
+    )
+
+
+def _banked_model(library: Library, kind: str, depth: int, width: int) -> MacroModel:
+    """A ``depth`` x ``width`` memory tiled by one datasheet macro (``sram_table.bank``), each
+    macro behind one of the library's clock gates (none in a library without one: then each
+    macro's clock runs every cycle and costs its read energy, as the datasheet gives no
+    deselected figure apart from it)."""
+    tiles = bank(library.sram, kind, depth, width)
+    m, n, f = tiles.macro, tiles.count, bit_figures(library)
+    cells = {m.name: n}
+    area, leakage = n * m.area_um2, n * m.leakage_w
+    if f.clock_gate is not None:
+        cells[f.clock_gate] = n
+        area += n * f.clock_gate_area_um2
+        leakage += n * f.clock_gate_leakage_w
+        cycle = n * f.clock_gate_cycle_energy_j
+    else:
+        cycle = n * m.read_energy_j
+    return MacroModel(
+        kind=kind,
+        depth=depth,
+        width=width,
+        area_um2=area,
+        leakage_w=leakage,
+        read_energy_j=tiles.cols * m.read_energy_j,
+        write_bit_energy_j=tiles.cols * m.write_energy_j / width,
+        cycle_energy_j=cycle,
+        access_s=m.setup_ns * 1e-9,
+        setup_s=m.setup_ns * 1e-9,
+        clock_to_q_s=m.clock_to_q_ns * 1e-9,
+        levels=0,
+        min_period_s=m.min_period_ns * 1e-9,
+        cells=cells,
+        notes=[
+            f"{tiles.rows} x {tiles.cols} {m.name} ({m.words}x{m.width}) from "
+            f"{library.sram.label}; {tiles.rows * tiles.cols * m.bits - depth * width} "
+            f"of {tiles.rows * tiles.cols * m.bits} bits unused"
+        ],
     )

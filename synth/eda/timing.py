@@ -81,7 +81,7 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
     paths.propagate()
     worst = _worst_endpoint(netlist, library, paths.arrival, paths.slew)
     path = _trace(netlist, library, paths.came_from, paths.arrival, worst.net)
-    period = worst.arrival + worst.setup
+    period = max(worst.arrival + worst.setup, _macro_period(netlist, library))
     return TimingReport(
         critical_path_s=worst.arrival,
         setup_s=worst.setup,
@@ -92,6 +92,12 @@ def analyze(netlist: FlatNetlist, library: Library, clock_port: str = "clk") -> 
         net_slew_s=paths.slew,
         endpoint=worst.endpoint,
     )
+
+
+def _macro_period(netlist: FlatNetlist, library: Library) -> float:
+    """The longest cycle a memory macro of the netlist needs of its own (a datasheet's)."""
+    return max((macro_model(library, m.kind, m.depth, m.width).min_period_s
+                for m in netlist.macros), default=0.0)  # fmt: skip
 
 
 def _flop_arcs(

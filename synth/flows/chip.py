@@ -51,6 +51,7 @@ from bitwave.core.wav import read_pcm16
 from bitwave.core.weight_loading import weight_writes
 from bitwave.synth.eda.gatesim import GateSimulator, pack_lanes, unpack_lanes
 from bitwave.synth.eda.power import PowerReport, realtime_power
+from bitwave.synth.eda.sram_table import SramTable
 from bitwave.synth.flows.flow import AsicResult, require_ok, run_asic, write_json
 from bitwave.synth.flows.stimulus import RESET_CYCLES, load_weights
 
@@ -401,7 +402,7 @@ def chip_drive(design: Design, net: ir.Network, facts: AudioSection, stimulus: C
 
 def synthesize_chip(
     design: Design, liberty_path: Path, mhz: float, files: Sequence[Path], memories: str,
-    max_fanout: int, out: Path,
+    max_fanout: int, out: Path, sram: SramTable | None = None,
 ) -> tuple[dict, dict]:  # fmt: skip
     """Map, measure and check a chip into ``out``; (the summary, the golden check)."""
     from bitwave.synth.flows import design as flows  # the shared report parts
@@ -417,7 +418,7 @@ def synthesize_chip(
     result = run_asic([design.verilog], design.top, liberty_path, mhz * 1e6, drive,
                       lanes=len(stimulus.utterances), keep_dir=out, clock_port=design.clock.port,
                       memories=memories, max_fanout=max_fanout,
-                      scenarios={IDLE_RUN: idle_drive(design, facts)})  # fmt: skip
+                      scenarios={IDLE_RUN: idle_drive(design, facts)}, sram=sram)  # fmt: skip
     require_ok(result)
     pcm: PcmRun = run["pcm"]
     check = check_pcm(expected, pcm)

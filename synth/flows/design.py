@@ -47,6 +47,7 @@ from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
 from bitwave.synth.eda.fanout import DEFAULT_MAX_FANOUT, check_max_fanout
 from bitwave.synth.eda.gatesim import GateSimulator
 from bitwave.synth.eda.power import realtime_power
+from bitwave.synth.eda.sram_table import SramTable, resolve_sram
 from bitwave.synth.flows import exits as exit_runs
 from bitwave.synth.flows.asic import check_memory_mode
 from bitwave.synth.flows.flow import MAIN_RUN, AsicResult, require_ok, run_asic, write_json
@@ -250,17 +251,22 @@ def synthesize_design(
     frames_per_lane: int = DEFAULT_FRAMES_PER_LANE,
     memories: str = "auto",
     max_fanout: int = DEFAULT_MAX_FANOUT,
+    sram: str | Path | None = None,
 ) -> dict:
     """Run the ASIC flow on a generated design and write DIR/synth/. Returns the summary.
+    ``sram``: what prices the memory macros: None or "cells" the standard-cell model,
+    "openram" the shipped FreePDK45 OpenRAM table, else a datasheet table's path
+    (``bitwave.synth.eda.sram_table``).
     ``memories``: "auto" keeps RAMs as modelled macros and maps ROMs to logic, "macro" keeps
     every memory as a macro, "cells" maps them all to cells (see ``bitwave.synth.flows.asic``).
     ``max_fanout``: nets with more loads get buffer trees (0: no repair). ``inputs``: one
     .npy of frames, or several (each one utterance; see the module docstring)."""
     check_memory_mode(memories)
     check_max_fanout(max_fanout)
+    table = resolve_sram(sram)
     design = contract.load(design_dir)
     if getattr(design, "audio", None) is not None:  # a full chip: PCM in, PCM out
-        return _synthesize_chip(design, liberty, clock_mhz, inputs, memories, max_fanout)
+        return _synthesize_chip(design, liberty, clock_mhz, inputs, memories, max_fanout, table)
     net = design_ir(design)
     if net is not None:
         require_supported(net, "synth")
@@ -274,7 +280,16 @@ def synthesize_design(
     stimulus = load_stimulus(design, inputs, lanes, frames_per_lane)
     with replaced_folder(out) as building:
         summary, checks = _synthesize_into(
-            building, design, liberty_path, mhz, stimulus, inputs, lanes, memories, max_fanout
+            building,
+            design,
+            liberty_path,
+            mhz,
+            stimulus,
+            inputs,
+            lanes,
+            memories,
+            max_fanout,
+            table,
         )
         _keep_fpga_results(out, building)
     summary["out"] = str(out)
@@ -285,7 +300,7 @@ def synthesize_design(
 
 def _synthesize_chip(
     design: Design, liberty: str | Path | None, clock_mhz: float | None, inputs: Inputs,
-    memories: str, max_fanout: int,
+    memories: str, max_fanout: int, sram: SramTable | None,
 ) -> dict:  # fmt: skip
     """A full chip (manifest ``audio``): utterances through the netlist, every output sample
     checked against ``golden.run_audio``, area and power per part (``flows.chip``)."""
@@ -305,7 +320,7 @@ def _synthesize_chip(
     chip.chip_stimulus(design, chip.chip_facts(design), files, net.n_exits)  # refuse up front
     with replaced_folder(out) as building:
         summary, check = chip.synthesize_chip(
-            design, liberty_path, mhz, files, memories, max_fanout, building
+            design, liberty_path, mhz, files, memories, max_fanout, building, sram
         )
         _keep_fpga_results(out, building)
     summary["out"] = str(out)
@@ -321,7 +336,7 @@ def synth_folder(design: Design) -> Path:
 
 def _synthesize_into(
     out: Path, design: Design, liberty_path: Path, mhz: float, stimulus: Stimulus,
-    inputs: Inputs, lanes: int, memories: str, max_fanout: int,
+    inputs: Inputs, lanes: int, memories: str, max_fanout: int, sram: SramTable | None,
 ) -> tuple[dict, list[dict]]:  # fmt: skip
     """Run the flow with every file written into ``out``; (the summary, every run's golden
     check: the reported one first, of a multi-exit design the run with exits switching)."""
@@ -333,7 +348,7 @@ def _synthesize_into(
     result = run_asic([design.verilog], design.top, liberty_path, mhz * 1e6, drives[MAIN_RUN][0],
                       lanes=lanes, keep_dir=out, clock_port=design.clock.port,
                       memories=memories, max_fanout=max_fanout,
-                      scenarios=scenarios)  # fmt: skip
+                      scenarios=scenarios, sram=sram)  # fmt: skip
     require_ok(result)
     checks = {name: _check_run(design, runs[name], run) for name, (_, run) in drives.items()}
     stream = drives[MAIN_RUN][1]["stream"]
@@ -591,6 +606,7 @@ def _report_header(result: AsicResult, mhz: float, seconds: float) -> list[str]:
     return [
         f"Liberty: `{Path(result.liberty).name}`; clock {mhz:g} MHz; Yosys {result.yosys_seconds:.1f} s, whole flow {seconds:.1f} s.",
         f"Memories: `{result.memories}` ({note}).",
+        *([f"Memory macros priced by: {result.macro_pricing}."] if result.macro_pricing else []),
         _clock_gating_line(result.clock_gating),
         "",
     ]
@@ -715,6 +731,7 @@ def _summary(
         "standard_cell_area_um2": result.standard_cell_area_um2,
         "macro_area_um2": result.macro_area_um2,
         "macros": len(result.macros),
+        "macro_pricing": result.macro_pricing,
         "max_fanout": repair["max_fanout"] if repair else 0,
         "fanout_buffers": repair["buffers"] if repair else 0,
         "fanout_buffer_area_um2": repair["buffer_area_um2"] if repair else 0.0,

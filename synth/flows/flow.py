@@ -31,7 +31,7 @@ from bitwave.core.paths import write_text
 from bitwave.synth.eda import fanout
 from bitwave.synth.eda.gatesim import WINDOW_MARKS, ActivityCounts, GateSimulator
 from bitwave.synth.eda.liberty import Library, load_library
-from bitwave.synth.eda.memory_macro import macro_model
+from bitwave.synth.eda.memory_macro import macro_model, macro_source, with_sram
 from bitwave.synth.eda.netlist import (
     MACRO_CELL,
     FlatNetlist,
@@ -41,6 +41,7 @@ from bitwave.synth.eda.netlist import (
     load_netlist,
 )
 from bitwave.synth.eda.power import MacroActivity, PowerReport, estimate_power
+from bitwave.synth.eda.sram_table import SramTable
 from bitwave.synth.eda.timing import TimingReport, analyze
 from bitwave.synth.flows.asic import MappedDesign, check_memory_mode, map_to_cells, stat_total_area
 from bitwave.synth.tools.opensta import run_opensta, sta_available
@@ -85,6 +86,7 @@ class AsicResult:
     windows: dict[str, PowerReport] = field(default_factory=dict)
     # clock gates inserted by synthesis and the flip-flops behind them (see asic.CLOCK_GATING)
     clock_gating: dict[str, int] = field(default_factory=dict)
+    macro_pricing: str = ""  # what priced the memory macros (memory_macro.macro_source)
 
     @property
     def buffer_area_um2(self) -> float:
@@ -112,6 +114,7 @@ class AsicResult:
                 entry["count"] for name, entry in self.by_cell.items() if not _is_macro(name)
             ),
             "macro_count": len(self.macros),
+            "macro_pricing": self.macro_pricing,
             "by_cell": self.by_cell,
             "by_block": self.by_block,
             "macros": self.macros,
@@ -139,6 +142,7 @@ def run_asic(
     max_fanout: int = 0,
     scenarios: Mapping[str, Callable[[GateSimulator], None]] | None = None,
     clock_gating: bool = True,
+    sram: SramTable | None = None,
 ) -> AsicResult:
     """Map ``top`` onto the liberty (memories as macros or as cells, clock gates where the
     liberty has them unless not ``clock_gating``: see ``map_to_cells``),
@@ -148,10 +152,11 @@ def run_asic(
     drive) runs on a fresh simulator of the same netlist for its own power
     (``AsicResult.scenarios``). Outputs of Yosys are copied to
     ``keep_dir`` when given; the Yosys working folder is deleted afterwards, also on a failure
-    or an interrupt (a Yosys error carries the tail of its log)."""
+    or an interrupt (a Yosys error carries the tail of its log). ``sram``: the datasheet that
+    prices the memory macros (None: the standard-cell macro model; see ``memory_macro``)."""
     check_memory_mode(memories)
     fanout.check_max_fanout(max_fanout)
-    library = library or load_library(liberty_path)
+    library = with_sram(library or load_library(liberty_path), sram)
     if keep_dir is not None:
         keep_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".yosys_", dir=keep_dir))
@@ -229,6 +234,7 @@ def measure(
         scenarios={name: m[0] for name, m in measured.items() if name != MAIN_RUN},
         windows={name: m[2] for name, m in measured.items() if m[2] is not None},
         clock_gating=clock_gating_summary(netlist, library, clock_port),
+        macro_pricing=macro_source(library) if netlist.macros else "",
     )
     if cross_check and netlist.macros:
         # OpenSTA would need a liberty model of every macro; the memory model is bitwave's own.
