@@ -6,6 +6,7 @@ import argparse
 
 from bitwave.core import cli_args
 from bitwave.core.cli_args import add_command
+from bitwave.core.contract import BUFFERING
 
 MAX_BEAT_BITS = 1 << 16  # a stream wider than any frame bitwave builds; bounds the port width
 
@@ -34,6 +35,7 @@ def _generate(args: argparse.Namespace) -> int:
         weight_storage=args.weights,
         beat_bits=args.beat_bits,
         audio=args.audio,
+        buffering=args.buffering,
     )
     manifest = result.manifest
     print(f"wrote {result.out_dir}: top {result.top}, {manifest['rtl']['verilog_bytes'] / 1e6:.2f} MB Verilog "
@@ -82,6 +84,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=32,
         help="stream data width in bits (default 32)",
     )
+    parser.add_argument(
+        "--buffering", choices=BUFFERING, default="double",
+        help="where frames are registered: double (default) every stage its own copy; single: "
+        "the first layer computes from the input deserializer's register and the output beats "
+        "come straight from the last layer's (fewer flip-flops, a longer frame interval; "
+        "dense networks without early exits)",
+    )  # fmt: skip
     parser.add_argument(
         "--audio", action="store_true",
         help="the full chip: PCM in, front end, network, back end, enhanced PCM out (needs an "

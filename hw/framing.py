@@ -73,16 +73,22 @@ class FrameDeserializer(wiring.Component):
 
 class FrameSerializer(wiring.Component):
     """Whole frames in (``i``), beats out (``o``); the next frame is taken in the cycle the last
-    beat of the current one transfers."""
+    beat of the current one transfers. ``buffered`` (double buffering): the frame is copied
+    into the serializer's own register when taken, freeing the upstream stage at once, and
+    beat 0 is valid from the next cycle. Unbuffered (single buffering): the beats are cut
+    straight out of the upstream frame register, beat 0 valid in the cycle the frame is, and
+    the frame is taken with its last beat; only the beat index is registered."""
 
-    def __init__(self, frame_bits: int, beat_bits: int) -> None:
-        self.frame_bits, self.beat_bits = frame_bits, beat_bits
+    def __init__(self, frame_bits: int, beat_bits: int, buffered: bool = True) -> None:
+        self.frame_bits, self.beat_bits, self.buffered = frame_bits, beat_bits, buffered
         self.beats = beats_per_frame(frame_bits, beat_bits)
         super().__init__(
             {"i": In(stream.Signature(frame_bits)), "o": Out(stream.Signature(beat_bits))}
         )
 
     def elaborate(self, platform: object) -> Module:
+        if not self.buffered:
+            return self._unbuffered()
         m = Module()
         buffer = Signal(self.beats * self.beat_bits)
         index = Signal(range(max(2, self.beats)))
@@ -100,4 +106,21 @@ class FrameSerializer(wiring.Component):
                 m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [buffer.eq(self.i.payload), self.o.valid.eq(1)]
+        return m
+
+    def _unbuffered(self) -> Module:
+        m = Module()
+        index = Signal(range(max(2, self.beats)))
+        last = index == self.beats - 1
+        frame = Signal(self.beats * self.beat_bits)  # the upstream frame, last beat zero-padded
+        m.d.comb += [
+            frame.eq(self.i.payload),
+            self.o.payload.eq(
+                frame.word_select(index, self.beat_bits) if self.beats > 1 else frame
+            ),
+            self.o.valid.eq(self.i.valid),
+            self.i.ready.eq(self.o.ready & last),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += index.eq(Mux(last, 0, index + 1))
         return m

@@ -181,6 +181,7 @@ def generate(
     beat_bits: int = 32,
     audio: bool = False,
     *,
+    buffering: str = "double",
     audio_table: audio_path.AudioTables | None = None,
     audio_thresholds: np.ndarray | None = None,
 ) -> Generated:
@@ -188,13 +189,18 @@ def generate(
     ``bitwave.hw.audio_chip``) and write the contract's files under ``out_dir``.
     ``audio_table`` / ``audio_thresholds``: a verification twin's mutated ROMs or integer
     coding thresholds (``bitwave.sim.mutation.ChipTwin``) to build the chip with instead of
-    the IR's; the manifest's ``audio.twin`` then says so."""
+    the IR's; the manifest's ``audio.twin`` then says so. ``buffering``: where frames are
+    registered (``bitwave.hw.network.check_buffering``; "single" for feed-forward networks)."""
     start = time.perf_counter()
     model = _check_request(model, weight_storage)
     out = design_output(out_dir)
     net = ir.load(model)
     require_supported(net, "generate")
     if audio:
+        if buffering != "double":
+            raise BitwaveError(
+                f"buffering {buffering!r} is not built for the full chip (--audio); use 'double'"
+            )
         audio_chip.require_audio_network(net)
     elif audio_table is not None or audio_thresholds is not None:
         raise BitwaveError("audio ROMs or coding thresholds are for the full chip (audio=True)")
@@ -205,7 +211,7 @@ def generate(
     if audio:
         top = build_audio_chip(net, folds, weight_storage, audio_table, audio_thresholds)
     else:
-        top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits)
+        top = NetworkTop(net, folds, weight_storage, beat_bits, beat_bits, buffering)
     if fold_spec is None or fps is not None:
         _require_frame_rate(top, clock, target_fps)
 
@@ -340,6 +346,7 @@ def network_manifest(
         targets=Targets(clock, target_fps, achieved), folding=Folding(**folding), rtl=rtl,
         sequence_start=SequenceStart(START_PORT) if top.recurrent else None,
         exits=exits_entry(top, name) if net.exits else None,
+        buffering=None if top.buffering == "double" else top.buffering,
     )  # fmt: skip
 
 

@@ -18,6 +18,8 @@ one fold step each (stage A: weight/threshold address, input slice); stage B, on
 adds the PE partial sums into the accumulators and, at the last synapse fold, writes the PE
 activations into the output buffer. ``o.valid`` rises in cycle t + C + 2. A new frame may be
 accepted from cycle t + C + 1 on; its computation starts once the output buffer is free.
+Read in place (``read_in_place``, single buffering) the layer has no input register: it
+computes from the upstream register and takes the frame with its last read.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class FoldedLayer(wiring.Component):
         self.nf, self.sf = self.schedule.nf, self.schedule.sf
         self.k_in, self.k_out = layer.in_type.bits, layer.out_type.bits
         self.weight_storage = weight_storage
+        self.in_place = False  # ``read_in_place``: no input register of its own
         self.thresholds = self._threshold_table()
         # fully parallel constant weights: no store, the weights become wiring
         self.constant_weights = weight_storage == "const" and self.schedule.fully_parallel
@@ -128,6 +131,19 @@ class FoldedLayer(wiring.Component):
     def latency_cycles(self) -> int:
         """Cycles from accepting a frame to ``o.valid``."""
         return self.schedule.latency_cycles
+
+    def read_in_place(self) -> None:
+        """Compute straight from the upstream stage's frame register instead of a copy (single
+        buffering, ``NetworkTop(buffering="single")``): the layer starts on a valid frame
+        without taking it and takes it (``i.ready``) only in the cycle of its last read, so
+        the upstream register holds the frame while the layer folds over it. Saves the
+        ``xbuf`` flip-flops; the upstream stage waits for the release instead."""
+        if self.carried_bits:
+            raise BitwaveError(
+                f"layer {self.layer.name}: a frame with carried bits (sequence flag, exit tag) "
+                "cannot be read in place; single buffering is for feed-forward layers"
+            )
+        self.in_place = True
 
     def weight_words(self) -> list[int]:
         """The store's init, laid out as ``schedule.weights`` says."""
@@ -174,7 +190,8 @@ class FoldedLayer(wiring.Component):
         running = Signal()
         waiting = Signal()
         idle = ~running & ~waiting
-        m.d.comb += self.i.ready.eq(idle)
+        if not self.in_place:
+            m.d.comb += self.i.ready.eq(idle)
 
         nf = Signal(range(max(2, nf_count)))
         sf = Signal(range(max(2, sf_count)))
@@ -193,12 +210,14 @@ class FoldedLayer(wiring.Component):
 
         out_free = (~self.o.valid | self.o.ready) & ~(b_valid & b_frame_last)
         tag = None
+        if self.in_place:
+            idle = self._hold_in_place(m, xbuf, idle, running & last_step, b_valid & b_frame_last)
         with m.If(self.i.valid & idle):
             if self.tag_bits:  # the tag rides beside the frame, not in its (padded) buffer
                 elements = self.layer.in_width * self.k_in
                 tag = Signal(self.tag_bits, name="in_tag")
                 m.d.sync += [xbuf.eq(self.i.payload[:elements]), tag.eq(self.i.payload[elements:])]
-            else:
+            elif not self.in_place:
                 m.d.sync += xbuf.eq(self.i.payload)
             m.d.sync += [running.eq(out_free), waiting.eq(~out_free)]
         with m.If(waiting & out_free):
@@ -230,6 +249,22 @@ class FoldedLayer(wiring.Component):
             running,
             tag,
         )
+
+    def _hold_in_place(
+        self, m: Module, xbuf: Signal, idle: Value, last_issue: Value, last_read: Value
+    ) -> Value:
+        """In-place input (``read_in_place``): ``xbuf`` is the upstream payload, taken in the
+        cycle of its last read (``_release``); returns when the layer may start a frame: not
+        while stage B finishes one (with SF = 1 the upstream frame is then still the finished
+        one; otherwise the output buffer is not free in that cycle anyway)."""
+        m.d.comb += [xbuf.eq(self.i.payload), self.i.ready.eq(self._release(last_issue, last_read))]
+        return idle & ~last_read
+
+    def _release(self, last_issue: Value, last_read: Value) -> Value:
+        """The cycle the in-place input frame is read for the last time: stage A's last step
+        registers its slice; with one synapse fold stage B reads the frame itself, a cycle
+        later. (A method so that tests can build a twin that releases too early.)"""
+        return last_issue if self.sf > 1 else last_read
 
     def _input_slice(self, m: Module, ctl: _Control) -> tuple[Value, Value | None]:
         """Stage B's input slice and the mask of its real lanes (None when all are real)."""

@@ -21,6 +21,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bitwave.core import ops
+from bitwave.core.contract import BUFFERING
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Dense, Network
 from bitwave.core.paths import sanitize_identifier
@@ -109,9 +110,11 @@ class NetworkTop(wiring.Component):
         weight_storage: str = "const",
         in_beat_bits: int = 32,
         out_beat_bits: int = 32,
+        buffering: str = "double",
     ) -> None:
         self.net = net
         self.folds = dict(folds)
+        self.buffering = buffering
         missing = [layer.name for layer in hardware_layers(net) if layer.name not in folds]
         if missing:
             self._MustUse__silence = True  # a rejected component is not an unused one
@@ -119,6 +122,7 @@ class NetworkTop(wiring.Component):
         try:
             self.recurrent = recurrent_prefix(net)
             self.exit_plan = exits.plan_exits(net)
+            check_buffering(net, buffering)
         except BitwaveError:
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise
@@ -128,6 +132,8 @@ class NetworkTop(wiring.Component):
                         tags if index < self.exit_plan.tagged_layers else 0)
             for index, layer in enumerate(net.layers)
         ]  # fmt: skip
+        if buffering == "single":
+            self.blocks[0].read_in_place()
         # the early exits' heads (exit k reads the trunk layer exit_plan.after names)
         self.heads = [build_layer(early.head, folds[early.head.name], weight_storage)
                       for early in net.exits]  # fmt: skip
@@ -191,9 +197,19 @@ class NetworkTop(wiring.Component):
 
     def exit_cycles_per_frame(self, k: int) -> int:
         """Steady-state cycles between frames when every frame takes exit ``k``: the slowest
-        stage on its path (the blocks beyond it are idle)."""
+        stage on its path (the blocks beyond it are idle). Single buffering adds two shared
+        registers' periods: the first layer releases the deserializer's frame after its last
+        read (C - 1 cycles after starting, C with one synapse fold, whose stage B reads the
+        frame itself), which then takes K_in beats and hands it over a cycle later; the last
+        layer's output register is free once the serializer took its last beat, K_out cycles
+        after it became valid, C + 1 after the layer started."""
+        blocks = self.exit_blocks(k)
         stages = [self.in_beats, self.out_beats]
-        return max(stages + [block.initiation_interval for block in self.exit_blocks(k)])
+        if self.buffering == "single":
+            first, last = blocks[0], blocks[-1]
+            release = first.cycles_per_frame - (1 if first.sf > 1 else 0)
+            stages += [release + self.in_beats + 1, last.cycles_per_frame + 1 + self.out_beats]
+        return max(stages + [block.initiation_interval for block in blocks])
 
     def exit_latency_cycles(self, k: int) -> int:
         """Clock edges from the one that accepts a frame's first input beat to the one after
@@ -201,9 +217,11 @@ class NetworkTop(wiring.Component):
         deserializer hands the frame on at the edge after its last beat, each layer on the
         path hands its output on C + 2 edges after taking its input, and the serializer
         shows beat b from the edge b after it takes the frame (the demuxes and the merge
-        are combinational)."""
+        are combinational); an unbuffered serializer (single buffering) shows beat b one
+        edge earlier, straight from the last layer's register."""
         path = sum(block.latency_cycles for block in self.exit_blocks(k))
-        return self.in_beats + path + self.out_beats - 1
+        unbuffered = 1 if self.buffering == "single" else 0
+        return self.in_beats + path + self.out_beats - 1 - unbuffered
 
     @property
     def cycles_per_frame(self) -> int:
@@ -233,7 +251,9 @@ class NetworkTop(wiring.Component):
         m.submodules.deserializer = deserializer = FrameDeserializer(
             self.in_bits, self.in_beat_bits, flag=bool(self.recurrent), tag_bits=tags
         )
-        m.submodules.serializer = serializer = FrameSerializer(self.out_bits, self.out_beat_bits)
+        m.submodules.serializer = serializer = FrameSerializer(
+            self.out_bits, self.out_beat_bits, buffered=self.buffering == "double"
+        )
         wiring.connect(m, wiring.flipped(self.data_in), deserializer.i)
         if self.recurrent:
             m.d.comb += deserializer.start.eq(getattr(self, START_PORT))
@@ -286,6 +306,23 @@ class NetworkTop(wiring.Component):
 
     def _merge(self, m: Module, outputs: list[object], order: object, sink: object) -> None:
         exits.merge(m, outputs, order, sink)
+
+
+def check_buffering(net: Network, buffering: str) -> None:
+    """Refuse a buffering mode that is unknown or not built for ``net``: single buffering
+    covers feed-forward, single-exit networks (binary_dense / int_dense layers)."""
+    if buffering not in BUFFERING:
+        raise BitwaveError(f"buffering {buffering!r}: expected one of {', '.join(BUFFERING)}")
+    if buffering == "double":
+        return
+    dense = ("binary_dense", "int_dense")
+    others = sorted({layer.op for layer in net.layers} - set(dense))
+    if others or net.exits:
+        what = f"op(s) {', '.join(others)}" if others else f"{len(net.exits)} early exit(s)"
+        raise BitwaveError(
+            f"network {net.name}: buffering 'single' is built for feed-forward networks of "
+            f"{' / '.join(dense)} layers without early exits, not {what}; use 'double'"
+        )
 
 
 def _link(m: Module, upstream: object, downstream: object) -> None:

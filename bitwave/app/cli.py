@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "bitwave.app.bench",
     "bitwave.app.ops",
     "bitwave.synth.commands",
+    "bitwave.synth.sram_commands",
     "bitwave.app.nodes",
     "bitwave.sim.cli",
 )

@@ -25,6 +25,7 @@ and only the ``max_points`` candidates spread along that model's Pareto front ar
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -45,12 +46,15 @@ from bitwave.core.paths import atomic_write, inside, write_text
 RECORD_VERSION = 2  # 2: the idle run's dynamic power (synth's idle_dynamic_w)
 CLOCK_LADDER_MHZ = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0)
 WEIGHT_CHOICES = ("const", "memory")
+DEFAULT_SRAM = "cells"  # what prices RAM macros: cells, openram or a datasheet table's path
 DEFAULT_MAX_POINTS = 64
 DEFAULT_MAX_LATENCY_MS = 16.0  # one frame at 62.5 frames/s
 DEFAULT_MAX_FANOUT = 16  # bitwave synth's default (synth.eda.fanout)
 DEFAULT_LANES = 64  # the gate-level simulator runs 64 lanes in one pass
 DEFAULT_SIM_CYCLES = 3_000  # cycles one point's gate-level run aims at (more frames when cheap)
-DEFAULT_MAX_SIM_CYCLES = 60_000  # ~3 min at ~300 cycles/s: deeper points are pruned
+# ~3 min of the compiled gate-level simulator (~830 cycles/s x 64 lanes inside synthesis on a
+# 32,000-cell deep fold, docs/explore.md "Limits"): deeper points are pruned
+DEFAULT_MAX_SIM_CYCLES = 150_000
 MAX_FRAMES_PER_LANE = 8
 BEAT_BITS = 32  # bitwave generate's default stream width
 MAX_COMBINATIONS = 50_000  # foldings enumerated per weight storage (per-layer lists thinned)
@@ -79,6 +83,7 @@ class Options:
     sim_cycles: int = DEFAULT_SIM_CYCLES
     max_sim_cycles: int = DEFAULT_MAX_SIM_CYCLES
     keep_designs: bool = False
+    sram: str = DEFAULT_SRAM  # bitwave synth --sram: cells, openram or a table's path
 
 
 @dataclass(frozen=True)
@@ -507,11 +512,30 @@ def _module_path(name: str, roots: dict[str, Path]) -> Path | None:
     return None
 
 
-def point_key(ir_sha256: str, planned: Planned, lanes: int, version: str) -> str:
-    """The content hash a point is cached under."""
+def point_key(
+    ir_sha256: str, planned: Planned, lanes: int, version: str, sram: str = DEFAULT_SRAM
+) -> str:
+    """The content hash a point is cached under. ``sram``: ``sram_key`` of the macro pricing."""
     body = {"ir": ir_sha256, **planned.point.params(), "beat_bits": BEAT_BITS, "lanes": lanes,
-            "frames_per_lane": planned.frames_per_lane, "code": version}  # fmt: skip
+            "frames_per_lane": planned.frames_per_lane, "code": version, "sram": sram}  # fmt: skip
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def sram_key(spec: str) -> tuple[str, str]:
+    """(the cache key's part, the report's label) of a memory macro pricing; a datasheet table
+    (the shipped OpenRAM one or a user's) by the hash of its parsed content, not its path, so
+    a moved table keeps the cache and an edited one measures again. Raises BitwaveError for a
+    missing or invalid table (before any cluster starts)."""
+    from bitwave.synth.eda.memory_macro import macro_source, with_sram
+    from bitwave.synth.eda.sram_table import resolve_sram
+
+    table = resolve_sram(spec)
+    label = macro_source(with_sram(_compact_library(), table))
+    if table is None:
+        return DEFAULT_SRAM, label
+    content = {**asdict(table), "path": ""}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return f"table:{digest}", label
 
 
 def evaluate_point(task: dict) -> dict:
@@ -525,7 +549,8 @@ def evaluate_point(task: dict) -> dict:
     cacheable = True
     try:
         _generate_point(task["model"], design, point)
-        summary = _synthesize_point(design, point, task["lanes"], task["frames_per_lane"])
+        summary = _synthesize_point(design, point, task["lanes"], task["frames_per_lane"],
+                                    task.get("sram", DEFAULT_SRAM))  # fmt: skip
         raw.update(measurements(design, summary))
         raw["status"] = "ok"
     except BitwaveError as error:
@@ -541,6 +566,15 @@ def evaluate_point(task: dict) -> dict:
     return raw
 
 
+@functools.cache
+def _compact_library() -> object:
+    """synth's default liberty, read once (only what prices the macros is asked of it here)."""
+    from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
+    from bitwave.synth.eda.liberty import load_library
+
+    return load_library(COMPACT_LIBRARY)
+
+
 def _generate_point(model: str, design: Path, point: Point) -> None:
     from bitwave.hw.generate import generate
 
@@ -548,11 +582,13 @@ def _generate_point(model: str, design: Path, point: Point) -> None:
              weight_storage=point.weights, beat_bits=BEAT_BITS)  # fmt: skip
 
 
-def _synthesize_point(design: Path, point: Point, lanes: int, frames_per_lane: int) -> dict:
+def _synthesize_point(
+    design: Path, point: Point, lanes: int, frames_per_lane: int, sram: str = DEFAULT_SRAM
+) -> dict:
     from bitwave.synth.flows.design import synthesize_design
 
     return synthesize_design(design, lanes=lanes, frames_per_lane=frames_per_lane,
-                             max_fanout=point.max_fanout)  # fmt: skip
+                             max_fanout=point.max_fanout, sram=sram)  # fmt: skip
 
 
 def measurements(design: Path, summary: dict) -> dict:
@@ -573,6 +609,7 @@ def measurements(design: Path, summary: dict) -> dict:
         "sim_lanes": int(stimulus["lanes"]),
         "sim_frames_out": int(stimulus["frames_out"]),
         "max_clock_mhz": float(summary["max_clock_mhz"]),
+        "macro_pricing": summary.get("macro_pricing") or "",  # "" when the design has no macro
         "verification": _verification(design),
     }
 
@@ -622,6 +659,7 @@ def priced(planned: Planned, raw: dict, fps: float) -> dict:
         "synth_realtime_w": raw["synth_realtime_w"],
         "max_clock_mhz": raw["max_clock_mhz"],
         "meets_timing": raw["max_clock_mhz"] >= point.clock_mhz,
+        "macro_pricing": raw.get("macro_pricing", ""),
         "verification": raw["verification"],
         "sim": {"lanes": raw["sim_lanes"], "frames": raw["sim_frames_out"],
                 "cycles": raw["sim_cycles"]},
@@ -674,6 +712,9 @@ def explore(
     from bitwave.core import ir
 
     options, cluster = options or Options(), cluster or Cluster()
+    sram, sram_label = sram_key(options.sram)  # a bad table fails here, before any work
+    if sram != DEFAULT_SRAM:  # workers may run elsewhere: the table by its absolute path
+        options = replace(options, sram=_absolute_table(options.sram))
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -683,15 +724,21 @@ def explore(
     planned, info = plan(net, options)
     cache_dir = Path(cache).resolve() if cache else out / "cache"
     version = version or code_version()
-    records, tasks = _known_records(planned, net.sha256, options, cache_dir, version, out, model)
+    records, tasks = _known_records(planned, net.sha256, options, cache_dir, version, out, model,
+                                    sram)  # fmt: skip
     _write_points(out, [r for r in records if r is not None])
     synthesized = _run(tasks, records, planned, options, cluster, out)
-    summary = report(out, records, planned, info, options, model, net.sha256)
+    pricing = {"spec": options.sram, "key": sram, "pricing": sram_label}
+    summary = report(out, records, planned, info, options, model, net.sha256, pricing)
     summary.update(synthesized=synthesized, cache=str(cache_dir), code_version=version,
                    seconds=time.perf_counter() - start)  # fmt: skip
     with atomic_write(out / "summary.json", "w") as handle:
         json.dump(summary, handle, indent=2)
     return summary
+
+
+def _absolute_table(spec: str) -> str:
+    return spec if spec in ("cells", "openram") else str(Path(spec).resolve())
 
 
 def _with_config_defaults(options: Options, defaults: dict) -> Options:
@@ -707,7 +754,7 @@ def _with_config_defaults(options: Options, defaults: dict) -> Options:
 
 def _known_records(
     planned: list[Planned], ir_sha: str, options: Options, cache_dir: Path, version: str,
-    out: Path, model: Path,
+    out: Path, model: Path, sram: str = DEFAULT_SRAM,
 ) -> tuple[list[dict | None], list[tuple[int, dict]]]:  # fmt: skip
     """Per point its record when known without work (pruned, failed before synthesis, cached)
     else None, and the (index, task) of every point still to evaluate."""
@@ -717,7 +764,7 @@ def _known_records(
         if each.status:
             records.append(priced(each, {}, options.fps))
             continue
-        key = point_key(ir_sha, each, options.lanes, version)
+        key = point_key(ir_sha, each, options.lanes, version, sram)
         cache_file = inside(cache_dir, key[:2], f"{key}.json")
         raw = _cached(cache_file)
         if raw is not None:
@@ -728,6 +775,7 @@ def _known_records(
             "key": key, "model": str(model.resolve()), "point": each.point.params(),
             "design": str(inside(out, "designs", key[:16])), "cache": str(cache_file),
             "lanes": options.lanes, "frames_per_lane": each.frames_per_lane,
+            "sram": options.sram,
         }))  # fmt: skip
     return records, tasks
 
@@ -822,9 +870,10 @@ def _write_points(out: Path, records: Iterable[dict]) -> None:
 # ------------------------------------------------------------------------------ the report
 def report(
     out: Path, records: list[dict], planned: list[Planned], info: dict, options: Options,
-    model: Path, ir_sha: str,
+    model: Path, ir_sha: str, sram: dict | None = None,
 ) -> dict:  # fmt: skip
-    """points.jsonl (in plan order), pareto.md, pareto.png and the summary's content."""
+    """points.jsonl (in plan order), pareto.md, pareto.png and the summary's content.
+    ``sram``: what priced the RAM macros (spec, cache key part, label)."""
     good = [r for r in records if eligible(r)]
     front = [good[i] for i in pareto_front(good)]
     front.sort(key=lambda r: r["realtime_power_w"])
@@ -849,6 +898,7 @@ def report(
         "front": [r["key"] for r in front], "min_realtime_power": best,
         "design": best["design"] if best else None,
         "explicit": [r for r in records if r["source"] == "explicit"],
+        "sram": sram or {"spec": options.sram},
     }  # fmt: skip
     write_text(out / "pareto.md", pareto_markdown(summary, front, len(good)))
     plot_front(out / "pareto.png", good, front)
@@ -891,6 +941,7 @@ def pareto_markdown(summary: dict, front: list[dict], eligible_count: int) -> st
         f"{summary['constraint']['fps']:g} frames/s, latency at most "
         f"{summary['constraint']['max_latency_ms']:g} ms.", "",
         f"Strategy: {summary['strategy']}.", "",
+        f"Memory macros (RAM weights) priced by: {summary['sram'].get('pricing', summary['sram']['spec'])}.", "",
         f"Points: {summary['points']} ({', '.join(f'{n} {s}' for s, n in summary['status'].items())}; "
         f"{summary['cached']} from the cache). Front over {eligible_count} measured, verified points "
         "meeting timing, by area, energy per frame, real-time power and latency.", "",
@@ -1018,7 +1069,7 @@ def handle(args: argparse.Namespace) -> int:
         clock_steps=args.clock_steps, weights=args.weights, max_fanouts=args.max_fanout,
         folds=tuple(args.fold or ()), references=tuple(args.reference or ()),
         max_points=args.max_points, lanes=args.lanes, sim_cycles=args.sim_cycles,
-        max_sim_cycles=args.max_sim_cycles, keep_designs=args.keep_designs,
+        max_sim_cycles=args.max_sim_cycles, keep_designs=args.keep_designs, sram=args.sram,
     )  # fmt: skip
     cluster = Cluster(args.scheduler, args.workers, not args.threads, not args.quiet)
     summary = explore(args.model, args.out, options, cluster, args.cache)
@@ -1027,6 +1078,7 @@ def handle(args: argparse.Namespace) -> int:
           f"{summary['synthesized']} synthesized now, {summary['cached']} from the cache")  # fmt: skip
     print(f"  strategy: {summary['strategy']}")
     print(f"  front: {len(summary['front'])} points (pareto.md, pareto.png)")
+    print(f"  memory macros priced by: {summary['sram']['pricing']}")
     if best:
         print(f"  minimum real-time power: {best['realtime_power_w'] * 1e6:.4g} uW, "
               f"{best['area_um2']:,.0f} um^2, {best['fold']} ({best['weights']}) at "
@@ -1057,6 +1109,11 @@ def register(subparsers: object) -> None:
                    help="clocks per fold with --clock-mhz auto (default 2)")  # fmt: skip
     p.add_argument("--weights", type=typed(parse_weights, "weights"), default=WEIGHT_CHOICES,
                    help="weight storage choices: const, memory or const,memory (default)")  # fmt: skip
+    p.add_argument("--sram", type=cli_args.sram_source, default=DEFAULT_SRAM,
+                   metavar="cells|openram|TABLE.yaml",
+                   help="what prices RAM weights (--weights memory), as bitwave synth --sram: "
+                   "cells (default, the standard-cell macro model), openram (the shipped "
+                   "FreePDK45 OpenRAM macros) or a datasheet table (YAML)")  # fmt: skip
     p.add_argument("--max-fanout", type=typed(parse_fanouts, "fanouts"),
                    default=(DEFAULT_MAX_FANOUT,), help="max fanout choices, e.g. 8,16 (default 16)")  # fmt: skip
     p.add_argument("--fold", action="append", type=typed(parse_fold_text, "fold"),

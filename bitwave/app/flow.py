@@ -43,6 +43,11 @@ REPORT_FILES = (
     "area.png",
     "scalable.png",
 )
+# hw.fold's value for the explored design (docs/explore.md "In bitwave flow"), and hw.explore's
+# defaults: a small sweep, RAM macros priced by the standard-cell model, local worker processes.
+EXPLORE = "explore"
+EXPLORE_DEFAULTS = {"max_points": 6, "weights": ["const", "memory"], "sram": "cells",
+                    "threads": False, "workers": None}  # fmt: skip
 # Written into every run folder flow creates: --force deletes only folders that hold it.
 RUN_MARKER = ".bitwave-run"
 RUN_FORMAT = "bitwave-run/1"
@@ -226,7 +231,7 @@ def _report_md(summary: dict) -> str:
             "| figure | value |",
             "|---|---|",
             f"| network | {' -> '.join(map(str, summary['widths']))} ({summary['model']}) |",
-            f"| folding | `{hw.get('folding')}` |",
+            f"| folding | `{hw.get('folding')}`{_explored(hw.get('explore'))} |",
             f"| clock | {_fmt(hw.get('clock_mhz'))} MHz (max {_fmt(hw.get('fmax_mhz'))} MHz from timing"
             + (
                 ", so this clock does NOT close timing; the real-time figures below hold at any clock that does"
@@ -260,6 +265,17 @@ def _report_md(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _explored(chosen: dict | None) -> str:
+    """The folding row's note when explore chose the design (hw.fold: explore)."""
+    if not chosen:
+        return ""
+    return (f" ({chosen['weights']} weights, {_fmt(chosen['clock_mhz'])} MHz) chosen by explore: "
+            f"minimum real-time power {_fmt(chosen['realtime_power_w'] * 1e6, '.4g')} uW, "
+            f"{_fmt(chosen['area_um2'], '.0f')} um^2, {_fmt(chosen['energy_per_frame_j'])} J per "
+            f"frame, of {chosen['points']} points ({chosen['synthesized']} measured; "
+            f"`explore/pareto.md`; memory macros: {chosen['sram']})")  # fmt: skip
+
+
 def run_flow(
     config: dict, out: str | Path, force: bool = False, report_dir: str | Path | None = None
 ) -> dict:
@@ -279,6 +295,7 @@ def run_flow(
     if scalable.has_exits(config):
         scalable.train_others(config, run, stage)
     hardware = _hardware(config, run, stages)
+    config = _resolved(config, hardware)  # the chip and scalable stages build the chosen design
     summary = _summary(config, run, quality, by_noise, hardware, stages)
     summary["peers"] = peer_summary(
         json.loads((run / "bitwise" / "eval" / "metrics.json").read_text())
@@ -328,6 +345,11 @@ def _check_hardware_plan(config: dict) -> None:
         require_supported(stand_in, "generate")
     except BitwaveError as error:
         raise BitwaveError(f"config model.kind {model['kind']}: {error}") from None
+    if config["hw"]["fold"] == EXPLORE:
+        from bitwave.app.explore import sram_key
+
+        sram_key(explore_settings(config["hw"])["sram"])  # a bad table fails before training
+        return
     if config["hw"]["fold"] is None:
         return
     try:
@@ -443,7 +465,7 @@ def _hardware(config: dict, run: Path, stages: dict) -> dict:
     from bitwave.core import contract
 
     flow, hw_dir = config["flow"], run / "hw"
-    _generate(config["hw"], run, stages)
+    chosen = _generate(config["hw"], run, stages)
     design = contract.load(hw_dir)
     frames = sorted(hw_dir.glob("test_frames*.npy")) or _test_frames(run, flow["verify_vectors"])
     hardware = {
@@ -455,25 +477,78 @@ def _hardware(config: dict, run: Path, stages: dict) -> dict:
         "target_fps": design.targets.fps,
         "achieved_fps": design.targets.achieved_fps,
         **_verify(hw_dir, frames, flow["simulator"], stages),
+        **({"explore": chosen} if chosen else {}),
     }
     if flow["synth"]:
-        hardware.update(_synthesize(design, frames, config["hw"]["clock_mhz"], stages))
+        # an explored design at the clock it was chosen for, its RAMs priced as explore did
+        clock, sram = ((chosen["clock_mhz"], explore_settings(config["hw"])["sram"]) if chosen
+                       else (config["hw"]["clock_mhz"], None))  # fmt: skip
+        hardware.update(_synthesize(design, frames, clock, stages, sram))
     return hardware
 
 
-def _generate(hw_config: dict, run: Path, stages: dict) -> None:
-    """The generate stage; an op the generator does not support is refused first (the IR
-    exists only after training, so this is where the flow can tell)."""
+def _generate(hw_config: dict, run: Path, stages: dict) -> dict | None:
+    """The generate stage (after the explore stage when hw.fold is "explore"); an op the
+    generator does not support is refused first (the IR exists only after training, so this
+    is where the flow can tell). Returns the explored point chosen, or None."""
     from bitwave.core import ir
     from bitwave.core.ops import require_supported
     from bitwave.hw.generate import generate
 
     model, hw_dir = run / "bitwise" / "model.bwir", run / "hw"
     require_supported(ir.load(model), "generate")
+    chosen = _explore(model, hw_config, run, stages) if hw_config["fold"] == EXPLORE else None
+    design = chosen or {"fold": hw_config["fold"], "clock_mhz": hw_config["clock_mhz"],
+                        "weights": hw_config["weight_storage"]}  # fmt: skip
     _stage("generate", stages, (hw_dir / "manifest.json").exists(),
-           lambda: generate(model, hw_dir, clock_mhz=hw_config["clock_mhz"], fps=hw_config["fps"],
-                            fold_spec=hw_config["fold"],
-                            weight_storage=hw_config["weight_storage"]))  # fmt: skip
+           lambda: generate(model, hw_dir, clock_mhz=design["clock_mhz"], fps=hw_config["fps"],
+                            fold_spec=design["fold"],
+                            weight_storage=design["weights"]))  # fmt: skip
+    return chosen
+
+
+def explore_settings(hw_config: dict) -> dict:
+    """hw.explore over its defaults (absent from the config defaults, so runs made before it
+    keep their configuration)."""
+    return {**EXPLORE_DEFAULTS, **(hw_config.get("explore") or {})}
+
+
+def _explore(model: Path, hw_config: dict, run: Path, stages: dict) -> dict:
+    """The explore stage: a small sweep of the trained model at the config's frame rate
+    (RUN/explore; its cache RUN/explore/cache, so a rerun or a bigger hw.explore.max_points
+    reuses every point), and the minimum-real-time-power point it names."""
+    from bitwave.app import explore as ex
+
+    settings, folder = explore_settings(hw_config), run / "explore"
+    options = ex.Options(fps=hw_config["fps"], weights=tuple(settings["weights"]),
+                         max_points=settings["max_points"], sram=settings["sram"])  # fmt: skip
+    cluster = ex.Cluster(workers=settings["workers"], processes=not settings["threads"])
+    summary_path = folder / "summary.json"
+    _stage("explore", stages, summary_path.exists(),
+           lambda: ex.explore(model, folder, options, cluster, cache=folder / "cache"))  # fmt: skip
+    summary = json.loads(summary_path.read_text())
+    best = summary["min_realtime_power"]
+    if best is None:
+        raise BitwaveError(
+            f"hw.fold explore: no explored point was measured, verified and met timing (see "
+            f"{folder / 'pareto.md'}); allowed: a larger hw.explore.max_points or an explicit hw.fold"
+        )
+    keys = ("fold", "clock_mhz", "weights", "max_fanout", "realtime_power_w", "area_um2",
+            "energy_per_frame_j", "latency_ms", "key")  # fmt: skip
+    return {**{key: best[key] for key in keys}, "points": summary["points"],
+            "synthesized": summary["status"].get("ok", 0),
+            "sram": summary["sram"].get("pricing", settings["sram"])}  # fmt: skip
+
+
+def _resolved(config: dict, hardware: dict) -> dict:
+    """The config with the explored design's fold, clock and weights in hw (unchanged when
+    the fold was explicit), for the stages that build it again (chip, scalable)."""
+    chosen = hardware.get("explore")
+    if not chosen:
+        return config
+    hw = {**config["hw"], "fold": chosen["fold"], "clock_mhz": chosen["clock_mhz"],
+          "weight_storage": chosen["weights"]}  # fmt: skip
+    return {**config, "hw": hw}
 
 
 def _verify(hw_dir: Path, frames: list[Path], simulator: str, stages: dict) -> dict:
@@ -496,13 +571,16 @@ def _verify(hw_dir: Path, frames: list[Path], simulator: str, stages: dict) -> d
     }
 
 
-def _synthesize(design: Any, frames: list[Path], clock_mhz: float, stages: dict) -> dict:
-    """The synth stage: area, power, Fmax, and the power at the real-time frame rate."""
+def _synthesize(
+    design: Any, frames: list[Path], clock_mhz: float, stages: dict, sram: str | None = None
+) -> dict:
+    """The synth stage: area, power, Fmax, and the power at the real-time frame rate
+    (``sram``: what prices RAM macros, bitwave synth --sram; None its default)."""
     from bitwave.synth.flows.design import synthesize_design
 
     synth_dir = design.root / "synth"
     _stage("synth", stages, (synth_dir / "power.json").exists(),
-           lambda: synthesize_design(design.root, clock_mhz=clock_mhz,
+           lambda: synthesize_design(design.root, clock_mhz=clock_mhz, sram=sram,
                                      inputs=frames[0] if len(frames) == 1 else frames))  # fmt: skip
     area = json.loads((synth_dir / "area.json").read_text())
     power = json.loads((synth_dir / "power.json").read_text())

@@ -34,6 +34,7 @@ CONTRACT = "bitwave-design/1"
 MANIFEST = "manifest.json"
 SCHEMA_PATH = Path(__file__).with_name("design_contract.schema.json")
 REGENERATE = "regenerate it with bitwave generate"
+BUFFERING = ("double", "single")  # a design's ``buffering`` (bitwave generate --buffering)
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,10 @@ class Manifest:
     weight_memory: Mapping[str, Any] | None = field(default=None, hash=False)
     # the full chip (bitwave generate --audio): PCM ports, spec, timing, parts (docs/hw.md)
     audio: Mapping[str, Any] | None = field(default=None, hash=False)
+    # where frames are registered (BUFFERING; docs/hw.md): absent = "double", every stage its
+    # own copy; "single": the first layer reads the deserializer's register in place and the
+    # serializer cuts beats out of the last layer's. The timing claims above hold either way.
+    buffering: str | None = None
 
     @cached_property
     def audio_section(self) -> AudioSection | None:
@@ -349,6 +354,11 @@ class Manifest:
         """Check ``data`` against the contract (version, schema, cross-field rules)."""
         check_json(data, source)
         manifest = cls(**_manifest_fields(data))
+        if manifest.buffering not in (None, *BUFFERING):
+            raise BitwaveError(
+                f"{source}: buffering {manifest.buffering!r}: expected one of "
+                f"{', '.join(BUFFERING)} (absent = double); {REGENERATE}"
+            )
         _check_ports(manifest, source)
         return manifest
 
@@ -641,6 +651,7 @@ def _manifest_fields(data: dict) -> dict[str, Any]:
         "rtl": _record(RtlFiles, data["rtl"]) if "rtl" in data else None,
         "weight_memory": data.get("weight_memory"),
         "audio": data.get("audio"),
+        "buffering": data.get("buffering"),
     }  # fmt: skip
 
 

@@ -34,11 +34,11 @@ def sweeps(tiny):
     calls: list[str] = []
     real = ex._synthesize_point
 
-    def counting(design, point, lanes, frames):
+    def counting(design, point, lanes, frames, sram):
         calls.append(point.fold)
         if point.fold == CRASH:
             raise RuntimeError("injected crash")
-        return real(design, point, lanes, frames)
+        return real(design, point, lanes, frames, sram)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ex, "_synthesize_point", counting)
