@@ -12,8 +12,8 @@ the field's path)::
         width: 32             # bits per word
         area_um2: 16004.0
         leakage_w: 8.606e-06
-        read_energy_j: 2.647e-12    # one read access of a whole word
-        write_energy_j: 2.647e-12   # one write access of a whole word
+        read_energy_j: 1.3235e-11   # one read access of a whole word (OpenRAM: mW at 100 MHz)
+        write_energy_j: 1.3235e-11  # one write access of a whole word
         setup_ns: 0.009       # address, data and control pins before the clock edge
         clock_to_q_ns: 0.322  # clock edge to read data
         min_period_ns: 1.195
