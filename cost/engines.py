@@ -577,6 +577,9 @@ def gru_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
     return parts.parts, nf * steps
 
 
+INPUT_BUFFER = "input frame buffer"  # a dense layer's own copy of its input frame
+
+
 def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
                 library: object = None) -> tuple[list[Part], int]:  # fmt: skip
     """The MVTU (``bitwave.hw.mvtu.MVTU``, binary_dense): its parts and compute cycles per frame."""
@@ -593,7 +596,7 @@ def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
     xbuf = sf * simd
     # with one synapse fold the frame buffer feeds the lanes directly: each bit every PE
     direct = ((simd, pe, 0.5 / max(1, nf)),) if sf == 1 else ()
-    parts.add("input frame buffer", flops=xbuf, enables=(Enable(xbuf, per_frame=1.0),),
+    parts.add(INPUT_BUFFER, flops=xbuf, enables=(Enable(xbuf, per_frame=1.0),),
               frame_toggles=0.5 * xbuf, fanout=((1, xbuf, 0.0), *direct))  # fmt: skip
     _control(parts, nf, sf, plan.weights.depth, plan.weights.steps_per_word)
     if sf > 1:
@@ -630,14 +633,19 @@ def _output_buffer(parts: _Parts, nf: int, group_bits: int) -> None:
 
 
 def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: bool,
-                  flag: bool = False, tag_bits: int = 0) -> list[Part]:  # fmt: skip
+                  flag: bool = False, tag_bits: int = 0, buffered: bool = True) -> list[Part]:  # fmt: skip
     """A ``hw.framing`` deserializer (beats into a frame, with a recurrent network's start
     ``flag`` and a multi-exit network's ``tag_bits`` beside it) or serializer (a frame into
-    beats)."""
+    beats); an unbuffered serializer (single buffering) registers only its beat index."""
     beats = -(-frame_bits // beat_bits)
-    buffer = frame_bits  # the last beat's padding bits are never read: synthesis drops them
     index = _bits(beats)
     parts = _Parts(prices)
+    if serializer and not buffered:  # beats cut out of the last layer's output register
+        parts.add("beat select", flops=index, mux=(beats - 1) * beat_bits, gates=2 * index + 2,
+                  fanout=((index, frame_bits / 2, 0.0),))  # fmt: skip
+        _reset_tree(parts)
+        return parts.parts
+    buffer = frame_bits  # the last beat's padding bits are never read: synthesis drops them
     if serializer:  # the beat index selects the outgoing beat out of the frame
         fanout = ((1, buffer, 0.0), (index, buffer / 2, 0.0))
     else:  # each beat's write enable loads its slice; each data bit goes to every beat's slice
@@ -941,6 +949,7 @@ def estimate_design(
     library = with_sram(load_library(liberty), sram_table)
     source, sink = design.input_stream, design.output_stream
     tag_bits = design.exits.width if design.exits else 0
+    single = design.buffering == "single"  # hw.network.NetworkTop: no duplicate frame copies
     blocks = [BlockEstimate("deserializer", f"{design.top}__deserializer", "framing",
                             source.beats_per_frame,
                             framing_parts(source.frame_bits, source.bits_per_beat, prices, False,
@@ -951,13 +960,15 @@ def estimate_design(
     for layer, placed in zip([*net.layers, *(early.head for early in net.exits)],
                              [*design.layers, *heads], strict=True):  # fmt: skip
         tag = tag_bits if layer.name in tagged else 0
-        blocks.append(_layer_block(layer, placed, prices, library, tag))
+        in_place = single and layer is net.layers[0]
+        blocks.append(_layer_block(layer, placed, prices, library, tag, in_place))
     if design.exits:
         blocks += _exit_glue_blocks(design, prices)
     blocks.append(BlockEstimate("serializer", f"{design.top}__serializer", "framing",
                                 sink.beats_per_frame,
                                 framing_parts(sink.frame_bits, sink.bits_per_beat, prices,
-                                              True), always=True))  # fmt: skip
+                                              True, buffered=not single),
+                                always=True))  # fmt: skip
     fps = frames_per_second or design.targets.fps or REAL_TIME_FPS
     return DesignEstimate(design.top, design.clock.mhz, design.cycles_per_frame, fps, blocks,
                           prices, _exit_estimates(design, net), design.latency_cycles,
@@ -978,9 +989,12 @@ def design_holds_state(net: object, design: object) -> str:
 
 
 def _layer_block(
-    layer: object, placed: object, prices: Prices, library: object, tag_bits: int
-) -> BlockEstimate:
-    """A layer's (or an exit head's) engine at its folding, with the exit tag it carries."""
+    layer: object, placed: object, prices: Prices, library: object, tag_bits: int,
+    in_place: bool = False,
+) -> BlockEstimate:  # fmt: skip
+    """A layer's (or an exit head's) engine at its folding, with the exit tag it carries;
+    ``in_place``: it reads the deserializer's frame register (single buffering), so it has
+    no input frame buffer of its own."""
     engine = ENGINES.get(layer.op)
     if engine is None:
         raise BitwaveError(
@@ -988,6 +1002,8 @@ def _layer_block(
             f"{', '.join(ENGINES)} (use `bitwave cost MODEL.bwir` for a table estimate)"
         )
     parts, cycles = engine(layer, placed.pe, placed.simd, placed.weight_storage, prices, library)
+    if in_place:
+        parts = [part for part in parts if part.name != INPUT_BUFFER]
     if tag_bits:
         parts = [*parts, exit_tag_part(tag_bits, prices)]
     return BlockEstimate(layer.name, placed.module, layer.op, cycles, parts, placed.pe,

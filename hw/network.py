@@ -24,6 +24,7 @@ from bitwave.core import ops
 from bitwave.core.contract import BUFFERING
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ir import Dense, Network
+from bitwave.core.ops.base import Schedule
 from bitwave.core.paths import sanitize_identifier
 from bitwave.hw import exits
 from bitwave.hw.exits import EXIT_PORT, hardware_layers
@@ -206,9 +207,8 @@ class NetworkTop(wiring.Component):
         blocks = self.exit_blocks(k)
         stages = [self.in_beats, self.out_beats]
         if self.buffering == "single":
-            first, last = blocks[0], blocks[-1]
-            release = first.cycles_per_frame - (1 if first.sf > 1 else 0)
-            stages += [release + self.in_beats + 1, last.cycles_per_frame + 1 + self.out_beats]
+            first, last = blocks[0].schedule, blocks[-1].schedule
+            stages += single_buffer_stages(first, last, self.in_beats, self.out_beats)
         return max(stages + [block.initiation_interval for block in blocks])
 
     def exit_latency_cycles(self, k: int) -> int:
@@ -306,6 +306,17 @@ class NetworkTop(wiring.Component):
 
     def _merge(self, m: Module, outputs: list[object], order: object, sink: object) -> None:
         exits.merge(m, outputs, order, sink)
+
+
+def single_buffer_stages(
+    first: Schedule, last: Schedule, in_beats: int, out_beats: int
+) -> list[int]:
+    """The two periods single buffering adds to a chain (``NetworkTop.exit_cycles_per_frame``):
+    the deserializer's frame, free once the first layer's last read is done, refilled in
+    ``in_beats`` and handed over a cycle later; the last layer's output register, free once
+    the serializer took its last beat."""
+    release = first.cycles_per_frame - (1 if first.sf > 1 else 0)
+    return [release + in_beats + 1, last.cycles_per_frame + 1 + out_beats]
 
 
 def check_buffering(net: Network, buffering: str) -> None:

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from bitwave.core.contract import BUFFERING
 from bitwave.core.errors import BitwaveError
 from bitwave.core.ops.base import REAL_TIME_FPS
 from bitwave.core.paths import atomic_write, inside, write_text
@@ -76,6 +77,8 @@ class Options:
     clock_steps: int = 2
     weights: tuple[str, ...] = WEIGHT_CHOICES
     max_fanouts: tuple[int, ...] = (DEFAULT_MAX_FANOUT,)
+    # bitwave generate --buffering; "single" only where it is built (feed-forward MLPs)
+    buffering: tuple[str, ...] = BUFFERING
     folds: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
     max_points: int = DEFAULT_MAX_POINTS
@@ -92,6 +95,7 @@ class Point:
     clock_mhz: float
     weights: str
     max_fanout: int
+    buffering: str = "double"
 
     def params(self) -> dict:
         return asdict(self)
@@ -171,6 +175,7 @@ class LayerChoice:
     interval: int  # initiation interval (cycles)
     latency: int
     area_um2: float  # the generator's area model
+    schedule: object  # the op's Schedule (single buffering's periods read it)
 
 
 def layer_choices(net: object, weights: str) -> list[tuple[str, list[LayerChoice]]]:
@@ -188,7 +193,7 @@ def layer_choices(net: object, weights: str) -> list[tuple[str, list[LayerChoice
                 plan = schedule_of(layer, fold)
                 area = estimate_area_um2(layer, fold, weights)
                 options.append(LayerChoice(pe, simd, plan.initiation_interval,
-                                           plan.latency_cycles, area))  # fmt: skip
+                                           plan.latency_cycles, area, plan))  # fmt: skip
         options.sort(key=lambda c: (c.interval, c.area_um2))
         front, best = [], math.inf
         for choice in options:
@@ -217,13 +222,14 @@ def thinned(lists: list[list], limit: int) -> list[list]:
     return lists
 
 
-def timing(net: object, fold: str, weights: str) -> tuple[int, int]:
+def timing(net: object, fold: str, weights: str, buffering: str = "double") -> tuple[int, int]:
     """(cycles per frame at the slowest exit, latency in cycles) of the hardware for ``fold``
-    (raises BitwaveError for a fold the generator refuses)."""
+    (raises BitwaveError for a fold or a buffering the generator refuses)."""
     from bitwave.hw.folding import parse_fold_spec
     from bitwave.hw.network import NetworkTop
 
-    top = NetworkTop(net, parse_fold_spec(fold, net), weights, BEAT_BITS, BEAT_BITS)
+    folds = parse_fold_spec(fold, net)
+    top = NetworkTop(net, folds, weights, BEAT_BITS, BEAT_BITS, buffering)
     try:
         return top.slowest_cycles_per_frame, top.latency_cycles
     finally:
@@ -278,47 +284,85 @@ def plan_point(
     return planned
 
 
+def bufferings(net: object, options: Options, info: dict) -> list[str]:
+    """The buffering choices built for ``net`` (``hw.network.check_buffering``); the others
+    are left out with their reason in ``info["buffering_skipped"]``."""
+    from bitwave.hw.network import check_buffering
+
+    built = []
+    for buffering in options.buffering:
+        try:
+            check_buffering(net, buffering)
+            built.append(buffering)
+        except BitwaveError as error:
+            info.setdefault("buffering_skipped", {})[buffering] = str(error)
+    return built
+
+
 def search_space(net: object, options: Options) -> tuple[list[Planned], dict]:
-    """Every (fold, clock, weights, fanout) of the area model's per-layer fronts (thinned
-    to MAX_COMBINATIONS foldings), planned with the analytic timing of the layers' schedules
-    and the stream beats (NetworkTop's rule for a chain; candidates are re-timed exactly)."""
+    """Every (fold, clock, weights, buffering, fanout) of the area model's per-layer fronts
+    (thinned to MAX_COMBINATIONS foldings), planned with the analytic timing of the layers'
+    schedules and the stream beats (NetworkTop's rules for a chain; candidates are re-timed
+    exactly)."""
     from bitwave.core.codec import beats_per_frame
 
     in_bits = net.input_width * net.input_type.bits
     out_bits = net.output_width * net.output_type.bits
-    in_beats = beats_per_frame(in_bits, min(BEAT_BITS, in_bits))
-    out_beats = beats_per_frame(out_bits, min(BEAT_BITS, out_bits))
-    chain = len(net.layers)
+    beats = (beats_per_frame(in_bits, min(BEAT_BITS, in_bits)),
+             beats_per_frame(out_bits, min(BEAT_BITS, out_bits)))  # fmt: skip
     planned: list[Planned] = []
     info: dict = {"per_layer_choices": {}, "foldings": 0}
+    kinds = bufferings(net, options, info)
     for weights in options.weights:
         layers = layer_choices(net, weights)
         names = [name for name, _ in layers]
         lists = thinned([choices for _, choices in layers], MAX_COMBINATIONS)
         info["per_layer_choices"][weights] = dict(zip(names, map(len, lists), strict=True))
         for combo in itertools.product(*lists):
-            cycles = max(in_beats, out_beats, *(c.interval for c in combo))
-            latency = in_beats + sum(c.latency for c in combo[:chain]) + out_beats - 1
             area = sum(c.area_um2 for c in combo)
             spec = fold_spec(names, combo)
             info["foldings"] += 1
-            planned += _at_clocks(spec, weights, "search", cycles, latency, area, options)
+            for buffering in kinds:
+                cycles, latency = chain_timing(combo, len(net.layers), beats, buffering)
+                planned += _at_clocks(Point(spec, 0.0, weights, 0, buffering), "search",
+                                      cycles, latency, area, options)  # fmt: skip
     return planned, info
 
 
+def chain_timing(
+    combo: Sequence[LayerChoice], length: int, beats: tuple[int, int], buffering: str
+) -> tuple[int, int]:
+    """(cycles per frame, latency) of the layer choices ``combo`` (the chain's ``length``
+    layers, then any exit heads) between the stream's (input, output) beats, by NetworkTop's
+    rules (``exit_cycles_per_frame``, ``exit_latency_cycles``) without building it."""
+    from bitwave.hw.network import single_buffer_stages
+
+    in_beats, out_beats = beats
+    chain = combo[:length]
+    stages = [in_beats, out_beats, *(c.interval for c in combo)]
+    latency = in_beats + sum(c.latency for c in chain) + out_beats - 1
+    if buffering == "single":
+        stages += single_buffer_stages(chain[0].schedule, chain[-1].schedule, *beats)
+        latency -= 1
+    return max(stages), latency
+
+
 def _at_clocks(
-    spec: str, weights: str, source: str, cycles: int, latency: int, area: float | None,
+    base: Point, source: str, cycles: int, latency: int, area: float | None,
     options: Options, pinned_mhz: float | None = None,
 ) -> list[Planned]:  # fmt: skip
+    """``base`` (its fold, weights and buffering) at each clock and max fanout."""
     if pinned_mhz is not None:
         clocks, why = [pinned_mhz], None
     else:
         clocks, why = clocks_for(cycles, latency, options)
     if why:  # no clock of the ladder works: one pruned record at the ladder's top
-        point = Point(spec, CLOCK_LADDER_MHZ[-1], weights, options.max_fanouts[0])
+        point = replace(base, clock_mhz=CLOCK_LADDER_MHZ[-1], max_fanout=options.max_fanouts[0])
         return [Planned(point, source, cycles, latency, area, "pruned", why)]
     return [
-        plan_point(Point(spec, mhz, weights, fanout), source, cycles, latency, area, options)
+        plan_point(
+            replace(base, clock_mhz=mhz, max_fanout=fanout), source, cycles, latency, area, options
+        )  # fmt: skip
         for mhz in clocks
         for fanout in options.max_fanouts
     ]
@@ -327,27 +371,28 @@ def _at_clocks(
 def explicit_space(
     net: object, options: Options, folds: Iterable[str], source: str = "explicit"
 ) -> list[Planned]:
-    """The given folds ("SPEC" or "SPEC@MHZ") at every clock, weights and fanout; a fold the
-    generator refuses is one failed point (its message the reason)."""
+    """The given folds ("SPEC" or "SPEC@MHZ") at every clock, weights, buffering built for
+    the network and fanout; a fold the generator refuses is one failed point (its message
+    the reason)."""
     from bitwave.hw.exits import hardware_layers
     from bitwave.hw.folding import estimate_area_um2, parse_fold_spec
 
     layers = {layer.name: layer for layer in hardware_layers(net)}
     planned: list[Planned] = []
-    for text in folds:
+    kinds = bufferings(net, options, {})
+    for text, weights, buffering in itertools.product(folds, options.weights, kinds):
         spec, pinned = split_pinned_clock(text)
-        for weights in options.weights:
-            try:
-                cycles, latency = timing(net, spec, weights)
-                parsed = parse_fold_spec(spec, net)
-            except BitwaveError as error:
-                mhz = pinned or (options.clocks or (CLOCK_LADDER_MHZ[-1],))[0]
-                point = Point(spec, mhz, weights, options.max_fanouts[0])
-                planned.append(Planned(point, source, status="failed", reason=str(error)))
-                continue
-            area = sum(estimate_area_um2(layers[n], f, weights) for n, f in parsed.items())
-            planned += _at_clocks(spec, weights, source, cycles, latency, area, options,
-                                  pinned)  # fmt: skip
+        try:
+            cycles, latency = timing(net, spec, weights, buffering)
+            parsed = parse_fold_spec(spec, net)
+        except BitwaveError as error:
+            mhz = pinned or (options.clocks or (CLOCK_LADDER_MHZ[-1],))[0]
+            point = Point(spec, mhz, weights, options.max_fanouts[0], buffering)
+            planned.append(Planned(point, source, status="failed", reason=str(error)))
+            continue
+        area = sum(estimate_area_um2(layers[n], f, weights) for n, f in parsed.items())
+        planned += _at_clocks(Point(spec, 0.0, weights, 0, buffering), source, cycles, latency,
+                              area, options, pinned)  # fmt: skip
     return planned
 
 
@@ -386,14 +431,15 @@ def spread(items: Sequence, count: int) -> list:
 
 
 def select(candidates: list[Planned], budget: int) -> list[Planned]:
-    """Up to ``budget`` candidates by the area model, per (weights, fanout) group an equal
+    """Up to ``budget`` candidates by the area model, per (weights, buffering, fanout) group an equal
     share of distinct folds, each at its lowest clock (a higher one only shortens the
     latency): half the share the smallest estimated areas (leakage, which dominates power
     at the real-time rate, follows area), the rest spread along the model's fronts over
     (estimated area, latency) for the trade-off."""
     groups: dict[tuple, dict[str, Planned]] = {}
     for planned in sorted(candidates, key=lambda p: p.point.clock_mhz):
-        group = groups.setdefault((planned.point.weights, planned.point.max_fanout), {})
+        point = planned.point
+        group = groups.setdefault((point.weights, point.buffering, point.max_fanout), {})
         group.setdefault(planned.point.fold, planned)  # the lowest clock of each fold
     chosen: list[Planned] = []
     shares = [budget // len(groups) + (i < budget % len(groups)) for i in range(len(groups))]
@@ -439,7 +485,7 @@ def plan(net: object, options: Options) -> tuple[list[Planned], dict]:
 def _retimed(net: object, planned: Planned, options: Options) -> Planned:
     """A candidate timed by the hardware itself (the search's analytic timing ranks only)."""
     point = planned.point
-    cycles, latency = timing(net, point.fold, point.weights)
+    cycles, latency = timing(net, point.fold, point.weights, point.buffering)
     return plan_point(point, planned.source, cycles, latency, planned.model_area_um2, options)
 
 
@@ -579,7 +625,8 @@ def _generate_point(model: str, design: Path, point: Point) -> None:
     from bitwave.hw.generate import generate
 
     generate(model, design, clock_mhz=point.clock_mhz, fold_spec=point.fold,
-             weight_storage=point.weights, beat_bits=BEAT_BITS)  # fmt: skip
+             weight_storage=point.weights, beat_bits=BEAT_BITS,
+             buffering=point.buffering)  # fmt: skip
 
 
 def _synthesize_point(
@@ -924,7 +971,13 @@ def _ensure_design(model: Path, record: dict, out: Path) -> None:
     if (Path(record["design"]) / MANIFEST).is_file():
         return
     folder = inside(out, "designs", record["key"][:16])
-    point = Point(record["fold"], record["clock_mhz"], record["weights"], record["max_fanout"])
+    point = Point(
+        record["fold"],
+        record["clock_mhz"],
+        record["weights"],
+        record["max_fanout"],
+        record.get("buffering", "double"),
+    )
     _generate_point(str(model), folder, point)
     record["design"] = str(folder)
     record["design_note"] = "regenerated from the cache record; bitwave synth re-measures it"
@@ -950,14 +1003,15 @@ def pareto_markdown(summary: dict, front: list[dict], eligible_count: int) -> st
         "dynamic energy of a frame (gate-level run over random frames, per frame of a lane) + "
         "leakage over the frame's cycles at the clock. Verified: every output frame of the "
         "mapped netlist equal to the golden model's.", "",
-        "| fold | weights | clock MHz | fanout | area um^2 | energy/frame nJ | leakage uW | "
-        "real-time uW | latency ms | cycles/frame | max clock MHz | verified frames |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fold | weights | buffering | clock MHz | fanout | area um^2 | energy/frame nJ | "
+        "leakage uW | real-time uW | latency ms | cycles/frame | max clock MHz | verified frames |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for r in front:
         check = r.get("verification") or {}
         lines.append(
-            f"| `{r['fold']}` | {r['weights']} | {r['clock_mhz']:g} | {r['max_fanout']} | "
+            f"| `{r['fold']}` | {r['weights']} | {r.get('buffering', 'double')} | "
+            f"{r['clock_mhz']:g} | {r['max_fanout']} | "
             f"{r['area_um2']:,.0f} | {_fmt(r['energy_per_frame_j'], 1e9)} | "
             f"{_fmt(r['leakage_w'], 1e6)} | {_fmt(r['realtime_power_w'], 1e6)} | "
             f"{_fmt(r['latency_ms'])} | {r['cycles_per_frame']} | {r['max_clock_mhz']:,.1f} | "
@@ -965,7 +1019,8 @@ def pareto_markdown(summary: dict, front: list[dict], eligible_count: int) -> st
         )
     best = summary["min_realtime_power"]
     lines += ["", (f"Minimum real-time power: {_fmt(best['realtime_power_w'], 1e6)} uW, "
-                   f"`{best['fold']}` ({best['weights']} weights) at {best['clock_mhz']:g} MHz; "
+                   f"`{best['fold']}` ({best['weights']} weights, {best.get('buffering', 'double')} "
+                   f"buffering) at {best['clock_mhz']:g} MHz; "
                    f"design folder `{best['design']}`.") if best else
               "No point was measured, verified and met timing: see points.jsonl.", ""]  # fmt: skip
     return "\n".join(lines)
@@ -1028,6 +1083,14 @@ def parse_weights(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def parse_buffering(text: str) -> tuple[str, ...]:
+    """--buffering: a comma-separated subset of double, single."""
+    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not chosen or any(b not in BUFFERING for b in chosen):
+        raise BitwaveError(f"{text!r}: allowed: a comma-separated subset of {', '.join(BUFFERING)}")
+    return chosen
+
+
 def parse_fanouts(text: str) -> tuple[int, ...]:
     """--max-fanout: comma-separated values, each 0 (no repair) or an integer >= 2."""
     from bitwave.core.inputs import int_in_range
@@ -1057,7 +1120,7 @@ def parse_fold_text(text: str) -> str:
 def handle(args: argparse.Namespace) -> int:
     """explore the design space of one network (on Dask)
 
-    Sweep foldings, clocks, weight storage and max fanout of one network under the real-time
+    Sweep foldings, clocks, weight storage, frame buffering and max fanout of one network under the real-time
     constraint (--fps frames/s, latency at most --max-latency-ms): prune what cannot meet it,
     generate, verify (gate-level against the golden model) and synthesize the rest on a Dask
     cluster, price each at the real-time rate, and write DIR/points.jsonl, DIR/pareto.md,
@@ -1067,6 +1130,7 @@ def handle(args: argparse.Namespace) -> int:
     options = Options(
         fps=args.fps, max_latency_ms=args.max_latency_ms, clocks=args.clock_mhz,
         clock_steps=args.clock_steps, weights=args.weights, max_fanouts=args.max_fanout,
+        buffering=args.buffering,
         folds=tuple(args.fold or ()), references=tuple(args.reference or ()),
         max_points=args.max_points, lanes=args.lanes, sim_cycles=args.sim_cycles,
         max_sim_cycles=args.max_sim_cycles, keep_designs=args.keep_designs, sram=args.sram,
@@ -1081,7 +1145,8 @@ def handle(args: argparse.Namespace) -> int:
     print(f"  memory macros priced by: {summary['sram']['pricing']}")
     if best:
         print(f"  minimum real-time power: {best['realtime_power_w'] * 1e6:.4g} uW, "
-              f"{best['area_um2']:,.0f} um^2, {best['fold']} ({best['weights']}) at "
+              f"{best['area_um2']:,.0f} um^2, {best['fold']} ({best['weights']} weights, "
+              f"{best.get('buffering', 'double')} buffering) at "
               f"{best['clock_mhz']:g} MHz: {best['design']}")  # fmt: skip
     if args.json:
         print(json.dumps(summary))
@@ -1114,6 +1179,10 @@ def register(subparsers: object) -> None:
                    help="what prices RAM weights (--weights memory), as bitwave synth --sram: "
                    "cells (default, the standard-cell macro model), openram (the shipped "
                    "FreePDK45 OpenRAM macros) or a datasheet table (YAML)")  # fmt: skip
+    p.add_argument("--buffering", type=typed(parse_buffering, "buffering"), default=BUFFERING,
+                   help="frame buffering choices, as bitwave generate --buffering: double, "
+                   "single (feed-forward MLPs only; skipped elsewhere) or double,single "
+                   "(default)")  # fmt: skip
     p.add_argument("--max-fanout", type=typed(parse_fanouts, "fanouts"),
                    default=(DEFAULT_MAX_FANOUT,), help="max fanout choices, e.g. 8,16 (default 16)")  # fmt: skip
     p.add_argument("--fold", action="append", type=typed(parse_fold_text, "fold"),

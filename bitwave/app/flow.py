@@ -46,8 +46,9 @@ REPORT_FILES = (
 # hw.fold's value for the explored design (docs/explore.md "In bitwave flow"), and hw.explore's
 # defaults: a small sweep, RAM macros priced by the standard-cell model, local worker processes.
 EXPLORE = "explore"
-EXPLORE_DEFAULTS = {"max_points": 6, "weights": ["const", "memory"], "sram": "cells",
-                    "threads": False, "workers": None}  # fmt: skip
+EXPLORE_DEFAULTS = {"max_points": 6, "weights": ["const", "memory"],
+                    "buffering": ["double", "single"], "sram": "cells", "threads": False,
+                    "workers": None}  # fmt: skip
 # Written into every run folder flow creates: --force deletes only folders that hold it.
 RUN_MARKER = ".bitwave-run"
 RUN_FORMAT = "bitwave-run/1"
@@ -269,7 +270,8 @@ def _explored(chosen: dict | None) -> str:
     """The folding row's note when explore chose the design (hw.fold: explore)."""
     if not chosen:
         return ""
-    return (f" ({chosen['weights']} weights, {_fmt(chosen['clock_mhz'])} MHz) chosen by explore: "
+    return (f" ({chosen['weights']} weights, {chosen.get('buffering', 'double')} buffering, "
+            f"{_fmt(chosen['clock_mhz'])} MHz) chosen by explore: "
             f"minimum real-time power {_fmt(chosen['realtime_power_w'] * 1e6, '.4g')} uW, "
             f"{_fmt(chosen['area_um2'], '.0f')} um^2, {_fmt(chosen['energy_per_frame_j'])} J per "
             f"frame, of {chosen['points']} points ({chosen['synthesized']} measured; "
@@ -499,11 +501,11 @@ def _generate(hw_config: dict, run: Path, stages: dict) -> dict | None:
     require_supported(ir.load(model), "generate")
     chosen = _explore(model, hw_config, run, stages) if hw_config["fold"] == EXPLORE else None
     design = chosen or {"fold": hw_config["fold"], "clock_mhz": hw_config["clock_mhz"],
-                        "weights": hw_config["weight_storage"]}  # fmt: skip
+                        "weights": hw_config["weight_storage"], "buffering": "double"}  # fmt: skip
     _stage("generate", stages, (hw_dir / "manifest.json").exists(),
            lambda: generate(model, hw_dir, clock_mhz=design["clock_mhz"], fps=hw_config["fps"],
-                            fold_spec=design["fold"],
-                            weight_storage=design["weights"]))  # fmt: skip
+                            fold_spec=design["fold"], weight_storage=design["weights"],
+                            buffering=design["buffering"]))  # fmt: skip
     return chosen
 
 
@@ -521,6 +523,7 @@ def _explore(model: Path, hw_config: dict, run: Path, stages: dict) -> dict:
 
     settings, folder = explore_settings(hw_config), run / "explore"
     options = ex.Options(fps=hw_config["fps"], weights=tuple(settings["weights"]),
+                         buffering=tuple(settings["buffering"]),
                          max_points=settings["max_points"], sram=settings["sram"])  # fmt: skip
     cluster = ex.Cluster(workers=settings["workers"], processes=not settings["threads"])
     summary_path = folder / "summary.json"
@@ -535,7 +538,8 @@ def _explore(model: Path, hw_config: dict, run: Path, stages: dict) -> dict:
         )
     keys = ("fold", "clock_mhz", "weights", "max_fanout", "realtime_power_w", "area_um2",
             "energy_per_frame_j", "latency_ms", "key")  # fmt: skip
-    return {**{key: best[key] for key in keys}, "points": summary["points"],
+    return {**{key: best[key] for key in keys}, "buffering": best.get("buffering", "double"),
+            "points": summary["points"],
             "synthesized": summary["status"].get("ok", 0),
             "sram": summary["sram"].get("pricing", settings["sram"])}  # fmt: skip
 

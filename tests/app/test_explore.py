@@ -15,7 +15,7 @@ FAST = "fc0:pe=8,simd=16;fc1:pe=4,simd=8"  # fully parallel
 SLOW = "fc0:pe=1,simd=4;fc1:pe=1,simd=8"
 IMPOSSIBLE = "fc0:pe=3,simd=16;fc1:pe=4,simd=8"  # 3 does not divide 8
 CRASH = "fc0:pe=2,simd=16;fc1:pe=4,simd=8"  # its synthesis raises (injected below)
-OPTIONS = ex.Options(clocks=(1.0,), weights=("const",), lanes=4,
+OPTIONS = ex.Options(clocks=(1.0,), weights=("const",), lanes=4, buffering=("double",),
                      folds=(FAST, IMPOSSIBLE, CRASH, f"{SLOW}@0.0002"))  # fmt: skip
 CLUSTER = ex.Cluster(workers=1, processes=False, progress=False)  # threads: quick
 
@@ -127,14 +127,20 @@ def test_pareto_front_excludes_a_dominated_point(sweeps):
 
 def test_pruning_by_frame_rate_and_latency(tiny):
     net = ir.load(tiny / "tiny.bwir")
-    options = ex.Options(clocks=(0.0002, 1.0), weights=("const",), folds=(SLOW,))
+    options = ex.Options(
+        clocks=(0.0002, 1.0), weights=("const",), folds=(SLOW,), buffering=("double",)
+    )
     planned = {p.point.clock_mhz: p for p in ex.plan(net, options)[0]}
     assert planned[1.0].status is None
     assert planned[0.0002].status == "pruned" and "frame rate" in planned[0.0002].reason
-    tight = ex.Options(clocks=(1.0,), weights=("const",), folds=(SLOW,), max_latency_ms=0.01)
+    tight = ex.Options(
+        clocks=(1.0,), weights=("const",), folds=(SLOW,), max_latency_ms=0.01, buffering=("double",)
+    )
     (late,) = ex.plan(net, tight)[0]
     assert late.status == "pruned" and late.reason.startswith("latency")
-    auto = ex.Options(weights=("const",), folds=(SLOW,), fps=62.5, clock_steps=2)
+    auto = ex.Options(
+        weights=("const",), folds=(SLOW,), fps=62.5, clock_steps=2, buffering=("double",)
+    )
     clocks = sorted(p.point.clock_mhz for p in ex.plan(net, auto)[0])
     assert clocks == list(ex.CLOCK_LADDER_MHZ[:2])  # the lowest that meets the rate, and one up
 
@@ -144,8 +150,9 @@ def test_search_is_exhaustive_when_small_and_guided_when_large(tiny):
     small, info = ex.plan(net, ex.Options(weights=("const",), clock_steps=1, max_points=1000))
     assert info["strategy"].startswith("exhaustive")
     feasible = [p for p in small if p.status is None]
+    assert {p.point.buffering for p in feasible} == {"double", "single"}
     for each in feasible:  # the search's analytic timing is the hardware's
-        cycles, latency = ex.timing(net, each.point.fold, "const")
+        cycles, latency = ex.timing(net, each.point.fold, "const", each.point.buffering)
         assert (each.cycles_per_frame, each.latency_cycles) == (cycles, latency)
     guided, info = ex.plan(net, ex.Options(weights=("const", "memory"), clock_steps=1,
                                            max_points=4))  # fmt: skip
@@ -165,7 +172,9 @@ def test_a_config_explores_a_stand_in_with_its_design_as_reference(tmp_path):
     net = ir.load(model)
     assert net.widths == [2052, 8, 513]
     assert defaults["config_fold"].endswith("@100")
-    options = ex._with_config_defaults(ex.Options(weights=("const",), max_points=1), defaults)
+    options = ex._with_config_defaults(
+        ex.Options(weights=("const",), max_points=1, buffering=("double",)), defaults
+    )
     planned, _ = ex.plan(net, options)
     assert [p.point.fold for p in planned if p.source == "reference"] == [
         "fc0:pe=8,simd=114;fc1:pe=27,simd=8"
@@ -177,6 +186,7 @@ def test_a_config_explores_a_stand_in_with_its_design_as_reference(tmp_path):
     [
         (["--max-points", "0"], "--max-points"),
         (["--weights", "rom"], "const, memory"),
+        (["--buffering", "triple"], "double, single"),
         (["--clock-mhz", "0"], "positive"),
         (["--max-fanout", "1"], ">= 2"),
         (["--fold", "nonsense"], "fold spec"),
@@ -211,3 +221,23 @@ def test_cache_key_follows_the_imports_of_the_generator_and_synthesis(tmp_path):
     real = {p.as_posix() for p in ex._imported_sources(ex.POINT_CODE_ROOTS, roots)}
     for module in ("hw/folding.py", "synth/eda/gatesim.py", "bitwave/core/golden.py"):
         assert any(path.endswith(module) for path in real)
+
+
+def test_single_buffering_points_are_built_single(tiny, tmp_path):
+    options = ex.Options(clocks=(1.0,), weights=("const",), lanes=4, folds=(SLOW,),
+                         buffering=("single",))  # fmt: skip
+    summary = ex.explore(tiny / "tiny.bwir", tmp_path / "out", options, CLUSTER)
+    best = summary["min_realtime_power"]
+    assert best["buffering"] == "single" and ex.verified(best)
+    manifest = json.loads((tmp_path / "out" / "designs" / best["key"][:16] / "manifest.json")
+                          .read_text())  # fmt: skip
+    assert manifest["buffering"] == "single"
+    assert manifest["cycles_per_frame"] == best["cycles_per_frame"]
+    assert "| single |" in (tmp_path / "out" / "pareto.md").read_text()
+
+
+def test_single_buffering_is_left_out_where_it_is_not_built():
+    gru = random_network([16, "gru:8", 4], seed=0, name="g")
+    planned, info = ex.plan(gru, ex.Options(weights=("const",), clock_steps=1))
+    assert {p.point.buffering for p in planned} == {"double"}
+    assert "feed-forward" in info["buffering_skipped"]["single"]

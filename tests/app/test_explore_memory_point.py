@@ -20,7 +20,9 @@ CLUSTER = ex.Cluster(workers=1, processes=False, progress=False)
 
 
 def _options(sram: str) -> ex.Options:
-    return ex.Options(clocks=(1.0,), weights=("memory",), lanes=4, folds=(SLOW,), sram=sram)
+    return ex.Options(
+        clocks=(1.0,), weights=("memory",), lanes=4, folds=(SLOW,), sram=sram, buffering=("double",)
+    )
 
 
 def _table(path, leakage_w: float = 1e-7):
