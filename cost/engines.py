@@ -457,14 +457,17 @@ class _Parts:
                  other_j=reads_per_cycle * fit.read_energy_j(depth, width),
                  toggles=0.5 * columns * reads_per_cycle)  # fmt: skip
 
-    def ram(self, name: str, depth: int, width: int, library: object) -> None:
+    def ram(self, name: str, depth: int, width: int, library: object,
+            bits_written_per_frame: int = 0) -> None:  # fmt: skip
         """A writable store: the synthesis flow's memory macro model, read in every compute
-        cycle (its read enable is the engine's running flag), clocked every cycle."""
+        cycle (its read enable is the engine's running flag), clocked every cycle, and
+        written ``bits_written_per_frame`` bits a frame (weights: none, loaded once)."""
         from bitwave.synth.eda.memory_macro import macro_model
 
         model = macro_model(library, "ram", max(depth, 2), width)  # as hw.weights pads it
         self.parts.append(Part(name, model.area_um2, 0, model.leakage_w,
                                active_j=model.read_energy_j,
+                               frame_j=bits_written_per_frame * model.write_bit_energy_j,
                                cycle_j=model.cycle_energy_j))  # fmt: skip
 
 
@@ -578,6 +581,7 @@ def gru_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
 
 
 INPUT_BUFFER = "input frame buffer"  # a dense layer's own copy of its input frame
+INPUT_SLICE = "input slice"  # the register stage B reads a multi-fold frame's slice from
 
 
 def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
@@ -600,7 +604,7 @@ def dense_parts(layer: object, pe: int, simd: int, storage: str, prices: Prices,
               frame_toggles=0.5 * xbuf, fanout=((1, xbuf, 0.0), *direct))  # fmt: skip
     _control(parts, nf, sf, plan.weights.depth, plan.weights.steps_per_word)
     if sf > 1:
-        parts.add("input slice", flops=simd, enables=(Enable(simd, per_cycle=1.0),),
+        parts.add(INPUT_SLICE, flops=simd, enables=(Enable(simd, per_cycle=1.0),),
                   mux=(sf - 1) * simd, toggles=0.5 * simd, logic_activity=SELECT_ACTIVITY,
                   fanout=((_bits(sf), simd * sf / 2, 0.5), (simd, pe, 0.5)))  # fmt: skip
     if layer.in_width % simd:
@@ -630,6 +634,22 @@ def _output_buffer(parts: _Parts, nf: int, group_bits: int) -> None:
     bits = nf * group_bits
     parts.add("output buffer", flops=bits + 1, enables=(Enable(bits, per_frame=nf), Enable(1)),
               frame_toggles=0.5 * nf * bits, fanout=((1, bits + 1, 0.0),))  # fmt: skip
+
+
+def beat_input_parts(layer: object, pe: int, simd: int, prices: Prices,
+                     library: object) -> list[Part]:  # fmt: skip
+    """Memory buffering's input (``FoldedLayer._fill_slices``): the frame RAM of SF slices,
+    written a slice a beat and read at every compute step, its write index and full flag."""
+    from bitwave.core import ops
+
+    sf = ops.op_of(layer).schedule(layer, pe, simd).sf
+    slice_bits = simd * layer.in_type.bits
+    parts = _Parts(prices)
+    parts.ram("input frame RAM (macro)", sf, slice_bits, library, sf * slice_bits)
+    index = _bits(sf)
+    parts.add("beat index", flops=index + 1, enables=(Enable(index + 1, per_frame=sf, mux=False),),
+              gates=2 * index + 4, compare=index, frame_toggles=2.0 * sf)  # fmt: skip
+    return parts.parts
 
 
 def framing_parts(frame_bits: int, beat_bits: int, prices: Prices, serializer: bool,
@@ -949,25 +969,29 @@ def estimate_design(
     library = with_sram(load_library(liberty), sram_table)
     source, sink = design.input_stream, design.output_stream
     tag_bits = design.exits.width if design.exits else 0
-    single = design.buffering == "single"  # hw.network.NetworkTop: no duplicate frame copies
-    blocks = [BlockEstimate("deserializer", f"{design.top}__deserializer", "framing",
-                            source.beats_per_frame,
-                            framing_parts(source.frame_bits, source.bits_per_beat, prices, False,
-                                          design.sequence_start is not None, tag_bits),
-                            always=True)]  # fmt: skip
+    # hw.network.NetworkTop: no duplicate frame copies ("single"), no deserializer ("memory")
+    double = design.buffering in (None, "double")
+    blocks = []
+    if design.buffering != "memory":
+        blocks.append(BlockEstimate("deserializer", f"{design.top}__deserializer", "framing",
+                                    source.beats_per_frame,
+                                    framing_parts(source.frame_bits, source.bits_per_beat, prices,
+                                                  False, design.sequence_start is not None,
+                                                  tag_bits),
+                                    always=True))  # fmt: skip
     tagged = _tagged_layers(net)
     heads = design.exits.heads if design.exits else ()
     for layer, placed in zip([*net.layers, *(early.head for early in net.exits)],
                              [*design.layers, *heads], strict=True):  # fmt: skip
         tag = tag_bits if layer.name in tagged else 0
-        in_place = single and layer is net.layers[0]
-        blocks.append(_layer_block(layer, placed, prices, library, tag, in_place))
+        buffering = (design.buffering or "double") if layer is net.layers[0] else "double"
+        blocks.append(_layer_block(layer, placed, prices, library, tag, buffering))
     if design.exits:
         blocks += _exit_glue_blocks(design, prices)
     blocks.append(BlockEstimate("serializer", f"{design.top}__serializer", "framing",
                                 sink.beats_per_frame,
                                 framing_parts(sink.frame_bits, sink.bits_per_beat, prices,
-                                              True, buffered=not single),
+                                              True, buffered=double),
                                 always=True))  # fmt: skip
     fps = frames_per_second or design.targets.fps or REAL_TIME_FPS
     return DesignEstimate(design.top, design.clock.mhz, design.cycles_per_frame, fps, blocks,
@@ -990,11 +1014,12 @@ def design_holds_state(net: object, design: object) -> str:
 
 def _layer_block(
     layer: object, placed: object, prices: Prices, library: object, tag_bits: int,
-    in_place: bool = False,
+    buffering: str = "double",
 ) -> BlockEstimate:  # fmt: skip
     """A layer's (or an exit head's) engine at its folding, with the exit tag it carries;
-    ``in_place``: it reads the deserializer's frame register (single buffering), so it has
-    no input frame buffer of its own."""
+    ``buffering`` of the first layer: "single", it reads the deserializer's frame register,
+    so it has no input frame buffer of its own; "memory", it takes the input beats into a
+    RAM (``beat_input_parts``) instead of the frame buffer and the slice register."""
     engine = ENGINES.get(layer.op)
     if engine is None:
         raise BitwaveError(
@@ -1002,8 +1027,11 @@ def _layer_block(
             f"{', '.join(ENGINES)} (use `bitwave cost MODEL.bwir` for a table estimate)"
         )
     parts, cycles = engine(layer, placed.pe, placed.simd, placed.weight_storage, prices, library)
-    if in_place:
+    if buffering != "double":
         parts = [part for part in parts if part.name != INPUT_BUFFER]
+    if buffering == "memory":
+        parts = [part for part in parts if part.name != INPUT_SLICE]
+        parts += beat_input_parts(layer, placed.pe, placed.simd, prices, library)
     if tag_bits:
         parts = [*parts, exit_tag_part(tag_bits, prices)]
     return BlockEstimate(layer.name, placed.module, layer.op, cycles, parts, placed.pe,

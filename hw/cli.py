@@ -89,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where frames are registered: double (default) every stage its own copy; single: "
         "the first layer computes from the input deserializer's register and the output beats "
         "come straight from the last layer's (fewer flip-flops, a longer frame interval; "
-        "dense networks without early exits)",
+        "dense networks without early exits); memory: as single, and the first layer takes "
+        "the input stream itself, one SIMD slice a beat (the beat width), into a RAM",
     )  # fmt: skip
     parser.add_argument(
         "--audio", action="store_true",

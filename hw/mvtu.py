@@ -19,7 +19,10 @@ adds the PE partial sums into the accumulators and, at the last synapse fold, wr
 activations into the output buffer. ``o.valid`` rises in cycle t + C + 2. A new frame may be
 accepted from cycle t + C + 1 on; its computation starts once the output buffer is free.
 Read in place (``read_in_place``, single buffering) the layer has no input register: it
-computes from the upstream register and takes the frame with its last read.
+computes from the upstream register and takes the frame with its last read. With beat input
+(``beat_input``, memory buffering) it takes the input stream itself, one SIMD slice a beat,
+into a RAM of SF words, and reads the slices back by address; the stream is held off from the
+first beat until the frame's last read, exactly as an in-place upstream register would be.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bitwave.core import ops
@@ -59,6 +62,7 @@ class _Control:
     b_frame_last: Signal
     running: Signal  # stage A issues a fold step this cycle
     tag: Signal | None = None  # the exit tag taken with the input frame (``tag_bits`` > 0)
+    slices: object = None  # beat input: the frame RAM's read port (stage A addresses it)
 
 
 class FoldedLayer(wiring.Component):
@@ -70,8 +74,9 @@ class FoldedLayer(wiring.Component):
     FLAG_BITS = 0
 
     def __init__(
-        self, layer: Dense, pe: int, simd: int, weight_storage: str = "const", tag_bits: int = 0
-    ) -> None:
+        self, layer: Dense, pe: int, simd: int, weight_storage: str = "const", tag_bits: int = 0,
+        beat_input: bool = False,
+    ) -> None:  # fmt: skip
         try:
             if weight_storage not in STORAGE_STYLES:
                 raise BitwaveError(
@@ -81,6 +86,11 @@ class FoldedLayer(wiring.Component):
                 raise BitwaveError(
                     f"layer {layer.name}: an exit tag ({tag_bits} bits) rides only on "
                     "feed-forward layers (not on a recurrent one, which carries its start flag)"
+                )
+            if beat_input and (tag_bits or self.FLAG_BITS):
+                raise BitwaveError(
+                    f"layer {layer.name}: a frame with carried bits (sequence flag, exit tag) "
+                    "cannot be taken beat by beat; memory buffering is for feed-forward layers"
                 )
             self.schedule: Schedule = ops.op_of(layer).schedule(layer, pe, simd)
         except BitwaveError:
@@ -94,6 +104,7 @@ class FoldedLayer(wiring.Component):
         self.k_in, self.k_out = layer.in_type.bits, layer.out_type.bits
         self.weight_storage = weight_storage
         self.in_place = False  # ``read_in_place``: no input register of its own
+        self.beat_input = beat_input  # the input stream one SIMD slice a beat, into a RAM
         self.thresholds = self._threshold_table()
         # fully parallel constant weights: no store, the weights become wiring
         self.constant_weights = weight_storage == "const" and self.schedule.fully_parallel
@@ -101,8 +112,9 @@ class FoldedLayer(wiring.Component):
         self.weight_bits, self.step_bits = layout.weight_bits, layout.step_bits
         self.steps_per_word, self.word_bits = layout.steps_per_word, layout.word_bits
         self.store_depth = layout.depth
+        in_bits = simd * self.k_in if beat_input else layer.in_width * self.k_in
         signature = {
-            "i": In(stream.Signature(layer.in_width * self.k_in + self.carried_bits)),
+            "i": In(stream.Signature(in_bits + self.carried_bits)),
             "o": Out(stream.Signature(layer.out_width * self.k_out + self.carried_bits)),
         }
         if weight_storage == "memory":
@@ -190,7 +202,7 @@ class FoldedLayer(wiring.Component):
         running = Signal()
         waiting = Signal()
         idle = ~running & ~waiting
-        if not self.in_place:
+        if not (self.in_place or self.beat_input):
             m.d.comb += self.i.ready.eq(idle)
 
         nf = Signal(range(max(2, nf_count)))
@@ -210,14 +222,17 @@ class FoldedLayer(wiring.Component):
 
         out_free = (~self.o.valid | self.o.ready) & ~(b_valid & b_frame_last)
         tag = None
+        frame_valid, slices = self.i.valid, None
         if self.in_place:
             idle = self._hold_in_place(m, xbuf, idle, running & last_step, b_valid & b_frame_last)
-        with m.If(self.i.valid & idle):
+        if self.beat_input:
+            frame_valid, slices = self._fill_slices(m, running & last_step, running & last_sf)
+        with m.If(frame_valid & idle):
             if self.tag_bits:  # the tag rides beside the frame, not in its (padded) buffer
                 elements = self.layer.in_width * self.k_in
                 tag = Signal(self.tag_bits, name="in_tag")
                 m.d.sync += [xbuf.eq(self.i.payload[:elements]), tag.eq(self.i.payload[elements:])]
-            elif not self.in_place:
+            elif not (self.in_place or self.beat_input):
                 m.d.sync += xbuf.eq(self.i.payload)
             m.d.sync += [running.eq(out_free), waiting.eq(~out_free)]
         with m.If(waiting & out_free):
@@ -248,6 +263,7 @@ class FoldedLayer(wiring.Component):
             b_frame_last,
             running,
             tag,
+            slices,
         )
 
     def _hold_in_place(
@@ -260,6 +276,40 @@ class FoldedLayer(wiring.Component):
         m.d.comb += [xbuf.eq(self.i.payload), self.i.ready.eq(self._release(last_issue, last_read))]
         return idle & ~last_read
 
+    def _fill_slices(self, m: Module, last_issue: Value, pass_end: Value) -> tuple[Value, object]:
+        """Beat input: beat s of a frame is slice s, written to word s of a RAM of SF words;
+        returns (a whole frame is held, the RAM's read port). The stream is held off from the
+        frame's last beat until stage A issues its last read (after which an overwritten
+        word is never read again), as ``_release`` does for an in-place register; the frame
+        is read NF times, once a neuron fold (``pass_end``: the last read of a pass)."""
+        slice_bits = self.simd * self.k_in
+        words = max(2, self.sf)  # a zero-width address is not valid Verilog
+        m.submodules.slices = ram = memory.Memory(shape=slice_bits, depth=words, init=[])
+        write, read = ram.write_port(), ram.read_port()
+        index = Signal(range(words))
+        full = Signal()
+        last_beat = index == self.sf - 1
+        accept = self.i.valid & self.i.ready
+        m.d.comb += [
+            self.i.ready.eq(~full | self._slices_free(last_issue, pass_end)),
+            write.addr.eq(index),
+            write.data.eq(self.i.payload),
+            write.en.eq(accept),
+        ]
+        with m.If(last_issue):
+            m.d.sync += full.eq(0)
+        with m.If(accept):
+            m.d.sync += index.eq(Mux(last_beat, 0, index + 1))
+            with m.If(last_beat):
+                m.d.sync += full.eq(1)
+        return full, read
+
+    def _slices_free(self, last_issue: Value, pass_end: Value) -> Value:
+        """Beat input: whether the frame RAM may take a beat of the next frame while it holds
+        one: the cycle stage A issues its last read, not the end of an earlier pass (a method
+        so that tests can build a twin that overwrites the frame it is reading)."""
+        return last_issue
+
     def _release(self, last_issue: Value, last_read: Value) -> Value:
         """The cycle the in-place input frame is read for the last time: stage A's last step
         registers its slice; with one synapse fold stage B reads the frame itself, a cycle
@@ -270,7 +320,10 @@ class FoldedLayer(wiring.Component):
         """Stage B's input slice and the mask of its real lanes (None when all are real)."""
         n, simd, sf_count = self.layer.in_width, self.simd, self.sf
         slice_bits = simd * self.k_in
-        if sf_count == 1:
+        if ctl.slices is not None:  # read like the weight store: stage A's address, B's data
+            x_slice = ctl.slices.data
+            m.d.comb += [ctl.slices.addr.eq(ctl.sf), ctl.slices.en.eq(ctl.running)]
+        elif sf_count == 1:
             x_slice = ctl.xbuf  # stable for the whole computation
         else:
             x_slice = Signal(slice_bits)
@@ -382,13 +435,14 @@ class MVTU(FoldedLayer):
         simd: int,
         weight_storage: str = "const",
         tag_bits: int = 0,
+        beat_input: bool = False,
     ) -> None:
         if not isinstance(layer, BinaryDense):
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(
                 f"layer {layer.name}: the MVTU implements binary_dense, not {layer.op}"
             )
-        super().__init__(layer, pe, simd, weight_storage, tag_bits)
+        super().__init__(layer, pe, simd, weight_storage, tag_bits, beat_input)
         self._bits = layer.weight_bits()
 
     def partial_sum(

@@ -18,13 +18,14 @@ from bitwave.hw.mvtu import FoldedLayer
 
 class MVU(FoldedLayer):
     def __init__(
-        self, layer: IntDense, pe: int, simd: int, weight_storage: str = "const", tag_bits: int = 0
-    ) -> None:
+        self, layer: IntDense, pe: int, simd: int, weight_storage: str = "const", tag_bits: int = 0,
+        beat_input: bool = False,
+    ) -> None:  # fmt: skip
         if not isinstance(layer, IntDense):
             self._MustUse__silence = True  # a rejected component is not an unused one
             raise BitwaveError(f"layer {layer.name}: the MVU implements int_dense, not {layer.op}")
         self._values = layer.weight_values()
-        super().__init__(layer, pe, simd, weight_storage, tag_bits)
+        super().__init__(layer, pe, simd, weight_storage, tag_bits, beat_input)
 
     def _lane_value(self, x: Value, s: int) -> Value:
         code = x[s * self.k_in : (s + 1) * self.k_in]

@@ -59,9 +59,10 @@ def recurrent_prefix(net: Network) -> int:
 
 
 def build_layer(
-    layer: Dense, fold: LayerFold, weight_storage: str, tag_bits: int = 0
+    layer: Dense, fold: LayerFold, weight_storage: str, tag_bits: int = 0, beat_input: bool = False
 ) -> FoldedLayer:
-    """The folded engine of ``layer``'s op (``BUILDERS``), carrying ``tag_bits`` exit-tag bits."""
+    """The folded engine of ``layer``'s op (``BUILDERS``), carrying ``tag_bits`` exit-tag bits;
+    ``beat_input``: it takes the input stream one SIMD slice a beat (memory buffering)."""
     builder = BUILDERS.get(ops.op_of(layer).NAME)
     if builder is None:
         raise BitwaveError(
@@ -70,6 +71,8 @@ def build_layer(
         )
     if tag_bits:
         return builder(layer, fold.pe, fold.simd, weight_storage, tag_bits)
+    if beat_input:
+        return builder(layer, fold.pe, fold.simd, weight_storage, beat_input=True)
     return builder(layer, fold.pe, fold.simd, weight_storage)
 
 
@@ -130,11 +133,14 @@ class NetworkTop(wiring.Component):
         tags = self.exit_plan.tag_bits if net.exits else 0
         self.blocks = [
             build_layer(layer, folds[layer.name], weight_storage,
-                        tags if index < self.exit_plan.tagged_layers else 0)
+                        tags if index < self.exit_plan.tagged_layers else 0,
+                        beat_input=index == 0 and buffering == "memory")
             for index, layer in enumerate(net.layers)
         ]  # fmt: skip
         if buffering == "single":
             self.blocks[0].read_in_place()
+        if buffering == "memory":  # the first layer's input slice is the input beat
+            in_beat_bits = self.blocks[0].simd * self.blocks[0].k_in
         # the early exits' heads (exit k reads the trunk layer exit_plan.after names)
         self.heads = [build_layer(early.head, folds[early.head.name], weight_storage)
                       for early in net.exits]  # fmt: skip
@@ -206,9 +212,10 @@ class NetworkTop(wiring.Component):
         after it became valid, C + 1 after the layer started."""
         blocks = self.exit_blocks(k)
         stages = [self.in_beats, self.out_beats]
-        if self.buffering == "single":
+        if self.buffering != "double":
             first, last = blocks[0].schedule, blocks[-1].schedule
-            stages += single_buffer_stages(first, last, self.in_beats, self.out_beats)
+            stages += single_buffer_stages(first, last, self.in_beats, self.out_beats,
+                                           self.buffering == "memory")  # fmt: skip
         return max(stages + [block.initiation_interval for block in blocks])
 
     def exit_latency_cycles(self, k: int) -> int:
@@ -220,7 +227,7 @@ class NetworkTop(wiring.Component):
         are combinational); an unbuffered serializer (single buffering) shows beat b one
         edge earlier, straight from the last layer's register."""
         path = sum(block.latency_cycles for block in self.exit_blocks(k))
-        unbuffered = 1 if self.buffering == "single" else 0
+        unbuffered = 0 if self.buffering == "double" else 1
         return self.in_beats + path + self.out_beats - 1 - unbuffered
 
     @property
@@ -247,25 +254,13 @@ class NetworkTop(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        tags = self.exit_plan.tag_bits if self.net.exits else 0
-        m.submodules.deserializer = deserializer = FrameDeserializer(
-            self.in_bits, self.in_beat_bits, flag=bool(self.recurrent), tag_bits=tags
-        )
         m.submodules.serializer = serializer = FrameSerializer(
             self.out_bits, self.out_beat_bits, buffered=self.buffering == "double"
         )
-        wiring.connect(m, wiring.flipped(self.data_in), deserializer.i)
-        if self.recurrent:
-            m.d.comb += deserializer.start.eq(getattr(self, START_PORT))
         if self.net.exits:
-            self._exit_pipeline(m, deserializer, serializer)
+            self._exit_pipeline(m, self._deserializer(m), serializer)
         else:
-            upstream = deserializer.o
-            for name, block in zip(self.block_names, self.blocks, strict=True):
-                m.submodules[name] = block
-                _link(m, upstream, block.i)
-                upstream = block.o
-            _link(m, upstream, serializer.i)
+            self._chain(m, serializer)
         wiring.connect(m, serializer.o, wiring.flipped(self.data_out))
         for region, block in zip(self.memory_map, self.all_blocks, strict=False):
             hit = (self.wmem.addr >= region.base) & (self.wmem.addr < region.base + region.depth)
@@ -275,6 +270,30 @@ class NetworkTop(wiring.Component):
                 block.wr.data.eq(self.wmem.data[: region.word_bits]),
             ]
         return m
+
+    def _deserializer(self, m: Module) -> FrameDeserializer:
+        """The input beats into whole frames, with the sequence flag or the exit tag."""
+        tags = self.exit_plan.tag_bits if self.net.exits else 0
+        m.submodules.deserializer = deserializer = FrameDeserializer(
+            self.in_bits, self.in_beat_bits, flag=bool(self.recurrent), tag_bits=tags
+        )
+        wiring.connect(m, wiring.flipped(self.data_in), deserializer.i)
+        if self.recurrent:
+            m.d.comb += deserializer.start.eq(getattr(self, START_PORT))
+        return deserializer
+
+    def _chain(self, m: Module, serializer: FrameSerializer) -> None:
+        """Input, the layers one after another, the serializer; with memory buffering the
+        first layer takes the input beats itself (no deserializer)."""
+        if self.buffering == "memory":
+            upstream = wiring.flipped(self.data_in)
+        else:
+            upstream = self._deserializer(m).o
+        for name, block in zip(self.block_names, self.blocks, strict=True):
+            m.submodules[name] = block
+            _link(m, upstream, block.i)
+            upstream = block.o
+        _link(m, upstream, serializer.i)
 
     def _exit_pipeline(
         self, m: Module, deserializer: FrameDeserializer, serializer: FrameSerializer
@@ -309,19 +328,21 @@ class NetworkTop(wiring.Component):
 
 
 def single_buffer_stages(
-    first: Schedule, last: Schedule, in_beats: int, out_beats: int
+    first: Schedule, last: Schedule, in_beats: int, out_beats: int, beat_input: bool = False
 ) -> list[int]:
-    """The two periods single buffering adds to a chain (``NetworkTop.exit_cycles_per_frame``):
-    the deserializer's frame, free once the first layer's last read is done, refilled in
-    ``in_beats`` and handed over a cycle later; the last layer's output register, free once
-    the serializer took its last beat."""
-    release = first.cycles_per_frame - (1 if first.sf > 1 else 0)
+    """The two periods single (and memory) buffering adds to a chain
+    (``NetworkTop.exit_cycles_per_frame``): the input frame, free once the first layer's last
+    read is issued (with one synapse fold and an in-place register, read a cycle later by
+    stage B; a RAM's read is registered at the issue), refilled in ``in_beats`` and handed
+    over a cycle later; the last layer's output register, free once the serializer took its
+    last beat."""
+    release = first.cycles_per_frame - (1 if first.sf > 1 or beat_input else 0)
     return [release + in_beats + 1, last.cycles_per_frame + 1 + out_beats]
 
 
 def check_buffering(net: Network, buffering: str) -> None:
-    """Refuse a buffering mode that is unknown or not built for ``net``: single buffering
-    covers feed-forward, single-exit networks (binary_dense / int_dense layers)."""
+    """Refuse a buffering mode that is unknown or not built for ``net``: single and memory
+    buffering cover feed-forward, single-exit networks (binary_dense / int_dense layers)."""
     if buffering not in BUFFERING:
         raise BitwaveError(f"buffering {buffering!r}: expected one of {', '.join(BUFFERING)}")
     if buffering == "double":
@@ -331,7 +352,7 @@ def check_buffering(net: Network, buffering: str) -> None:
     if others or net.exits:
         what = f"op(s) {', '.join(others)}" if others else f"{len(net.exits)} early exit(s)"
         raise BitwaveError(
-            f"network {net.name}: buffering 'single' is built for feed-forward networks of "
+            f"network {net.name}: buffering {buffering!r} is built for feed-forward networks of "
             f"{' / '.join(dense)} layers without early exits, not {what}; use 'double'"
         )
 

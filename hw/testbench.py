@@ -37,6 +37,12 @@ class StreamLog:
     outputs: list[int] = field(default_factory=list)
     high_cycles: dict[str, int] = field(default_factory=dict)
 
+    def frame_timing(self, out_beats: int) -> tuple[set[int], int]:
+        """(the intervals between output frames, frame 0's latency: cycles from its first input
+        beat to its last output beat, less one) of a run of ``out_beats`` beats a frame."""
+        ends = self.outputs[out_beats - 1 :: out_beats]
+        return set(np.diff(ends).tolist()), self.outputs[out_beats - 1] - 1 - self.inputs[0]
+
 
 def _simulate(dut: object, producer_items: list[int], sink: Callable[[int], None], count: int, rng: np.random.Generator,
               stall_in: float, stall_out: float, port_in: object, port_out: object,

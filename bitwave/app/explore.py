@@ -77,7 +77,7 @@ class Options:
     clock_steps: int = 2
     weights: tuple[str, ...] = WEIGHT_CHOICES
     max_fanouts: tuple[int, ...] = (DEFAULT_MAX_FANOUT,)
-    # bitwave generate --buffering; "single" only where it is built (feed-forward MLPs)
+    # bitwave generate --buffering; "single" and "memory" only where built (feed-forward MLPs)
     buffering: tuple[str, ...] = BUFFERING
     folds: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
@@ -339,10 +339,14 @@ def chain_timing(
 
     in_beats, out_beats = beats
     chain = combo[:length]
+    memory = buffering == "memory"
+    if memory:  # the first layer takes the input one SIMD slice a beat
+        in_beats = chain[0].schedule.sf
     stages = [in_beats, out_beats, *(c.interval for c in combo)]
     latency = in_beats + sum(c.latency for c in chain) + out_beats - 1
-    if buffering == "single":
-        stages += single_buffer_stages(chain[0].schedule, chain[-1].schedule, *beats)
+    if buffering != "double":
+        first, last = chain[0].schedule, chain[-1].schedule
+        stages += single_buffer_stages(first, last, in_beats, out_beats, memory)
         latency -= 1
     return max(stages), latency
 
@@ -1084,7 +1088,7 @@ def parse_weights(text: str) -> tuple[str, ...]:
 
 
 def parse_buffering(text: str) -> tuple[str, ...]:
-    """--buffering: a comma-separated subset of double, single."""
+    """--buffering: a comma-separated subset of BUFFERING (double, single, memory)."""
     chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     if not chosen or any(b not in BUFFERING for b in chosen):
         raise BitwaveError(f"{text!r}: allowed: a comma-separated subset of {', '.join(BUFFERING)}")
@@ -1180,9 +1184,9 @@ def register(subparsers: object) -> None:
                    "cells (default, the standard-cell macro model), openram (the shipped "
                    "FreePDK45 OpenRAM macros) or a datasheet table (YAML)")  # fmt: skip
     p.add_argument("--buffering", type=typed(parse_buffering, "buffering"), default=BUFFERING,
-                   help="frame buffering choices, as bitwave generate --buffering: double, "
-                   "single (feed-forward MLPs only; skipped elsewhere) or double,single "
-                   "(default)")  # fmt: skip
+                   help="frame buffering choices, as bitwave generate --buffering: a subset of "
+                   "double, single, memory (single and memory: feed-forward MLPs only; "
+                   "skipped elsewhere; default: all three)")  # fmt: skip
     p.add_argument("--max-fanout", type=typed(parse_fanouts, "fanouts"),
                    default=(DEFAULT_MAX_FANOUT,), help="max fanout choices, e.g. 8,16 (default 16)")  # fmt: skip
     p.add_argument("--fold", action="append", type=typed(parse_fold_text, "fold"),

@@ -47,7 +47,7 @@ REPORT_FILES = (
 # defaults: a small sweep, RAM macros priced by the standard-cell model, local worker processes.
 EXPLORE = "explore"
 EXPLORE_DEFAULTS = {"max_points": 6, "weights": ["const", "memory"],
-                    "buffering": ["double", "single"], "sram": "cells", "threads": False,
+                    "buffering": ["double", "single", "memory"], "sram": "cells", "threads": False,
                     "workers": None}  # fmt: skip
 # Written into every run folder flow creates: --force deletes only folders that hold it.
 RUN_MARKER = ".bitwave-run"

@@ -34,7 +34,7 @@ CONTRACT = "bitwave-design/1"
 MANIFEST = "manifest.json"
 SCHEMA_PATH = Path(__file__).with_name("design_contract.schema.json")
 REGENERATE = "regenerate it with bitwave generate"
-BUFFERING = ("double", "single")  # a design's ``buffering`` (bitwave generate --buffering)
+BUFFERING = ("double", "single", "memory")  # a design's ``buffering`` (generate --buffering)
 
 
 @dataclass(frozen=True)
@@ -333,7 +333,9 @@ class Manifest:
     audio: Mapping[str, Any] | None = field(default=None, hash=False)
     # where frames are registered (BUFFERING; docs/hw.md): absent = "double", every stage its
     # own copy; "single": the first layer reads the deserializer's register in place and the
-    # serializer cuts beats out of the last layer's. The timing claims above hold either way.
+    # serializer cuts beats out of the last layer's; "memory": as single, and the first layer
+    # takes the input stream itself, one SIMD slice a beat, into a RAM (no deserializer; the
+    # input beat is that slice). The timing claims above hold either way.
     buffering: str | None = None
 
     @cached_property

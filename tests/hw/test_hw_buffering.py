@@ -31,12 +31,6 @@ def small_net(seed: int = 2) -> ir.Network:
     return random_network([40, 13, 7, 9], abits=[1, 2, 1], seed=seed)
 
 
-def _measured(top: NetworkTop, log: object) -> tuple[set[int], int]:
-    """(intervals between output frames, latency of frame 0) of a run without stalls."""
-    ends = log.outputs[top.out_beats - 1 :: top.out_beats]
-    return set(np.diff(ends).tolist()), log.outputs[top.out_beats - 1] - 1 - log.inputs[0]
-
-
 @pytest.mark.parametrize(
     "folds,beats",
     [
@@ -52,7 +46,7 @@ def test_single_buffering_claims_match_measured_cycles(folds, beats):
     top = NetworkTop(net, folds, "const", *beats, buffering="single")
     got, log = run_network(top, x)
     check_against_golden(got, golden.run(net, x), "single buffering (no stalls)")
-    intervals, latency = _measured(top, log)
+    intervals, latency = log.frame_timing(top.out_beats)
     assert intervals == {top.cycles_per_frame}
     assert latency == top.latency_cycles
     # the unbuffered serializer shows the output a cycle earlier than the double design
@@ -79,7 +73,7 @@ def test_one_layer_network_single_buffered():
     top = NetworkTop(net, {"fc0": LayerFold(5, 23)}, "const", 8, 3, buffering="single")
     got, log = run_network(top, x)
     check_against_golden(got, golden.run(net, x), "one layer")
-    assert _measured(top, log) == ({top.cycles_per_frame}, top.latency_cycles)
+    assert log.frame_timing(top.out_beats) == ({top.cycles_per_frame}, top.latency_cycles)
 
 
 class _EarlyRelease(MVTU):
@@ -110,7 +104,7 @@ def _register_bits(text: str) -> int:
 
 
 def test_single_buffering_refuses_what_it_does_not_cover(tmp_path):
-    with pytest.raises(BitwaveError, match="expected one of double, single"):
+    with pytest.raises(BitwaveError, match="expected one of double, single, memory"):
         NetworkTop(small_net(), FOLDED, buffering="triple")
     gru = random_network([16, "gru:8", 5], seed=1)
     folds = {layer.name: LayerFold(1, 8) for layer in gru.layers}
@@ -157,5 +151,7 @@ def test_generate_records_single_buffering_and_lints_clean(tmp_path):
     path = tmp_path / "single" / contract.MANIFEST
     data = json.loads(path.read_text())
     path.write_text(json.dumps({**data, "buffering": "triple"}))
-    with pytest.raises(BitwaveError, match="buffering 'triple': expected one of double, single"):
+    with pytest.raises(
+        BitwaveError, match="buffering 'triple': expected one of double, single, memory"
+    ):
         contract.load(tmp_path / "single")

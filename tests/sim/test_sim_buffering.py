@@ -1,5 +1,5 @@
-"""bitwave verify on a single-buffered design (``bitwave generate --buffering single``): the
-RTL (on Icarus, else Verilator) matches the golden model bit for bit under random stalls and its manifest's
+"""bitwave verify on single- and memory-buffered designs (``bitwave generate --buffering
+single|memory``; memory: the input beat is the first layer's SIMD slice): the RTL (on Icarus, else Verilator) matches the golden model bit for bit under random stalls and its manifest's
 cycle and latency claims are measured exact; the twin whose latency claim is one cycle off
 fails."""
 
@@ -22,16 +22,20 @@ SIM = "icarus" if shutil.which("iverilog") and shutil.which("vvp") else "verilat
 SPEC = "fc0:pe=3,simd=8,pad;fc1:pe=2,simd=4,pad"  # SF > 1 first, a 7-bit output in 2 beats
 
 
-@pytest.fixture(scope="module")
-def single_design(tmp_path_factory):
+@pytest.fixture(scope="module", params=["single", "memory"])
+def single_design(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("buffering")
-    ir.save(random_network([37, 11, 7], seed=3, name="single"), root / "m.bwir")
-    generate(root / "m.bwir", root / "single", fold_spec=SPEC, beat_bits=4, buffering="single")
-    return root / "single"
+    ir.save(random_network([37, 11, 7], seed=3, name=request.param), root / "m.bwir")
+    generate(root / "m.bwir", root / request.param, fold_spec=SPEC, beat_bits=4,
+             buffering=request.param)  # fmt: skip
+    return root / request.param
 
 
 def test_single_buffered_rtl_matches_golden_and_its_claims(single_design):
-    assert contract.load(single_design).buffering == "single"
+    design = contract.load(single_design)
+    assert design.buffering == single_design.name
+    if design.buffering == "memory":  # five slices of eight, the last one padded
+        assert design.input_stream.bits_per_beat == 8 and design.input_stream.beats_per_frame == 5
     result = verify(single_design, VerifyOptions(sim=SIM, vectors=20, seed=5))
     assert result["passed"], result
     assert result["frames_received"] == 20 and result["mismatches"] == 0
