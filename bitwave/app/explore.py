@@ -40,6 +40,7 @@ from pathlib import Path
 
 from bitwave.core.contract import BUFFERING
 from bitwave.core.errors import BitwaveError
+from bitwave.core.ops import exit_macs
 from bitwave.core.ops.base import REAL_TIME_FPS
 from bitwave.core.paths import atomic_write, inside, write_text
 
@@ -773,6 +774,7 @@ def explore(
     options = _with_config_defaults(options, defaults)
     net = ir.load(model)
     planned, info = plan(net, options)
+    info["macs_per_frame"] = exit_macs(net)[-1]  # energy per MAC: a frame's energy over these
     cache_dir = Path(cache).resolve() if cache else out / "cache"
     version = version or code_version()
     records, tasks = _known_records(planned, net.sha256, options, cache_dir, version, out, model,
@@ -926,9 +928,13 @@ def report(
     """points.jsonl (in plan order), pareto.md, pareto.png and the summary's content.
     ``sram``: what priced the RAM macros (spec, cache key part, label)."""
     good = [r for r in records if eligible(r)]
+    macs = info.get("macs_per_frame")
+    for record in good if macs else ():
+        record["energy_per_mac_j"] = record["energy_per_frame_j"] / macs
     front = [good[i] for i in pareto_front(good)]
     front.sort(key=lambda r: r["realtime_power_w"])
     best = front[0] if front else None
+    frugal = min(front, key=lambda r: r["energy_per_frame_j"]) if front else None
     if not options.keep_designs:
         _keep_front_designs(out, front, records)
     for record in front:
@@ -947,6 +953,7 @@ def report(
                                   if r["status"] == "pruned")),
         "cached": sum(1 for r in records if r.get("cached")),
         "front": [r["key"] for r in front], "min_realtime_power": best,
+        "min_energy_per_frame": frugal, "macs_per_frame": macs,
         "design": best["design"] if best else None,
         "explicit": [r for r in records if r["source"] == "explicit"],
         "sram": sram or {"spec": options.sram},
@@ -1007,9 +1014,11 @@ def pareto_markdown(summary: dict, front: list[dict], eligible_count: int) -> st
         "dynamic energy of a frame (gate-level run over random frames, per frame of a lane) + "
         "leakage over the frame's cycles at the clock. Verified: every output frame of the "
         "mapped netlist equal to the golden model's.", "",
+        f"Energy per MAC = energy per frame / {summary['macs_per_frame'] or 0:,} MACs a frame.", "",
         "| fold | weights | buffering | clock MHz | fanout | area um^2 | energy/frame nJ | "
-        "leakage uW | real-time uW | latency ms | cycles/frame | max clock MHz | verified frames |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "energy/MAC fJ | leakage uW | real-time uW | latency ms | cycles/frame | max clock MHz | "
+        "verified frames |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for r in front:
         check = r.get("verification") or {}
@@ -1017,7 +1026,7 @@ def pareto_markdown(summary: dict, front: list[dict], eligible_count: int) -> st
             f"| `{r['fold']}` | {r['weights']} | {r.get('buffering', 'double')} | "
             f"{r['clock_mhz']:g} | {r['max_fanout']} | "
             f"{r['area_um2']:,.0f} | {_fmt(r['energy_per_frame_j'], 1e9)} | "
-            f"{_fmt(r['leakage_w'], 1e6)} | {_fmt(r['realtime_power_w'], 1e6)} | "
+            f"{_fmt(r.get('energy_per_mac_j'), 1e15)} | {_fmt(r['leakage_w'], 1e6)} | {_fmt(r['realtime_power_w'], 1e6)} | "
             f"{_fmt(r['latency_ms'])} | {r['cycles_per_frame']} | {r['max_clock_mhz']:,.1f} | "
             f"{check.get('frames', 0) - check.get('mismatched_frames', 0)} of {check.get('frames', 0)} |"
         )
@@ -1027,6 +1036,12 @@ def pareto_markdown(summary: dict, front: list[dict], eligible_count: int) -> st
                    f"buffering) at {best['clock_mhz']:g} MHz; "
                    f"design folder `{best['design']}`.") if best else
               "No point was measured, verified and met timing: see points.jsonl.", ""]  # fmt: skip
+    frugal = summary["min_energy_per_frame"]
+    if frugal and frugal.get("energy_per_mac_j"):
+        lines += [f"Minimum energy per frame: {_fmt(frugal['energy_per_frame_j'], 1e9)} nJ "
+                  f"({_fmt(frugal['energy_per_mac_j'], 1e15)} fJ per MAC), `{frugal['fold']}` "
+                  f"({frugal['weights']} weights, {frugal.get('buffering', 'double')} buffering) "
+                  f"at {frugal['clock_mhz']:g} MHz.", ""]  # fmt: skip
     return "\n".join(lines)
 
 

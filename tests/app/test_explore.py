@@ -90,6 +90,13 @@ def test_sweep_records_every_point_and_the_front(sweeps, tiny):
     assert best["key"] in summary["front"]
     assert (tiny / "out" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert f"`{best['fold']}`" in (tiny / "out" / "pareto.md").read_text()
+    # energy per MAC: the frame's energy over the network's MACs (the tiny net's dense layers)
+    net = ir.load(tiny / "tiny.bwir")
+    assert summary["macs_per_frame"] == sum(fc.in_width * fc.out_width for fc in net.layers)
+    assert summary["min_energy_per_frame"]["energy_per_mac_j"] == pytest.approx(
+        summary["min_energy_per_frame"]["energy_per_frame_j"] / summary["macs_per_frame"]
+    )
+    assert "fJ per MAC" in (tiny / "out" / "pareto.md").read_text()
     assert summary["strategy"].startswith("exhaustive")
     assert summary["front"] == [record["key"]] and summary["design"] == record["design"]
     assert (tiny / "out" / "designs" / record["key"][:16] / "manifest.json").is_file()
