@@ -43,14 +43,19 @@ def schedule_of(layer: Dense, fold: LayerFold) -> Schedule:
     return ops.op_of(layer).schedule(layer, fold.pe, fold.simd)
 
 
-def estimate_area_um2(layer: Dense, fold: LayerFold, weight_storage: str) -> float:
-    """Rough standard-cell area of one folded layer (for ranking foldings only)."""
-    return _area_um2(layer, fold, schedule_of(layer, fold), weight_storage)
+def estimate_area_um2(
+    layer: Dense, fold: LayerFold, weight_storage: str, store: bool = True
+) -> float:
+    """Rough standard-cell area of one folded layer (for ranking foldings only); ``store``
+    False: without its weight store (priced elsewhere, e.g. as SRAM macros)."""
+    return _area_um2(layer, fold, schedule_of(layer, fold), weight_storage, store)
 
 
-def _area_um2(layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str) -> float:
+def _area_um2(
+    layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str, store: bool = True
+) -> float:
     if layer.op == "binary_gru":
-        return _gru_area_um2(layer, fold, plan, weight_storage)
+        return _gru_area_um2(layer, fold, plan, weight_storage, store)
     nf, sf = plan.nf, plan.sf
     n, m, k_in, k_out = layer.in_width, layer.out_width, layer.in_type.bits, layer.out_type.bits
     lanes = fold.pe * fold.simd
@@ -69,7 +74,7 @@ def _area_um2(layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str
         area += n * k_in * MUX2 + fold.simd * k_in * DFF  # input slice select and register
     if nf > 1:
         area += m * k_out * MUX2 / max(1, nf)  # output write steering
-    if not fully_parallel_const:
+    if store and not fully_parallel_const:
         weight_bits = m * n * layer.wbits
         area += weight_bits * (ROM_BIT if weight_storage == "const" else DFF)
     levels = layer.out_type.levels - 1
@@ -77,7 +82,9 @@ def _area_um2(layer: Dense, fold: LayerFold, plan: Schedule, weight_storage: str
     return area
 
 
-def _gru_area_um2(layer: BinaryGRU, fold: LayerFold, plan: Schedule, storage: str) -> float:
+def _gru_area_um2(
+    layer: BinaryGRU, fold: LayerFold, plan: Schedule, storage: str, store: bool = True
+) -> float:
     """The GRU engine (bitwave.hw.gru): XNOR-popcount lanes, input, state and output
     registers, PE accumulators with their coefficient multipliers and four threshold
     comparators, the operand select and the weight store of 3H(N + H) bits."""
@@ -87,6 +94,8 @@ def _gru_area_um2(layer: BinaryGRU, fold: LayerFold, plan: Schedule, storage: st
     area += fold.pe * acc * (DFF + 3 * FA)  # accumulator and coefficient product
     area += (n + h) * MUX2 + fold.simd * DFF  # operand select and register
     area += fold.pe * 4 * acc * 2 * (1 if plan.nf == 1 else 2)
+    if not store:
+        return area
     return area + 3 * h * (n + h) * (ROM_BIT if storage == "const" else DFF)
 
 

@@ -179,12 +179,17 @@ class LayerChoice:
     schedule: object  # the op's Schedule (single buffering's periods read it)
 
 
-def layer_choices(net: object, weights: str) -> list[tuple[str, list[LayerChoice]]]:
+def layer_choices(
+    net: object, weights: str, sram: str = DEFAULT_SRAM
+) -> list[tuple[str, list[LayerChoice]]]:
     """Per hardware layer, the divisor foldings on the area model's front over (initiation
-    interval, estimated area): a slower and larger folding is never a better choice."""
+    interval, estimated area): a slower and larger folding is never a better choice. RAM
+    weights priced by a datasheet table (``sram``) count as their banked macros' leakage
+    (``macro_leakage_area``): whether a word fits the macros decides there, not the bits."""
     from bitwave.hw.exits import hardware_layers
     from bitwave.hw.folding import LayerFold, estimate_area_um2, schedule_of
 
+    banked = weights == "memory" and sram != "cells"
     result = []
     for layer in hardware_layers(net):
         options = []
@@ -192,7 +197,9 @@ def layer_choices(net: object, weights: str) -> list[tuple[str, list[LayerChoice
             for simd in divisors(layer.in_width):
                 fold = LayerFold(pe, simd)
                 plan = schedule_of(layer, fold)
-                area = estimate_area_um2(layer, fold, weights)
+                area = estimate_area_um2(layer, fold, weights, store=not banked)
+                if banked:
+                    area += macro_leakage_area(sram, plan.weights.depth, plan.weights.word_bits)
                 options.append(LayerChoice(pe, simd, plan.initiation_interval,
                                            plan.latency_cycles, area, plan))  # fmt: skip
         options.sort(key=lambda c: (c.interval, c.area_um2))
@@ -203,6 +210,29 @@ def layer_choices(net: object, weights: str) -> list[tuple[str, list[LayerChoice
                 best = choice.area_um2
         result.append((layer.name, front))
     return result
+
+
+@functools.lru_cache(maxsize=4096)
+def macro_leakage_area(sram: str, depth: int, width: int) -> float:
+    """The cell area that leaks as much as the RAM macros (``sram``'s datasheet table, banked)
+    of a ``depth`` x ``width`` store: what a macro costs at the real-time rate, where leakage
+    dominates, in the area model's unit (the compact library's DFF_X1 leakage per um^2)."""
+    from bitwave.synth.eda.memory_macro import macro_model, with_sram
+
+    library, table = _pricing(sram)
+    flop = library.cells["DFF_X1"]
+    model = macro_model(with_sram(library, table), "ram", max(depth, 2), width)
+    return model.leakage_w * flop.area_um2 / flop.leakage_w
+
+
+@functools.lru_cache(maxsize=4)
+def _pricing(sram: str) -> tuple[object, object]:
+    """The compact library and ``sram``'s datasheet table, read once."""
+    from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
+    from bitwave.synth.eda.liberty import load_library
+    from bitwave.synth.eda.sram_table import resolve_sram
+
+    return load_library(COMPACT_LIBRARY), resolve_sram(sram)
 
 
 def divisors(n: int) -> list[int]:
@@ -315,7 +345,7 @@ def search_space(net: object, options: Options) -> tuple[list[Planned], dict]:
     info: dict = {"per_layer_choices": {}, "foldings": 0}
     kinds = bufferings(net, options, info)
     for weights in options.weights:
-        layers = layer_choices(net, weights)
+        layers = layer_choices(net, weights, options.sram)
         names = [name for name, _ in layers]
         lists = thinned([choices for _, choices in layers], MAX_COMBINATIONS)
         info["per_layer_choices"][weights] = dict(zip(names, map(len, lists), strict=True))

@@ -248,3 +248,30 @@ def test_single_buffering_is_left_out_where_it_is_not_built():
     planned, info = ex.plan(gru, ex.Options(weights=("const",), clock_steps=1))
     assert {p.point.buffering for p in planned} == {"double"}
     assert "feed-forward" in info["buffering_skipped"]["single"]
+
+
+def test_ram_weights_priced_by_a_datasheet_rank_by_their_macros_leakage(tiny):
+    """With --sram openram the area model counts a RAM weight store as its banked macros'
+    leakage (in DFF-equivalent area): a store that fits the macros' words beats one of the
+    same bits that wastes them, which the flip-flop model cannot tell apart."""
+    from bitwave.hw.folding import LayerFold, estimate_area_um2
+
+    bits = 131_328  # the demo's fc0: 2052 x 64
+    wasteful, fitting = (
+        ex.macro_leakage_area("openram", bits // 3, 3),
+        ex.macro_leakage_area("openram", bits // 16, 16),
+    )
+    assert wasteful > 4 * fitting > 0
+    net = ir.load(tiny / "tiny.bwir")
+    layer = net.layers[0]
+    for name, choices in ex.layer_choices(net, "memory", "openram")[:1]:
+        for choice in choices:
+            fold = LayerFold(choice.pe, choice.simd)
+            store = choice.schedule.weights
+            expected = estimate_area_um2(layer, fold, "memory", store=False)
+            expected += ex.macro_leakage_area("openram", store.depth, store.word_bits)
+            assert choice.area_um2 == pytest.approx(expected), (name, choice)
+    cells = ex.layer_choices(net, "memory", "cells")[0][1]
+    assert cells[0].area_um2 == pytest.approx(
+        estimate_area_um2(layer, LayerFold(cells[0].pe, cells[0].simd), "memory")
+    )
