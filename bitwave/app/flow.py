@@ -44,10 +44,10 @@ REPORT_FILES = (
     "scalable.png",
 )
 # hw.fold's value for the explored design (docs/explore.md "In bitwave flow"), and hw.explore's
-# defaults: a small sweep, RAM macros priced by the standard-cell model, local worker processes.
+# defaults: a small sweep, RAM macros priced by the shipped OpenRAM macros, local workers.
 EXPLORE = "explore"
 EXPLORE_DEFAULTS = {"max_points": 6, "weights": ["const", "memory"],
-                    "buffering": ["double", "single", "memory"], "sram": "cells", "threads": False,
+                    "buffering": ["double", "single", "memory"], "sram": "openram", "threads": False,
                     "workers": None}  # fmt: skip
 # Written into every run folder flow creates: --force deletes only folders that hold it.
 RUN_MARKER = ".bitwave-run"
@@ -297,6 +297,7 @@ def run_flow(
     if scalable.has_exits(config):
         scalable.train_others(config, run, stage)
     hardware = _hardware(config, run, stages)
+    chip_config = _chip_config(config, hardware)
     config = _resolved(config, hardware)  # the chip and scalable stages build the chosen design
     summary = _summary(config, run, quality, by_noise, hardware, stages)
     summary["peers"] = peer_summary(
@@ -305,7 +306,7 @@ def run_flow(
     if compared is not None:
         summary["compared"] = compared_summary(compared)
     if config["flow"].get("chip"):
-        summary["chip"] = chip.run_chip_stages(config, run, stage)
+        summary["chip"] = chip.run_chip_stages(chip_config, run, stage)
     if scalable.has_exits(config):
         summary["scalable"] = _scalable(config, run, hardware, stage)
         scalable.plot(run / "scalable.png", summary["scalable"], summary.get("compared"))
@@ -328,7 +329,6 @@ def _check_hardware_plan(config: dict) -> None:
     as the one training will export)."""
     from bitwave.core.ops import require_supported
     from bitwave.core.random_ir import random_network
-    from bitwave.hw.folding import parse_fold_spec
     from bitwave.models.features import N_BINS
 
     model = config["model"]
@@ -351,13 +351,22 @@ def _check_hardware_plan(config: dict) -> None:
         from bitwave.app.explore import sram_key
 
         sram_key(explore_settings(config["hw"])["sram"])  # a bad table fails before training
+        chip_fold = (config["flow"].get("chip") or {}).get("fold")
+        if chip_fold:
+            _check_fold(chip_fold, stand_in, "config flow.chip.fold")
         return
-    if config["hw"]["fold"] is None:
-        return
+    if config["hw"]["fold"] is not None:
+        _check_fold(config["hw"]["fold"], stand_in, "config hw.fold")
+
+
+def _check_fold(fold: str, stand_in: object, where: str) -> None:
+    """Refuse a fold that does not fit ``stand_in``, naming the config key ``where``."""
+    from bitwave.hw.folding import parse_fold_spec
+
     try:
-        parse_fold_spec(config["hw"]["fold"], stand_in)
+        parse_fold_spec(fold, stand_in)
     except BitwaveError as error:
-        raise BitwaveError(str(error).replace("--fold", "config hw.fold", 1)) from None
+        raise BitwaveError(str(error).replace("--fold", where, 1)) from None
 
 
 def _prepare_run(config: dict, out: str | Path, force: bool) -> Path:
@@ -542,6 +551,16 @@ def _explore(model: Path, hw_config: dict, run: Path, stages: dict) -> dict:
             "points": summary["points"],
             "synthesized": summary["status"].get("ok", 0),
             "sram": summary["sram"].get("pricing", settings["sram"])}  # fmt: skip
+
+
+def _chip_config(config: dict, hardware: dict) -> dict:
+    """The configuration the chip stage builds: with hw.fold explore and a flow.chip.fold, the
+    chip's network at that fold (constant weights, hw.clock_mhz: the explored design is folded
+    too deep to simulate clips of audio through); else the chosen design (``_resolved``)."""
+    fold = (config["flow"].get("chip") or {}).get("fold")
+    if config["hw"]["fold"] != EXPLORE or not fold:
+        return _resolved(config, hardware)
+    return {**config, "hw": {**config["hw"], "fold": fold, "weight_storage": "const"}}
 
 
 def _resolved(config: dict, hardware: dict) -> dict:

@@ -40,7 +40,7 @@ def test_explore_chooses_the_minimum_power_point_and_generates_it(explored):
     assert design.clock.mhz != HW["clock_mhz"]  # the explored clock, not the config's
     assert chosen["realtime_power_w"] == best["realtime_power_w"] > 0
     assert again == chosen and set(stages) == {"explore", "generate"}
-    assert "standard-cell" in chosen["sram"]
+    assert "OpenRAM" in chosen["sram"]  # the flow's default pricing of RAM macros
 
 
 def test_the_report_names_the_explored_choice(explored):

@@ -15,8 +15,12 @@ from bitwave.app.cli import main
         ('hw:\n  fold: "fc0:pe=0,simd=1"\n', "config hw.fold fc0: pe=0 must be in 1..64"),
         ('hw:\n  fold: "fc9:pe=1,simd=1"\n', "config hw.fold names layer 'fc9'"),
         (
-            "model:\n  kind: gru\n  hidden: [8]\n",  # the default fold names the MLP's layers
+            'model:\n  kind: gru\n  hidden: [8]\nhw:\n  fold: "fc0:pe=1,simd=1"\n',
             "config hw.fold names layer 'fc0'; the network's layers are ['gru0', 'fc_out']",
+        ),
+        (  # hw.fold explore (the default) builds the chip at flow.chip.fold: the demo MLP's
+            "model:\n  kind: gru\n  hidden: [8]\n",
+            "config flow.chip.fold names layer 'fc0'; the network's layers are ['gru0', 'fc_out']",
         ),
         ("flow:\n  compare: no/such/run\n", "flow.compare: no/such/run holds no flow.json"),
     ],
@@ -47,3 +51,23 @@ def test_an_op_the_generator_lacks_is_refused_before_training(tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.kind gru: bitwave generate does not support op" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_with_explore_the_chip_is_built_at_its_own_fold():
+    from bitwave.app.flow import _chip_config
+    from bitwave.core import config
+
+    defaults = config.load(None)
+    assert defaults["hw"]["fold"] == "explore"
+    explored = {"explore": {"fold": "fc0:pe=1,simd=3;fc1:pe=1,simd=1;fc2:pe=1,simd=1",
+                            "clock_mhz": 1.0, "weights": "memory"}}  # fmt: skip
+    chip_hw = _chip_config(defaults, explored)["hw"]
+    assert chip_hw["fold"] == defaults["flow"]["chip"]["fold"]
+    assert (chip_hw["clock_mhz"], chip_hw["weight_storage"]) == (
+        defaults["hw"]["clock_mhz"],
+        "const",
+    )
+    no_fold = {**defaults, "flow": {**defaults["flow"], "chip": {"utterances": 1, "seconds": 1}}}
+    chip_hw = _chip_config(no_fold, explored)["hw"]  # the explored design itself
+    assert (chip_hw["fold"], chip_hw["clock_mhz"], chip_hw["weight_storage"]) == (
+        explored["explore"]["fold"], 1.0, "memory")  # fmt: skip
