@@ -254,13 +254,15 @@ class NetworkTop(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        # memory buffering: the first layer takes the input beats itself
+        deserializer = None if self.buffering == "memory" else self._deserializer(m)
         m.submodules.serializer = serializer = FrameSerializer(
             self.out_bits, self.out_beat_bits, buffered=self.buffering == "double"
         )
         if self.net.exits:
-            self._exit_pipeline(m, self._deserializer(m), serializer)
+            self._exit_pipeline(m, deserializer, serializer)
         else:
-            self._chain(m, serializer)
+            self._chain(m, deserializer, serializer)
         wiring.connect(m, serializer.o, wiring.flipped(self.data_out))
         for region, block in zip(self.memory_map, self.all_blocks, strict=False):
             hit = (self.wmem.addr >= region.base) & (self.wmem.addr < region.base + region.depth)
@@ -282,13 +284,12 @@ class NetworkTop(wiring.Component):
             m.d.comb += deserializer.start.eq(getattr(self, START_PORT))
         return deserializer
 
-    def _chain(self, m: Module, serializer: FrameSerializer) -> None:
-        """Input, the layers one after another, the serializer; with memory buffering the
-        first layer takes the input beats itself (no deserializer)."""
-        if self.buffering == "memory":
-            upstream = wiring.flipped(self.data_in)
-        else:
-            upstream = self._deserializer(m).o
+    def _chain(
+        self, m: Module, deserializer: FrameDeserializer | None, serializer: FrameSerializer
+    ) -> None:
+        """Input, the layers one after another, the serializer; without a deserializer (memory
+        buffering) the first layer takes the input beats itself."""
+        upstream = wiring.flipped(self.data_in) if deserializer is None else deserializer.o
         for name, block in zip(self.block_names, self.blocks, strict=True):
             m.submodules[name] = block
             _link(m, upstream, block.i)
