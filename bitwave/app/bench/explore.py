@@ -23,7 +23,9 @@ def run(sizes: tuple[int, ...] = SIZES, folds: tuple[str, ...] = FOLDS, workers:
     from bitwave.core import ir
     from bitwave.core.random_ir import random_network
 
-    options = ex.Options(clocks=(1.0,), weights=("const",), folds=folds, lanes=16)
+    # one point a fold: one clock, weight storage and buffering (the figure is points per hour)
+    options = ex.Options(clocks=(1.0,), weights=("const",), folds=folds, lanes=16,
+                         buffering=("double",))  # fmt: skip
     cluster = ex.Cluster(workers=workers, processes=True, progress=False)
     result: dict = {"network": "-".join(map(str, sizes)), "points": len(folds),
                     "workers": workers, "processes": True}  # fmt: skip
