@@ -108,7 +108,10 @@ def report_lines(section: dict) -> list[str]:
         "Lloyd-Max coding) + the network + back end (mask gains with the floor, inverse FFT, "
         f"overlap-add): `bitwave generate --audio`. Verified on {section['clips']} noisy test "
         f"utterances ({section['seconds']:.1f} s of audio): {section['verify_mismatches']} "
-        "output samples differ from the golden model.", "",
+        "output samples differ from the golden model."
+        + (f" Its network: `{section['fold']}`, {section['weight_storage']} weights, "
+           f"{section['clock_mhz']:g} MHz."
+           if section.get("fold") else ""), "",
         "| audio | SI-SDR (dB) | SI-SDRi (dB) | STOI | PESQ |", "|---|---|---|---|---|",
     ]  # fmt: skip
     rows = (("noisy", "noisy input"), ("numpy float pipeline", "eval's float STFT pipeline, same mask"),
@@ -157,6 +160,7 @@ def run_chip_stages(config: dict, run: Path, stage: Any) -> dict:
         "verify_mismatches": verified["mismatching_samples"],
         "cycles_per_frame": verified.get("cycles_per_frame"),
         "quality": quality,
+        **_network_of(chip_dir),
     }
     if config["flow"]["synth"]:
         cut = [Clip(c.id, c.noisy[:SYNTH_SAMPLES], c.clean[:SYNTH_SAMPLES]) for c in clips]
@@ -164,6 +168,16 @@ def run_chip_stages(config: dict, run: Path, stage: Any) -> dict:
         section.update(_synthesize_chip(chip_dir, synth_inputs, config["hw"]["clock_mhz"], stage))
     spectrogram_plot(run / "chip_spectrogram.png", clips[0], outputs[0])
     return section
+
+
+def _network_of(chip_dir: Path) -> dict:
+    """The chip's network as built (its manifest): folding, weight storage, clock."""
+    from bitwave.core import contract
+
+    design = contract.load(chip_dir)
+    storage = sorted({layer.weight_storage for layer in design.layers})
+    return {"fold": design.folding.spec, "weight_storage": "/".join(storage),
+            "clock_mhz": design.clock.mhz}  # fmt: skip
 
 
 def _generate_chip(hw_config: dict, run: Path, chip_dir: Path, stage: Any) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bitwave.core import ir
+from bitwave.core import contract, ir
 from bitwave.core.errors import BitwaveError
 from bitwave.core.random_ir import random_network
 from bitwave.sim import chip
@@ -260,3 +260,7 @@ def test_the_flows_chip_stage_scores_the_verified_rtls_audio(chip_design, verifi
     assert (run / "chip_spectrogram.png").stat().st_size > 10_000
     report = "\n".join(flow_chip.report_lines(section))
     assert "chip output (verified RTL)" in report and "0 output samples differ" in report
+    built = contract.load(run / "chip")  # the network the chip was built with, as its manifest says
+    assert (
+        f"Its network: `{built.folding.spec}`" in report and section["clock_mhz"] == built.clock.mhz
+    )
