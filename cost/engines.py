@@ -970,9 +970,9 @@ def estimate_design(
     source, sink = design.input_stream, design.output_stream
     tag_bits = design.exits.width if design.exits else 0
     # hw.network.NetworkTop: no duplicate frame copies ("single"), no deserializer ("memory")
-    double = design.buffering in (None, "double")
+    buffering = design.buffering or "double"
     blocks = []
-    if design.buffering != "memory":
+    if buffering != "memory":
         blocks.append(BlockEstimate("deserializer", f"{design.top}__deserializer", "framing",
                                     source.beats_per_frame,
                                     framing_parts(source.frame_bits, source.bits_per_beat, prices,
@@ -984,14 +984,14 @@ def estimate_design(
     for layer, placed in zip([*net.layers, *(early.head for early in net.exits)],
                              [*design.layers, *heads], strict=True):  # fmt: skip
         tag = tag_bits if layer.name in tagged else 0
-        buffering = (design.buffering or "double") if layer is net.layers[0] else "double"
-        blocks.append(_layer_block(layer, placed, prices, library, tag, buffering))
+        first = buffering if layer is net.layers[0] else "double"
+        blocks.append(_layer_block(layer, placed, prices, library, tag, first))
     if design.exits:
         blocks += _exit_glue_blocks(design, prices)
     blocks.append(BlockEstimate("serializer", f"{design.top}__serializer", "framing",
                                 sink.beats_per_frame,
                                 framing_parts(sink.frame_bits, sink.bits_per_beat, prices,
-                                              True, buffered=double),
+                                              True, buffered=buffering == "double"),
                                 always=True))  # fmt: skip
     fps = frames_per_second or design.targets.fps or REAL_TIME_FPS
     return DesignEstimate(design.top, design.clock.mhz, design.cycles_per_frame, fps, blocks,

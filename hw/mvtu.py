@@ -202,7 +202,8 @@ class FoldedLayer(wiring.Component):
         running = Signal()
         waiting = Signal()
         idle = ~running & ~waiting
-        if not (self.in_place or self.beat_input):
+        copies_frame = not (self.in_place or self.beat_input)  # takes the whole frame into xbuf
+        if copies_frame:
             m.d.comb += self.i.ready.eq(idle)
 
         nf = Signal(range(max(2, nf_count)))
@@ -232,7 +233,7 @@ class FoldedLayer(wiring.Component):
                 elements = self.layer.in_width * self.k_in
                 tag = Signal(self.tag_bits, name="in_tag")
                 m.d.sync += [xbuf.eq(self.i.payload[:elements]), tag.eq(self.i.payload[elements:])]
-            elif not (self.in_place or self.beat_input):
+            elif copies_frame:
                 m.d.sync += xbuf.eq(self.i.payload)
             m.d.sync += [running.eq(out_free), waiting.eq(~out_free)]
         with m.If(waiting & out_free):

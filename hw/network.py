@@ -14,6 +14,7 @@ trunk, the demuxes, heads and in-order merge of ``bitwave.hw.exits``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from amaranth.hdl import Module, Value
@@ -204,31 +205,16 @@ class NetworkTop(wiring.Component):
 
     def exit_cycles_per_frame(self, k: int) -> int:
         """Steady-state cycles between frames when every frame takes exit ``k``: the slowest
-        stage on its path (the blocks beyond it are idle). Single buffering adds two shared
-        registers' periods: the first layer releases the deserializer's frame after its last
-        read (C - 1 cycles after starting, C with one synapse fold, whose stage B reads the
-        frame itself), which then takes K_in beats and hands it over a cycle later; the last
-        layer's output register is free once the serializer took its last beat, K_out cycles
-        after it became valid, C + 1 after the layer started."""
-        blocks = self.exit_blocks(k)
-        stages = [self.in_beats, self.out_beats]
-        if self.buffering != "double":
-            first, last = blocks[0].schedule, blocks[-1].schedule
-            stages += single_buffer_stages(first, last, self.in_beats, self.out_beats,
-                                           self.buffering == "memory")  # fmt: skip
-        return max(stages + [block.initiation_interval for block in blocks])
+        stage on its path (the blocks beyond it are idle; ``path_timing``)."""
+        schedules = [block.schedule for block in self.exit_blocks(k)]
+        return path_timing(schedules, self.in_beats, self.out_beats, self.buffering)[0]
 
     def exit_latency_cycles(self, k: int) -> int:
         """Clock edges from the one that accepts a frame's first input beat to the one after
-        which its last output beat is valid, with no stalls, for a frame at exit ``k``: the
-        deserializer hands the frame on at the edge after its last beat, each layer on the
-        path hands its output on C + 2 edges after taking its input, and the serializer
-        shows beat b from the edge b after it takes the frame (the demuxes and the merge
-        are combinational); an unbuffered serializer (single buffering) shows beat b one
-        edge earlier, straight from the last layer's register."""
-        path = sum(block.latency_cycles for block in self.exit_blocks(k))
-        unbuffered = 0 if self.buffering == "double" else 1
-        return self.in_beats + path + self.out_beats - 1 - unbuffered
+        which its last output beat is valid, with no stalls, for a frame at exit ``k``
+        (``path_timing``)."""
+        schedules = [block.schedule for block in self.exit_blocks(k)]
+        return path_timing(schedules, self.in_beats, self.out_beats, self.buffering)[1]
 
     @property
     def cycles_per_frame(self) -> int:
@@ -328,17 +314,35 @@ class NetworkTop(wiring.Component):
         exits.merge(m, outputs, order, sink)
 
 
-def single_buffer_stages(
-    first: Schedule, last: Schedule, in_beats: int, out_beats: int, beat_input: bool = False
-) -> list[int]:
-    """The two periods single (and memory) buffering adds to a chain
-    (``NetworkTop.exit_cycles_per_frame``): the input frame, free once the first layer's last
-    read is issued (with one synapse fold and an in-place register, read a cycle later by
-    stage B; a RAM's read is registered at the issue), refilled in ``in_beats`` and handed
-    over a cycle later; the last layer's output register, free once the serializer took its
-    last beat."""
-    release = first.cycles_per_frame - (1 if first.sf > 1 or beat_input else 0)
-    return [release + in_beats + 1, last.cycles_per_frame + 1 + out_beats]
+def path_timing(
+    path: Sequence[Schedule], in_beats: int, out_beats: int, buffering: str = "double"
+) -> tuple[int, int]:
+    """(cycles per frame, latency in cycles) of frames through the layers ``path`` between
+    ``in_beats`` input and ``out_beats`` output beats, with no stalls: the one owner of these
+    rules (``NetworkTop`` claims them, ``bitwave explore`` plans with them).
+
+    Cycles: the slowest stage. Single buffering adds two shared registers' periods: the first
+    layer releases the input frame once its last read is issued (C - 1 cycles after starting;
+    C when one synapse fold reads an in-place register from stage B; a frame RAM's read is
+    registered at the issue), which then takes K_in beats and is handed over a cycle later;
+    the last layer's output register is free once the serializer took its last beat, K_out
+    cycles after it became valid, C + 1 after the layer started. Memory buffering is single
+    buffering whose K_in beats are the first layer's SF slices.
+
+    Latency: the deserializer hands the frame on at the edge after its last beat, each layer
+    hands its output on C + 2 edges after taking its input, and the serializer shows beat b
+    from the edge b after it takes the frame; an unbuffered serializer (single and memory
+    buffering) shows it one edge earlier, straight from the last layer's register."""
+    first, last = path[0], path[-1]
+    if buffering == "memory":
+        in_beats = first.sf
+    stages = [in_beats, out_beats, *(schedule.initiation_interval for schedule in path)]
+    latency = in_beats + sum(schedule.latency_cycles for schedule in path) + out_beats - 1
+    if buffering != "double":
+        release = first.cycles_per_frame - (1 if first.sf > 1 or buffering == "memory" else 0)
+        stages += [release + in_beats + 1, last.cycles_per_frame + 1 + out_beats]
+        latency -= 1
+    return max(stages), latency
 
 
 def check_buffering(net: Network, buffering: str) -> None:

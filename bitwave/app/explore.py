@@ -176,7 +176,7 @@ class LayerChoice:
     interval: int  # initiation interval (cycles)
     latency: int
     area_um2: float  # the generator's area model
-    schedule: object  # the op's Schedule (single buffering's periods read it)
+    schedule: object  # the op's Schedule (hw.network.path_timing reads it)
 
 
 def layer_choices(
@@ -187,9 +187,8 @@ def layer_choices(
     weights priced by a datasheet table (``sram``) count as their banked macros' leakage
     (``macro_leakage_area``): whether a word fits the macros decides there, not the bits."""
     from bitwave.hw.exits import hardware_layers
-    from bitwave.hw.folding import LayerFold, estimate_area_um2, schedule_of
+    from bitwave.hw.folding import LayerFold, schedule_of
 
-    banked = weights == "memory" and sram != "cells"
     result = []
     for layer in hardware_layers(net):
         options = []
@@ -197,9 +196,7 @@ def layer_choices(
             for simd in divisors(layer.in_width):
                 fold = LayerFold(pe, simd)
                 plan = schedule_of(layer, fold)
-                area = estimate_area_um2(layer, fold, weights, store=not banked)
-                if banked:
-                    area += macro_leakage_area(sram, plan.weights.depth, plan.weights.word_bits)
+                area = model_area_um2(layer, fold, weights, sram)
                 options.append(LayerChoice(pe, simd, plan.initiation_interval,
                                            plan.latency_cycles, area, plan))  # fmt: skip
         options.sort(key=lambda c: (c.interval, c.area_um2))
@@ -212,6 +209,19 @@ def layer_choices(
     return result
 
 
+def model_area_um2(layer: object, fold: object, weights: str, sram: str = DEFAULT_SRAM) -> float:
+    """The area model of one folded layer (``hw.folding.estimate_area_um2``); RAM weights
+    priced by a datasheet table (``sram``) count as their banked macros' leakage instead."""
+    from bitwave.hw.folding import estimate_area_um2, schedule_of
+
+    if weights != "memory" or sram == DEFAULT_SRAM:
+        return estimate_area_um2(layer, fold, weights)
+    store = schedule_of(layer, fold).weights
+    return estimate_area_um2(layer, fold, weights, store=False) + macro_leakage_area(
+        sram, store.depth, store.word_bits
+    )
+
+
 @functools.lru_cache(maxsize=4096)
 def macro_leakage_area(sram: str, depth: int, width: int) -> float:
     """The cell area that leaks as much as the RAM macros (``sram``'s datasheet table, banked)
@@ -219,20 +229,18 @@ def macro_leakage_area(sram: str, depth: int, width: int) -> float:
     dominates, in the area model's unit (the compact library's DFF_X1 leakage per um^2)."""
     from bitwave.synth.eda.memory_macro import macro_model, with_sram
 
-    library, table = _pricing(sram)
+    library = _compact_library()
     flop = library.cells["DFF_X1"]
-    model = macro_model(with_sram(library, table), "ram", max(depth, 2), width)
+    model = macro_model(with_sram(library, _sram_table(sram)), "ram", max(depth, 2), width)
     return model.leakage_w * flop.area_um2 / flop.leakage_w
 
 
-@functools.lru_cache(maxsize=4)
-def _pricing(sram: str) -> tuple[object, object]:
-    """The compact library and ``sram``'s datasheet table, read once."""
-    from bitwave.synth.eda.derive_liberty import COMPACT_LIBRARY
-    from bitwave.synth.eda.liberty import load_library
+@functools.cache
+def _sram_table(sram: str) -> object:
+    """``sram``'s datasheet table (``synth.eda.sram_table.resolve_sram``), read once."""
     from bitwave.synth.eda.sram_table import resolve_sram
 
-    return load_library(COMPACT_LIBRARY), resolve_sram(sram)
+    return resolve_sram(sram)
 
 
 def divisors(n: int) -> list[int]:
@@ -363,23 +371,14 @@ def search_space(net: object, options: Options) -> tuple[list[Planned], dict]:
 def chain_timing(
     combo: Sequence[LayerChoice], length: int, beats: tuple[int, int], buffering: str
 ) -> tuple[int, int]:
-    """(cycles per frame, latency) of the layer choices ``combo`` (the chain's ``length``
-    layers, then any exit heads) between the stream's (input, output) beats, by NetworkTop's
-    rules (``exit_cycles_per_frame``, ``exit_latency_cycles``) without building it."""
-    from bitwave.hw.network import single_buffer_stages
+    """(cycles per frame at the slowest exit, latency) of the layer choices ``combo`` (the
+    chain's ``length`` layers, then any exit heads) between the stream's (input, output)
+    beats, by the hardware's rules (``hw.network.path_timing``) without building it."""
+    from bitwave.hw.network import path_timing
 
-    in_beats, out_beats = beats
-    chain = combo[:length]
-    memory = buffering == "memory"
-    if memory:  # the first layer takes the input one SIMD slice a beat
-        in_beats = chain[0].schedule.sf
-    stages = [in_beats, out_beats, *(c.interval for c in combo)]
-    latency = in_beats + sum(c.latency for c in chain) + out_beats - 1
-    if buffering != "double":
-        first, last = chain[0].schedule, chain[-1].schedule
-        stages += single_buffer_stages(first, last, in_beats, out_beats, memory)
-        latency -= 1
-    return max(stages), latency
+    chain = [choice.schedule for choice in combo[:length]]
+    cycles, latency = path_timing(chain, *beats, buffering)
+    return max([cycles, *(choice.interval for choice in combo[length:])]), latency
 
 
 def _at_clocks(
@@ -410,7 +409,7 @@ def explicit_space(
     the network and fanout; a fold the generator refuses is one failed point (its message
     the reason)."""
     from bitwave.hw.exits import hardware_layers
-    from bitwave.hw.folding import estimate_area_um2, parse_fold_spec
+    from bitwave.hw.folding import parse_fold_spec
 
     layers = {layer.name: layer for layer in hardware_layers(net)}
     planned: list[Planned] = []
@@ -425,7 +424,7 @@ def explicit_space(
             point = Point(spec, mhz, weights, options.max_fanouts[0], buffering)
             planned.append(Planned(point, source, status="failed", reason=str(error)))
             continue
-        area = sum(estimate_area_um2(layers[n], f, weights) for n, f in parsed.items())
+        area = sum(model_area_um2(layers[n], f, weights, options.sram) for n, f in parsed.items())
         planned += _at_clocks(Point(spec, 0.0, weights, 0, buffering), source, cycles, latency,
                               area, options, pinned)  # fmt: skip
     return planned
@@ -1123,20 +1122,19 @@ def parse_clocks(text: str) -> tuple[float, ...] | None:
 
 def parse_weights(text: str) -> tuple[str, ...]:
     """--weights: a comma-separated subset of const, memory."""
-    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    bad = [w for w in chosen if w not in WEIGHT_CHOICES]
-    if bad or not chosen:
-        raise BitwaveError(
-            f"{text!r}: allowed: a comma-separated subset of {', '.join(WEIGHT_CHOICES)}"
-        )
-    return chosen
+    return _subset(text, WEIGHT_CHOICES)
 
 
 def parse_buffering(text: str) -> tuple[str, ...]:
     """--buffering: a comma-separated subset of BUFFERING (double, single, memory)."""
+    return _subset(text, BUFFERING)
+
+
+def _subset(text: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    """A comma-separated, non-empty subset of ``allowed``, in the order given, once each."""
     chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    if not chosen or any(b not in BUFFERING for b in chosen):
-        raise BitwaveError(f"{text!r}: allowed: a comma-separated subset of {', '.join(BUFFERING)}")
+    if not chosen or any(item not in allowed for item in chosen):
+        raise BitwaveError(f"{text!r}: allowed: a comma-separated subset of {', '.join(allowed)}")
     return chosen
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from bitwave.app import chip, scalable
 from bitwave.app.compare import compared_summary, load_compared, parameters, report_lines
+from bitwave.core.contract import BUFFERING
 from bitwave.core.errors import BitwaveError
 from bitwave.core.paths import atomic_write, inside, write_text
 
@@ -47,7 +48,7 @@ REPORT_FILES = (
 # defaults: a small sweep, RAM macros priced by the shipped OpenRAM macros, local workers.
 EXPLORE = "explore"
 EXPLORE_DEFAULTS = {"max_points": 6, "weights": ["const", "memory"],
-                    "buffering": ["double", "single", "memory"], "sram": "openram", "threads": False,
+                    "buffering": list(BUFFERING), "sram": "openram", "threads": False,
                     "workers": None}  # fmt: skip
 # Written into every run folder flow creates: --force deletes only folders that hold it.
 RUN_MARKER = ".bitwave-run"
