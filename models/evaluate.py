@@ -38,7 +38,7 @@ from bitwave.core.ops import exit_macs
 from bitwave.core.ops.base import REAL_TIME_FPS
 from bitwave.core.paths import inside, write_text
 from bitwave.models import features, metrics
-from bitwave.models.peers import add_peer_breakdown, available_peers, peers_table
+from bitwave.models.peers import available_peers, peers_table
 from bitwave.models.plots import Panel, breakdown_plot, spectrogram_grid
 
 MaskFn = Callable[[np.ndarray], np.ndarray]
@@ -186,6 +186,35 @@ def breakdown(
     return table
 
 
+def add_means(
+    table: dict[str, dict[str, Any]], mixtures: Sequence[Any], rows: Sequence[dict[str, float]],
+    key: Callable[[Any], str], prefix: str, names: Sequence[str],
+) -> None:  # fmt: skip
+    """Add the mean of each of ``names`` in ``rows`` (one per mixture) to every group of a
+    breakdown table as ``<prefix><name>`` (``key`` names the group of a mixture, as it did for
+    the table); PESQ's NaNs (clips it cannot score) are left out of the means."""
+    groups: dict[str, list[dict[str, float]]] = {}
+    for mixture, row in zip(mixtures, rows, strict=True):
+        groups.setdefault(key(mixture), []).append(row)
+    for group, members in groups.items():
+        for name in names:
+            table[group][f"{prefix}{name}"] = float(np.nanmean([row[name] for row in members]))
+
+
+def _add_perceptual(
+    table: dict[str, dict[str, Any]], mixtures: Sequence[Any], systems: dict[str, list[dict]],
+    key: Callable[[Any], str],
+) -> None:  # fmt: skip
+    """STOI and PESQ of every system (model, noisy input, oracle, peers: ``systems`` maps a
+    key prefix to its rows) and each peer's SI-SDRi, per group: where a perceptual gain or
+    loss comes from (e.g. reverberant natural speech against dry formant speech)."""
+    for prefix, rows in systems.items():
+        names = (
+            ("stoi", "pesq") if prefix in ("", "noisy_", "oracle_") else ("si_sdri", "stoi", "pesq")
+        )
+        add_means(table, mixtures, rows, key, prefix, names)
+
+
 def _write_example(
     out: str | Path, name: str, mixture: Any, enhanced: np.ndarray, mask: np.ndarray,
     si_sdri: float,
@@ -276,8 +305,14 @@ def evaluate(
         mixtures, model_sdri, oracle_sdri, lambda m: _snr_band(m.snr_db), SNR_BANDS.index
     )
     by_source = breakdown(mixtures, model_sdri, oracle_sdri, _source)
-    add_peer_breakdown(by_source, mixtures, peer_rows, _source)
-    add_peer_breakdown(by_noise, mixtures, peer_rows, lambda m: m.noise_type)
+    systems = {"": rows, "noisy_": noisy_rows, "oracle_": oracle_rows,
+               **{f"{name}_": peer_rows[name] for name in peer_rows}}  # fmt: skip
+    _add_perceptual(by_source, mixtures, systems, _source)
+    _add_perceptual(by_snr, mixtures, systems, lambda m: _snr_band(m.snr_db))
+    for name, rows_of_peer in peer_rows.items():
+        add_means(
+            by_noise, mixtures, rows_of_peer, lambda m: m.noise_type, f"{name}_", ("si_sdri",)
+        )
     if out is not None:
         breakdown_plot(inside(out, "breakdown.png"), mixtures, model_sdri, oracle_sdri, by_noise)
     result = {
@@ -298,6 +333,36 @@ def evaluate(
     if exit_scores:
         result["exits"] = _exit_rows(exit_scores, oracle)
     return result
+
+
+def groups_table(table: dict[str, dict[str, Any]], peers: Sequence[str] = ()) -> list[str]:
+    """A breakdown (``by_source`` or ``by_snr``) as markdown rows: STOI and PESQ of the noisy
+    input, the model and each peer, and SI-SDRi of the model, the peers and the oracle."""
+    systems = [("noisy", "noisy_"), ("model", ""), *((name, f"{name}_") for name in peers)]
+    head = ["group", "utterances"] + [f"{label} {metric}" for metric in ("STOI", "PESQ")
+                                      for label, _ in systems]  # fmt: skip
+    head += [f"{label} SI-SDRi" for label, _ in systems[1:]] + ["oracle SI-SDRi"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for group, row in table.items():
+        cells = [group, str(row["utterances"])]
+        for metric, digits in (("stoi", ".3f"), ("pesq", ".2f")):
+            cells += [
+                format(row.get(f"{prefix}{metric}", float("nan")), digits) for _, prefix in systems
+            ]
+        cells += [f"{row[key]:.2f}" for key in ("si_sdri", *(f"{p}_si_sdri" for p in peers))]
+        cells.append(f"{row['oracle_si_sdri']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def breakdown_md(result: dict) -> str:
+    """eval/breakdown.md: the by-source and by-SNR tables."""
+    peers = list(result.get("peers", {}))
+    lines = ["# Results by data source and input SNR", "",
+             "By source (speech source, reverberant or dry):", ""]  # fmt: skip
+    lines += groups_table(result["by_source"], peers)
+    lines += ["", "By input SNR:", ""] + groups_table(result["by_snr"], peers)
+    return "\n".join(lines) + "\n"
 
 
 def exits_table(result: dict) -> str:
@@ -362,6 +427,7 @@ def evaluate_run(
     result["macs_per_second"] = exit_macs(net)[-1] * REAL_TIME_FPS if net is not None else None
     result["peer_notes"] = peer_notes
     write_text(run / "eval" / "peers.md", peers_table(result))
+    write_text(run / "eval" / "breakdown.md", breakdown_md(result))
     for row in result.get("exits", []):
         blocks = f"{row['blocks']} block{'s' if row['blocks'] > 1 else ''}"
         row["label"] = f"{kind} exit {row['exit']} ({blocks})"

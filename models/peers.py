@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,20 +140,6 @@ def available_peers() -> tuple[list[Peer], list[str]]:
         return [rnnoise()], []
     except PeerUnavailable as error:
         return [], [f"RNNoise row omitted: {error}"]
-
-
-def add_peer_breakdown(
-    table: dict[str, dict[str, Any]], mixtures: Sequence[Any],
-    peer_rows: dict[str, list[dict[str, float]]], key: Callable[[Any], str],
-) -> None:  # fmt: skip
-    """Add each peer's mean SI-SDRi (``<peer>_si_sdri``) to every group of a breakdown table
-    (``key`` names the group of a mixture, as it did for the table)."""
-    for name, rows in peer_rows.items():
-        groups: dict[str, list[float]] = {}
-        for mixture, row in zip(mixtures, rows, strict=True):
-            groups.setdefault(key(mixture), []).append(row["si_sdri"])
-        for group, values in groups.items():
-            table[group][f"{name}_si_sdri"] = float(np.mean(values))
 
 
 def _si(value: float) -> str:

@@ -226,6 +226,9 @@ def _report_md(summary: dict) -> str:
             lines.append(f"| {label} | {row['utterances']} | {_fmt(row.get('bitwise'), '.2f')} | "
                          f"{_fmt(row.get('float'), '.2f')} | {_fmt(row['oracle_ibm'], '.2f')} |")  # fmt: skip
         lines += ["", "![breakdown of the bitwise model](breakdown.png)", ""]
+    lines += _group_lines(
+        summary.get("quality_by_group") or {}, list(summary.get("peers", {}).get("rows", {}))
+    )
     if hw:
         lines += [
             "## Hardware (`bitwave generate`, `bitwave verify`, `bitwave synth`)",
@@ -267,6 +270,20 @@ def _report_md(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _group_lines(groups: dict, peers: list[str]) -> list[str]:
+    """The bitwise model's results by data source and by input SNR, with STOI and PESQ of the
+    noisy input and the peers beside it (an evaluation that predates these columns: none)."""
+    from bitwave.models.evaluate import groups_table
+
+    titles = {"by_source": "By data source (speech source, reverberant or dry)",
+              "by_snr": "By input SNR"}  # fmt: skip
+    lines = []
+    for key, table in groups.items():
+        if table and all("noisy_stoi" in row for row in table.values()):
+            lines += [f"{titles[key]}, bitwise model:", "", *groups_table(table, peers), ""]
+    return lines
+
+
 def _explored(chosen: dict | None) -> str:
     """The folding row's note when explore chose the design (hw.fold: explore)."""
     if not chosen:
@@ -301,9 +318,10 @@ def run_flow(
     chip_config = _chip_config(config, hardware)
     config = _resolved(config, hardware)  # the chip and scalable stages build the chosen design
     summary = _summary(config, run, quality, by_noise, hardware, stages)
-    summary["peers"] = peer_summary(
-        json.loads((run / "bitwise" / "eval" / "metrics.json").read_text())
-    )
+    bitwise_metrics = json.loads((run / "bitwise" / "eval" / "metrics.json").read_text())
+    summary["peers"] = peer_summary(bitwise_metrics)
+    summary["quality_by_group"] = {key: bitwise_metrics[key] for key in ("by_source", "by_snr")
+                                   if key in bitwise_metrics}  # fmt: skip
     if compared is not None:
         summary["compared"] = compared_summary(compared)
     if config["flow"].get("chip"):

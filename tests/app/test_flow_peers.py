@@ -63,8 +63,12 @@ def test_the_report_takes_the_peer_from_a_real_evaluation(tmp_path):
     metrics = json.loads(json.dumps({**result, "macs_per_second": 1.05e7, "peer_notes": []}))
     summary = {"name": "t", "quality": {**QUALITY, "bitwise": result["model"]},
                "targets": {"fraction_of_oracle": 0.5}, "stages": {},
-               "peers": flow.peer_summary(metrics)}  # fmt: skip
+               "peers": flow.peer_summary(metrics),
+               "quality_by_group": {"by_source": metrics["by_source"]}}  # fmt: skip
     report = flow._report_md(summary)
+    (group,) = result["by_source"]
+    source = next(line for line in report.splitlines() if line.startswith(f"| {group} |"))
+    assert f"| {result['noisy']['stoi']:.3f} | {result['model']['stoi']:.3f} |" in source
     row = next(line for line in report.splitlines() if line.startswith("| rnnoise"))
     assert f"| {result['peers']['rnnoise']['si_sdri']:.2f} |" in row and "288 M |" in row
     assert "10.5 M (binary)" in report

@@ -73,6 +73,16 @@ def test_eval_lists_the_peer_and_splits_by_source(speech):
             "model" if key == "si_sdri" else "oracle_ibm"]["si_sdri"]  # fmt: skip
         parts = sum(e[key] * e["utterances"] for e in by_source.values()) / len(mixtures)
         assert parts == pytest.approx(whole)
+    # STOI and PESQ per source: one utterance a group here, so each is that utterance's score
+    for key, whole in (("stoi", result["model"]["stoi"]), ("noisy_pesq", result["noisy"]["pesq"]),
+                       ("oracle_stoi", result["oracle_ibm"]["stoi"]), ("rnnoise_pesq", row["pesq"])):  # fmt: skip
+        parts = sum(e[key] * e["utterances"] for e in by_source.values()) / len(mixtures)
+        assert parts == pytest.approx(whole)
+    assert {"stoi", "pesq", "noisy_stoi", "rnnoise_stoi"} <= set(result["by_snr"]["5 .. 10 dB"])
+    md = evaluate.breakdown_md(result)
+    assert (
+        "| espeak, reverberant | 1 |" in md and "rnnoise PESQ" in md and "| 5 .. 10 dB | 3 |" in md
+    )
     table = peers.peers_table({**result, "kind": "bitwise", "macs_per_second": 1.05e7})
     assert "| rnnoise |" in table and "288 MMAC/s" in table and "10.5 MMAC/s" in table
 

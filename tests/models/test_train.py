@@ -205,12 +205,34 @@ def test_loss_weighting_follows_the_noisy_energy():
     from bitwave.models.kinds import _loss_weight
 
     mags = np.array([[1.0, 2.0, 3.0, 2.0]], dtype=np.float32)
-    assert _loss_weight(mags, "none") is None
-    magnitude, power = _loss_weight(mags, "magnitude"), _loss_weight(mags, "power")
+    ibm = np.array([[0, 1, 1, 0]], dtype=np.uint8)
+    assert _loss_weight(mags, ibm, "none") is None
+    magnitude, power = _loss_weight(mags, ibm, "magnitude"), _loss_weight(mags, ibm, "power")
     assert np.allclose(magnitude.numpy(), mags / 2.0)
     assert np.allclose(power.numpy(), mags**2 / np.mean(mags**2))
     # the loudest bin counts most, and mean 1 keeps the loss scale
     assert power.argmax() == 2 and float(power.mean()) == pytest.approx(1.0)
+
+
+def test_frame_power_weights_every_frame_alike():
+    from bitwave.models.kinds import _loss_weight
+
+    mags = np.array([[1.0, 2.0, 3.0, 2.0], [10.0, 20.0, 30.0, 20.0]], dtype=np.float32)
+    weight = _loss_weight(mags, np.zeros_like(mags, np.uint8), "frame_power").numpy()
+    assert np.allclose(weight[0], weight[1])  # a 20 dB louder frame: the same weights
+    assert weight[0].argmax() == 2 and weight.mean() == pytest.approx(1.0)
+
+
+def test_speech_weight_raises_the_speech_bins():
+    from bitwave.models.kinds import _loss_weight
+
+    mags = np.ones((2, 4), np.float32)
+    ibm = np.array([[0, 1, 1, 0], [1, 0, 0, 0]], dtype=np.uint8)
+    weight = _loss_weight(mags, ibm, "none", speech_weight=3.0).numpy()
+    assert np.allclose(weight[ibm == 1] / weight[ibm == 0][0], 3.0)
+    assert weight.mean() == pytest.approx(1.0)
+    power = _loss_weight(mags * [[1, 2, 1, 2]], ibm, "power", speech_weight=2.0).numpy()
+    assert power[0, 1] / power[0, 3] == pytest.approx(2.0)  # same power, speech bin twice
 
 
 def test_unknown_loss_weighting_is_refused(tmp_path):
