@@ -84,6 +84,10 @@ def _eval(args: argparse.Namespace) -> int:
         )
     for line in peer_lines(result):
         print(line)
+    seen = result.get("seen_test_talkers")
+    if seen:
+        print(f"note: {len(seen)} test talker(s) of --data speak in this run's training set "
+              f"({', '.join(seen[:4])}{', ...' if len(seen) > 4 else ''}): not unseen speakers")  # fmt: skip
     print(f"wrote {args.run}/eval/metrics.json and examples")
     return 0
 

@@ -382,6 +382,21 @@ def exits_table(result: dict) -> str:
 MODEL_FLOOR = "model"  # evaluate_run's default: the floor the run's model carries
 
 
+def _seen_test_talkers(trained_on: dict, data: dict | None) -> list[str] | None:
+    """With another built-in data set to test on: its test talkers that the run's training set
+    has (an empty list: all unseen); None when there is nothing to compare (the run's own
+    data, or a folder on either side)."""
+    from bitwave.models.data import DataConfig
+    from bitwave.models.data.builtin import seen_test_talkers
+
+    if data is None:
+        return None
+    train, test = DataConfig.from_dict(trained_on), DataConfig.from_dict(data)
+    if train.folder or test.folder:
+        return None
+    return seen_test_talkers(train, test)
+
+
 def evaluate_run(
     run: str | Path, data: dict | None = None, progress: bool = True,
     mask_floor_db: float | str | None = MODEL_FLOOR, with_peers: bool = True,
@@ -407,6 +422,7 @@ def evaluate_run(
     dataset = build_dataset(
         data if data is not None else config.get("data") or {}, progress=progress
     )
+    seen = _seen_test_talkers(config.get("data") or {}, data)
     peer_list, peer_notes = available_peers() if with_peers else ([], [])
     result = {
         "run": run.name,
@@ -426,6 +442,8 @@ def evaluate_run(
     net = _coded_network(run)  # the binary MAC/s beside the peers' (None for a float run)
     result["macs_per_second"] = exit_macs(net)[-1] * REAL_TIME_FPS if net is not None else None
     result["peer_notes"] = peer_notes
+    if seen is not None:
+        result["seen_test_talkers"] = seen
     write_text(run / "eval" / "peers.md", peers_table(result))
     write_text(run / "eval" / "breakdown.md", breakdown_md(result))
     for row in result.get("exits", []):

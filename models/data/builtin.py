@@ -192,18 +192,24 @@ def _make_split(
     return mixtures
 
 
+def speaker_groups(config: DataConfig) -> dict[str, list[Speaker | PiperSpeaker]]:
+    """The disjoint speaker groups of a data set (drawn, not synthesized: cheap)."""
+    counts = {"train": config.train_speakers, "test": config.test_speakers,
+              "babble_train": BABBLE_TALKERS, "babble_test": BABBLE_TALKERS}  # fmt: skip
+    return speaker_split(_rng(config, "speakers"), counts, config.speech_sources)
+
+
+def seen_test_talkers(trained_on: DataConfig, tested_on: DataConfig) -> list[str]:
+    """The test talkers of ``tested_on`` that speak in the training split of ``trained_on``
+    (both built-in): an evaluation on another data set is on unseen speakers only if this is
+    empty."""
+    heard = {s.talker for s in speaker_groups(trained_on)["train"]}
+    return sorted({s.talker for s in speaker_groups(tested_on)["test"]} & heard)
+
+
 def generate(config: DataConfig, progress: bool = True) -> Dataset:
     """Build the built-in data set from scratch (no cache)."""
-    groups = speaker_split(
-        _rng(config, "speakers"),
-        {
-            "train": config.train_speakers,
-            "test": config.test_speakers,
-            "babble_train": BABBLE_TALKERS,
-            "babble_test": BABBLE_TALKERS,
-        },
-        config.speech_sources,
-    )
+    groups = speaker_groups(config)
     total = config.train_utterances + config.valid_utterances + config.test_utterances
     with tqdm(
         total=total, desc="built-in data", unit="utt", disable=not progress, leave=False

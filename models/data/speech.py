@@ -91,6 +91,11 @@ class Speaker:
     def name(self) -> str:
         return f"{self.voice_name}/p{self.pitch}r{self.pitch_range}w{self.rate}"
 
+    @property
+    def talker(self) -> str:
+        """What makes speakers distinct across groups (``speaker_split``): the voice pair."""
+        return f"espeak:{self.voice_name}"
+
 
 class _Session:
     """One load of the library: initialise, synthesise, terminate, unload.
@@ -277,6 +282,11 @@ class PiperSpeaker:
     @property
     def name(self) -> str:
         return f"piper-{self.voice}/w{self.warp_rate}l{self.length_scale:.2f}"
+
+    @property
+    def talker(self) -> str:
+        """What makes speakers distinct across groups (``speaker_split``): voice and warp."""
+        return f"piper:{self.voice}/w{self.warp_rate}"
 
 
 def _piper_module(voice: str) -> object:
