@@ -63,7 +63,11 @@ def _eval(args: argparse.Namespace) -> int:
 
     floor = vars(args).get("mask_floor", MODEL_FLOOR)  # absent: the model's own floor
     result = evaluate_run(
-        args.run, _data_override(args.data), progress=not args.quiet, mask_floor_db=floor
+        args.run,
+        _data_override(args.data),
+        progress=not args.quiet,
+        mask_floor_db=floor,
+        out=args.out,
     )
     model, oracle, noisy = result["model"], result["oracle_ibm"], result["noisy"]
     floor_text = "none" if result["mask_floor_db"] is None else f"{result['mask_floor_db']:g} dB"
@@ -88,7 +92,7 @@ def _eval(args: argparse.Namespace) -> int:
     if seen:
         print(f"note: {len(seen)} test talker(s) of --data speak in this run's training set "
               f"({', '.join(seen[:4])}{', ...' if len(seen) > 4 else ''}): not unseen speakers")  # fmt: skip
-    print(f"wrote {args.run}/eval/metrics.json and examples")
+    print(f"wrote {args.out or f'{args.run}/eval'}/metrics.json and examples")
     return 0
 
 
@@ -121,6 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "eval", _eval)
     p.add_argument("run", help="run folder written by 'bitwave train'")
     p.add_argument("--data", help="evaluate on another data set: a data folder or a YAML config")
+    cli_args.add_out(p, "write the metrics, tables and examples here (default: RUN/eval)")
     p.add_argument(
         "--mask-floor",
         metavar="DB",

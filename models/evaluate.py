@@ -400,10 +400,12 @@ def _seen_test_talkers(trained_on: dict, data: dict | None) -> list[str] | None:
 def evaluate_run(
     run: str | Path, data: dict | None = None, progress: bool = True,
     mask_floor_db: float | str | None = MODEL_FLOOR, with_peers: bool = True,
+    out: str | Path | None = None,
 ) -> dict:  # fmt: skip
     """Evaluate a trained run on the test split of its own data set (or of ``data``), with the
     run's own mask floor or ``mask_floor_db`` (dB; None = no floor), beside the deployed peers
-    unless not ``with_peers`` (a caller that scores them once for several runs)."""
+    unless not ``with_peers`` (a caller that scores them once for several runs). Writes into
+    ``out`` (default RUN/eval: one folder per test set keeps each)."""
     from bitwave.models.data import build_dataset
 
     run = Path(run)
@@ -423,6 +425,7 @@ def evaluate_run(
         data if data is not None else config.get("data") or {}, progress=progress
     )
     seen = _seen_test_talkers(config.get("data") or {}, data)
+    folder = Path(out) if out is not None else run / "eval"
     peer_list, peer_notes = available_peers() if with_peers else ([], [])
     result = {
         "run": run.name,
@@ -431,7 +434,7 @@ def evaluate_run(
         **evaluate(
             mask_fn,
             dataset.test,
-            run / "eval",
+            folder,
             progress,
             heldout_noises=dataset.metadata.get("heldout_noises", ()),
             exits_fn=exits_fn,
@@ -444,12 +447,12 @@ def evaluate_run(
     result["peer_notes"] = peer_notes
     if seen is not None:
         result["seen_test_talkers"] = seen
-    write_text(run / "eval" / "peers.md", peers_table(result))
-    write_text(run / "eval" / "breakdown.md", breakdown_md(result))
+    write_text(folder / "peers.md", peers_table(result))
+    write_text(folder / "breakdown.md", breakdown_md(result))
     for row in result.get("exits", []):
         blocks = f"{row['blocks']} block{'s' if row['blocks'] > 1 else ''}"
         row["label"] = f"{kind} exit {row['exit']} ({blocks})"
     if "exits" in result:
-        write_text(run / "eval" / "exits.md", exits_table(result))
-    write_text(run / "eval" / "metrics.json", json.dumps(result, indent=1))
+        write_text(folder / "exits.md", exits_table(result))
+    write_text(folder / "metrics.json", json.dumps(result, indent=1))
     return result

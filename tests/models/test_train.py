@@ -196,9 +196,16 @@ def test_train_and_eval_on_a_real_data_folder(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(user))
     assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert ir.load(tmp_path / "run" / "model.bwir").widths == [2052, 16, 513]
-    assert main(["eval", str(tmp_path / "run"), "--data", str(folder), "--quiet"]) == 0
-    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    out = tmp_path / "on_vb"  # --out: each test set keeps its own folder
+    assert (
+        main(["eval", str(tmp_path / "run"), "--data", str(folder), "--out", str(out), "--quiet"])
+        == 0
+    )
+    assert not (tmp_path / "run" / "eval").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["utterances"] == 2 and np.isfinite(metrics["model"]["si_sdri"])
+    assert "seen_test_talkers" not in metrics  # a folder: nothing to compare
+    assert "| folder, dry | 2 |" in (out / "breakdown.md").read_text()
 
 
 def test_loss_weighting_follows_the_noisy_energy():
