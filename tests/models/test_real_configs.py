@@ -27,12 +27,14 @@ def test_demo_real_test_sets_keep_the_training_speaker_split(snr):
     assert "piper" in test.speech_sources
 
 
+@pytest.mark.parametrize("name", ["large_real", "large_dry"])
 @pytest.mark.parametrize("snr", [0, 5])
-def test_large_real_test_sets_use_the_large_speaker_split(snr):
-    test = _data(CONFIGS / "eval" / f"large_real_{snr}db.yaml")
+def test_large_test_sets_use_the_large_speaker_split(name, snr):
+    test = _data(CONFIGS / "eval" / f"{name}_{snr}db.yaml")
     large = DataConfig.from_dict({"preset": "large"})
     assert (test.train_speakers, test.test_speakers) == (large.train_speakers, large.test_speakers)
     assert test.snr_db == (snr, snr) and test.train_utterances == 0
+    assert test.reverb.probability == (1.0 if name == "large_real" else 0.0)
 
 
 def test_seen_talkers_are_found():
