@@ -355,14 +355,25 @@ def groups_table(table: dict[str, dict[str, Any]], peers: Sequence[str] = ()) ->
     return lines
 
 
+GROUP_TITLES = {"by_source": "By data source (speech source, reverberant or dry)",
+                "by_snr": "By input SNR"}  # fmt: skip
+
+
+def group_sections(groups: dict[str, dict], peers: Sequence[str], whose: str = "") -> list[str]:
+    """A titled ``groups_table`` for each breakdown of ``groups`` (``by_source``, ``by_snr``)
+    that has the perceptual columns (an evaluation that predates them: none)."""
+    lines: list[str] = []
+    for key, title in GROUP_TITLES.items():
+        table = groups.get(key)
+        if table and all("noisy_stoi" in row for row in table.values()):
+            lines += [f"{title}{whose}:", "", *groups_table(table, peers), ""]
+    return lines
+
+
 def breakdown_md(result: dict) -> str:
     """eval/breakdown.md: the by-source and by-SNR tables."""
-    peers = list(result.get("peers", {}))
-    lines = ["# Results by data source and input SNR", "",
-             "By source (speech source, reverberant or dry):", ""]  # fmt: skip
-    lines += groups_table(result["by_source"], peers)
-    lines += ["", "By input SNR:", ""] + groups_table(result["by_snr"], peers)
-    return "\n".join(lines) + "\n"
+    lines = ["# Results by data source and input SNR", ""]
+    return "\n".join(lines + group_sections(result, list(result.get("peers", {}))))
 
 
 def exits_table(result: dict) -> str:

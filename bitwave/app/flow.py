@@ -205,6 +205,8 @@ def quality_table(summary: dict) -> list[str]:
 
 
 def _report_md(summary: dict) -> str:
+    from bitwave.models.evaluate import group_sections
+
     q, hw = summary["quality"], summary.get("hardware", {})
     lines = [
         f"# bitwave flow: {summary['name']}",
@@ -226,9 +228,8 @@ def _report_md(summary: dict) -> str:
             lines.append(f"| {label} | {row['utterances']} | {_fmt(row.get('bitwise'), '.2f')} | "
                          f"{_fmt(row.get('float'), '.2f')} | {_fmt(row['oracle_ibm'], '.2f')} |")  # fmt: skip
         lines += ["", "![breakdown of the bitwise model](breakdown.png)", ""]
-    lines += _group_lines(
-        summary.get("quality_by_group") or {}, list(summary.get("peers", {}).get("rows", {}))
-    )
+    lines += group_sections(summary.get("quality_by_group") or {},
+                            list(summary.get("peers", {}).get("rows", {})), ", bitwise model")  # fmt: skip
     if hw:
         lines += [
             "## Hardware (`bitwave generate`, `bitwave verify`, `bitwave synth`)",
@@ -268,20 +269,6 @@ def _report_md(summary: dict) -> str:
         for name, info in summary["stages"].items()
     ]
     return "\n".join(lines) + "\n"
-
-
-def _group_lines(groups: dict, peers: list[str]) -> list[str]:
-    """The bitwise model's results by data source and by input SNR, with STOI and PESQ of the
-    noisy input and the peers beside it (an evaluation that predates these columns: none)."""
-    from bitwave.models.evaluate import groups_table
-
-    titles = {"by_source": "By data source (speech source, reverberant or dry)",
-              "by_snr": "By input SNR"}  # fmt: skip
-    lines = []
-    for key, table in groups.items():
-        if table and all("noisy_stoi" in row for row in table.values()):
-            lines += [f"{titles[key]}, bitwise model:", "", *groups_table(table, peers), ""]
-    return lines
 
 
 def _explored(chosen: dict | None) -> str:
