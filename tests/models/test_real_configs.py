@@ -42,8 +42,8 @@ def test_large_test_sets_use_the_large_speaker_split(name, snr):
 
 def test_seen_talkers_are_found():
     """The check eval runs on --data: none of demo_real's (or se_mlp_1024_real's) test talkers
-    speak in its training set; a model trained on the eSpeak-only demo set has heard some of their eSpeak voices
-    (the split differs) but none of the Piper ones."""
+    speak in its training set; a model trained on the eSpeak-only demo set has heard some of
+    their eSpeak voices (the split differs) but none of the Piper ones."""
     from bitwave.models.data.builtin import seen_test_talkers
 
     test = _data(CONFIGS / "eval" / "demo_real_0db.yaml")
