@@ -406,7 +406,9 @@ class BitwiseGRUKind:
         log = train_incremental(
             run.model, batches, train_config["steps_per_stage"], lr=train_config["lr"],
             progress=run.progress, optimizer=run.optimizer, start_step=start_step,
-            on_step=checkpoint,
+            on_step=checkpoint, real_steps=train_config.get("real_steps"),
+            binary_steps=train_config.get("binary_steps"),
+            increment=train_config.get("weight_increment", 0.1),
         )  # fmt: skip
         run.model.eval()
         last_loss = log.losses[-1] if log.losses else float("nan")

@@ -148,13 +148,18 @@ def test_bitwise_gru_trains_incrementally_and_exports_bit_exactly(tmp_path):
 
     path = tiny_config(tmp_path, kind="gru", hidden=[12])
     user = yaml.safe_load(path.read_text())
-    user["train"].update({"steps_per_stage": 2, "sequence_frames": 20, "sequences_per_batch": 4})
+    user["train"].update({"steps_per_stage": 2, "sequence_frames": 20, "sequences_per_batch": 4,
+                          "real_steps": 3, "binary_steps": 4, "weight_increment": 0.5})  # fmt: skip
     path.write_text(yaml.safe_dump(user))
     summary = train(config.load(path), tmp_path / "gru", progress=False)
     net = ir.load(tmp_path / "gru" / "model.bwir")
     assert [layer.op for layer in net.layers] == ["binary_gru", "binary_dense"]
     assert summary["bit_exact"]["mismatches"] == 0 and summary["bit_exact"]["frames"] > 0
-    assert [stage["name"] for stage in summary["stages"]][:2] == ["real", "weights 10%"]
+    # the schedule the config asked for: real 3 steps, weights in halves, hard gates, binary 4
+    assert [(stage["name"], stage["steps"]) for stage in summary["stages"]] == [
+        ("real", 3), ("weights 50%", 2), ("weights 100%", 2), ("gates 25%", 2),
+        ("gates 50%", 2), ("gates 75%", 2), ("binary", 4),
+    ]  # fmt: skip
     assert evaluate_run(tmp_path / "gru", progress=False)["kind"] == "bitwise"
 
 
@@ -240,6 +245,15 @@ def test_speech_weight_raises_the_speech_bins():
     assert weight.mean() == pytest.approx(1.0)
     power = _loss_weight(mags * [[1, 2, 1, 2]], ibm, "power", speech_weight=2.0).numpy()
     assert power[0, 1] / power[0, 3] == pytest.approx(2.0)  # same power, speech bin twice
+
+
+@pytest.mark.parametrize("key, value", [("weight_increment", 0.3), ("binary_steps", 0),
+                                        ("real_steps", -1)])  # fmt: skip
+def test_bad_gru_schedule_is_refused(tmp_path, key, value):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"train": {key: value}}))
+    with pytest.raises(BitwaveError, match=key):
+        config.load(path)
 
 
 def test_unknown_loss_weighting_is_refused(tmp_path):
