@@ -137,9 +137,10 @@ def report_lines(section: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # The flow's stages
 # ---------------------------------------------------------------------------------------------
-def run_chip_stages(config: dict, run: Path, stage: Any) -> dict:
-    """Generate, verify and (with ``flow.synth``) synthesize the chip; score its output. The
-    summary's ``chip`` entry."""
+def run_chip_stages(config: dict, run: Path, stage: Any, sram: str | None = None) -> dict:
+    """Generate, verify and (with ``flow.synth``) synthesize the chip, its RAM macros priced
+    by ``sram`` (bitwave synth --sram; None its default); score its output. The summary's
+    ``chip`` entry."""
     from bitwave.core import ir
     from bitwave.models import evaluate
 
@@ -165,7 +166,8 @@ def run_chip_stages(config: dict, run: Path, stage: Any) -> dict:
     if config["flow"]["synth"]:
         cut = [Clip(c.id, c.noisy[:SYNTH_SAMPLES], c.clean[:SYNTH_SAMPLES]) for c in clips]
         synth_inputs = _write_clips(run / "chip_audio" / "synth", cut)
-        section.update(_synthesize_chip(chip_dir, synth_inputs, config["hw"]["clock_mhz"], stage))
+        clock_mhz = config["hw"]["clock_mhz"]
+        section.update(_synthesize_chip(chip_dir, synth_inputs, clock_mhz, stage, sram))
     spectrogram_plot(run / "chip_spectrogram.png", clips[0], outputs[0])
     return section
 
@@ -241,7 +243,9 @@ def _float_pipeline(net: Any, clips: Sequence[Clip], evaluate: Any) -> dict:
     return _mean(rows)
 
 
-def _synthesize_chip(chip_dir: Path, inputs: list[Path], clock_mhz: float, stage: Any) -> dict:
+def _synthesize_chip(
+    chip_dir: Path, inputs: list[Path], clock_mhz: float, stage: Any, sram: str | None
+) -> dict:
     """Synthesize the chip, its activity from the clips; area and power per part."""
     import json
 
@@ -249,7 +253,7 @@ def _synthesize_chip(chip_dir: Path, inputs: list[Path], clock_mhz: float, stage
 
     synth_dir = chip_dir / "synth"
     stage("chip synth", (synth_dir / "power.json").exists(),
-          lambda: synthesize_design(chip_dir, clock_mhz=clock_mhz, inputs=inputs))  # fmt: skip
+          lambda: synthesize_design(chip_dir, clock_mhz=clock_mhz, inputs=inputs, sram=sram))  # fmt: skip
     power = json.loads((synth_dir / "power.json").read_text())
     timing = json.loads((synth_dir / "timing.json").read_text())
     keys = ("area_um2", "energy_per_frame_j", "realtime_w")

@@ -312,7 +312,9 @@ def run_flow(
     if compared is not None:
         summary["compared"] = compared_summary(compared)
     if config["flow"].get("chip"):
-        summary["chip"] = chip.run_chip_stages(chip_config, run, stage)
+        summary["chip"] = chip.run_chip_stages(
+            chip_config, run, stage, memory_pricing(config["hw"])
+        )
     if scalable.has_exits(config):
         summary["scalable"] = _scalable(config, run, hardware, stage)
         scalable.plot(run / "scalable.png", summary["scalable"], summary.get("compared"))
@@ -497,10 +499,8 @@ def _hardware(config: dict, run: Path, stages: dict) -> dict:
         **({"explore": chosen} if chosen else {}),
     }
     if flow["synth"]:
-        # an explored design at the clock it was chosen for, its RAMs priced as explore did
-        clock, sram = ((chosen["clock_mhz"], explore_settings(config["hw"])["sram"]) if chosen
-                       else (config["hw"]["clock_mhz"], None))  # fmt: skip
-        hardware.update(_synthesize(design, frames, clock, stages, sram))
+        clock = chosen["clock_mhz"] if chosen else config["hw"]["clock_mhz"]
+        hardware.update(_synthesize(design, frames, clock, stages, memory_pricing(config["hw"])))
     return hardware
 
 
@@ -528,6 +528,13 @@ def explore_settings(hw_config: dict) -> dict:
     """hw.explore over its defaults (absent from the config defaults, so runs made before it
     keep their configuration)."""
     return {**EXPLORE_DEFAULTS, **(hw_config.get("explore") or {})}
+
+
+def memory_pricing(hw_config: dict) -> str:
+    """What prices the RAM macros in every synth stage of the flow (the explored design, an
+    explicit fold with memory weights, the chip): hw.explore.sram, by default the shipped
+    OpenRAM macros, so that a design's figures do not depend on how its fold was chosen."""
+    return explore_settings(hw_config)["sram"]
 
 
 def _explore(model: Path, hw_config: dict, run: Path, stages: dict) -> dict:
@@ -600,11 +607,9 @@ def _verify(hw_dir: Path, frames: list[Path], simulator: str, stages: dict) -> d
     }
 
 
-def _synthesize(
-    design: Any, frames: list[Path], clock_mhz: float, stages: dict, sram: str | None = None
-) -> dict:
+def _synthesize(design: Any, frames: list[Path], clock_mhz: float, stages: dict, sram: str) -> dict:
     """The synth stage: area, power, Fmax, and the power at the real-time frame rate
-    (``sram``: what prices RAM macros, bitwave synth --sram; None its default)."""
+    (``sram``: what prices RAM macros, bitwave synth --sram)."""
     from bitwave.synth.flows.design import synthesize_design
 
     synth_dir = design.root / "synth"

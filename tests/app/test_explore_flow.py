@@ -82,3 +82,23 @@ def test_a_bad_explore_table_is_refused_before_training(tmp_path):
         flow._check_hardware_plan(settings)
     settings["hw"]["explore"]["sram"] = "cells"
     flow._check_hardware_plan(settings)  # the same config with a valid pricing passes
+
+
+def test_every_synth_stage_prices_rams_by_hw_explore_sram(tmp_path, monkeypatch):
+    """An explicit fold with memory weights is priced like an explored design: by
+    hw.explore.sram (default: the shipped OpenRAM macros), not by synth's own default."""
+    assert flow.memory_pricing({}) == "openram"
+    assert flow.memory_pricing({"explore": {"sram": "cells"}}) == "cells"
+    run = tmp_path / "run"
+    (run / "bitwise").mkdir(parents=True)
+    ir.save(random_network([16, 8, 4], seed=0, name="tiny"), run / "bitwise" / "model.bwir")
+    priced = []
+    monkeypatch.setattr(flow, "_test_frames", lambda *args: [run / "frames.npy"])
+    monkeypatch.setattr(flow, "_verify", lambda *args: {})  # stages after generate stubbed
+    monkeypatch.setattr(flow, "_synthesize", lambda *args: priced.append(args[-1]) or {})
+    hw = {**HW, "fold": "fc0:pe=2,simd=4;fc1:pe=1,simd=2", "weight_storage": "memory",
+          "explore": {"sram": "cells"}}  # fmt: skip
+    config = {"hw": hw, "flow": {"verify_vectors": 4, "simulator": "verilator", "synth": True}}
+    flow._hardware(config, run, {})
+    assert priced == ["cells"]
+    assert contract.load(run / "hw").weight_memory is not None  # a design with RAM weights
