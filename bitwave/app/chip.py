@@ -86,8 +86,11 @@ def spectrogram_plot(path: Path, clip: Clip, output: np.ndarray) -> None:
     panels = [("noisy", clip.noisy_float), ("chip output (verified RTL)",
               np.asarray(output, np.float32) / 32768.0), ("clean", clip.clean)]  # fmt: skip
     fig, axes = plt.subplots(3, 1, figsize=(8, 6.5), sharex=True)
+    # a dither far below the colour scale: digital silence (all-zero frames) has no log
+    rng = np.random.default_rng(0)
     for axis, (title, audio) in zip(axes, panels, strict=True):
-        axis.specgram(audio + 1e-9, NFFT=512, Fs=SAMPLE_RATE, noverlap=384, cmap="magma",
+        dither = rng.standard_normal(audio.size) * 1e-8
+        axis.specgram(audio + dither, NFFT=512, Fs=SAMPLE_RATE, noverlap=384, cmap="magma",
                       vmin=-140, vmax=-20)  # fmt: skip
         axis.set_title(title, fontsize=10)
         axis.set_ylabel("Hz")
