@@ -26,7 +26,7 @@ def test_defaults_validate_and_overrides_merge(tmp_path):
     [
         (
             "train: {epoch: 2}\n",
-            "train: unknown key 'epoch'; allowed keys: batch_size, checkpoint_every, epochs, exits, loss_weighting, lr",
+            "train: unknown key 'epoch'; allowed keys: batch_size, binary_steps, checkpoint_every, epochs, exits, loss_weighting, lr",
         ),
         ("train: {epochs: two}\n", "train.epochs: expected integer, got str 'two'"),
         ("train: {epochs: 0}\n", "train.epochs: 0 is out of range; allowed: 1 .. 10000"),
