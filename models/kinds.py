@@ -406,9 +406,7 @@ class BitwiseGRUKind:
         log = train_incremental(
             run.model, batches, train_config["steps_per_stage"], lr=train_config["lr"],
             progress=run.progress, optimizer=run.optimizer, start_step=start_step,
-            on_step=checkpoint, real_steps=train_config.get("real_steps"),
-            binary_steps=train_config.get("binary_steps"),
-            increment=train_config.get("weight_increment", 0.1),
+            on_step=checkpoint, **_schedule_overrides(train_config),
         )  # fmt: skip
         run.model.eval()
         last_loss = log.losses[-1] if log.losses else float("nan")
@@ -431,6 +429,15 @@ class BitwiseGRUKind:
             mismatches += int((codes != golden.run(net, bits)).sum())
             checked += bits.shape[0]
         return {"frames": checked, "mismatches": mismatches}
+
+
+# train.* keys of the GRU schedule -> train_incremental's arguments (absent: its defaults)
+SCHEDULE_KEYS = {"real_steps": "real_steps", "binary_steps": "binary_steps",
+                 "weight_increment": "increment"}  # fmt: skip
+
+
+def _schedule_overrides(train_config: dict) -> dict[str, Any]:
+    return {arg: train_config[key] for key, arg in SCHEDULE_KEYS.items() if key in train_config}
 
 
 def _sequence_batches(
